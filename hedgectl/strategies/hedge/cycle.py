@@ -108,6 +108,7 @@ class HedgeResult:
     open_positions: list[str] = field(default_factory=list)
     duration_secs: float = 0.0
     naked_window_ms: float | None = None
+    interrupted: bool = False  # the operator stopped it
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -214,7 +215,7 @@ class HedgeCycle:
                 return HedgeResult(Outcome.ABORTED, "dry run: nothing traded", plan=self.plan)
             if self._stop.is_set():
                 self._enter(Phase.DONE)
-                return HedgeResult(Outcome.ABORTED, "interrupted before trading", plan=self.plan)
+                return HedgeResult(Outcome.ABORTED, "interrupted before trading", plan=self.plan, interrupted=True)
             return await self._trade()
         finally:
             for lock in held:
