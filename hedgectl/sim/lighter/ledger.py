@@ -380,7 +380,8 @@ class LighterLedger:
         rules = self.market(tx.market_index)
         leverage = Decimal(10_000) / Decimal(tx.initial_margin_fraction)
         self.exchange.set_leverage(account.name, rules.symbol, leverage)
-        return TX_STATUS_EXECUTED, {"market_index": tx.market_index, "initial_margin_fraction": tx.initial_margin_fraction}
+        return TX_STATUS_EXECUTED, {"market_index": tx.market_index,
+                                    "initial_margin_fraction": tx.initial_margin_fraction}
 
     # ----- reads ------------------------------------------------------------------------------------------------
 

@@ -323,9 +323,9 @@ class PaperLighter(PaperVenue):
             infos = self._form_json_list(form, "tx_infos")
             if len(types) != len(infos) or not 1 <= len(types) <= MAX_BATCH_SIZE:
                 raise LighterApiError(CODE_INVALID_PARAM, "invalid param: tx_types and tx_infos")
-            if not all(isinstance(t, int) and isinstance(i, str) for t, i in zip(types, infos)):
+            if not all(isinstance(t, int) and isinstance(i, str) for t, i in zip(types, infos, strict=True)):
                 raise LighterApiError(CODE_INVALID_PARAM, "invalid param: tx_types and tx_infos")
-            txs = [parse_tx(tx_type, info) for tx_type, info in zip(types, infos)]
+            txs = [parse_tx(tx_type, info) for tx_type, info in zip(types, infos, strict=True)]
             expected: dict[tuple[int, int], int] = {}
             for tx in txs:
                 self._check_signer(tx)
@@ -357,7 +357,7 @@ class PaperLighter(PaperVenue):
             self.ledger.admit(tx, now)
         plans = [self._order_faults(request, tx) for tx in txs]
         hashes = []
-        for tx, (fill_fraction, margin_reject) in zip(txs, plans):
+        for tx, (fill_fraction, margin_reject) in zip(txs, plans, strict=True):
             self.keys.consume(tx.account_index, tx.api_key_index)
             record = self.ledger.execute(tx, now, fill_fraction=fill_fraction, margin_reject=margin_reject)
             hashes.append(record.tx_hash)

@@ -14,29 +14,12 @@ import httpx
 import lighter
 import pytest
 
-from hedgectl.sim.runner import ThreadedPaperVenues
-
-from .lighter_support import ETH, PaperLighterAccount, lighter_accounts, run, signer
+from .support import ETH, PaperLighterAccount, run, signer
 
 MARKET = lighter.SignerClient.ORDER_TYPE_MARKET
 LIMIT = lighter.SignerClient.ORDER_TYPE_LIMIT
 IOC = lighter.SignerClient.ORDER_TIME_IN_FORCE_IMMEDIATE_OR_CANCEL
 GTT = lighter.SignerClient.ORDER_TIME_IN_FORCE_GOOD_TILL_TIME
-
-
-@pytest.fixture
-def venues(paper_venues_factory: Any) -> ThreadedPaperVenues:
-    return paper_venues_factory(kinds=["lighter"])
-
-
-@pytest.fixture
-def accounts(venues: ThreadedPaperVenues) -> dict[str, PaperLighterAccount]:
-    return lighter_accounts(venues)
-
-
-@pytest.fixture
-def lighter1(accounts: dict[str, PaperLighterAccount]) -> PaperLighterAccount:
-    return accounts["lighter1"]
 
 
 @pytest.fixture

@@ -7,17 +7,16 @@ import re
 from typing import Any
 
 import lighter
-import pytest
 
 from hedgectl.sim.runner import ThreadedPaperVenues
 
-from .lighter_support import (
+from .support import (
     ETH,
     PaperLighterAccount,
+    assert_accepted,
     auth_token,
     best_prices,
     eth_position,
-    lighter_accounts,
     next_nonce,
     orders_by_client_index,
     run,
@@ -27,23 +26,6 @@ from .lighter_support import (
 LIMIT = lighter.SignerClient.ORDER_TYPE_LIMIT
 GTT = lighter.SignerClient.ORDER_TIME_IN_FORCE_GOOD_TILL_TIME
 POST_ONLY = lighter.SignerClient.ORDER_TIME_IN_FORCE_POST_ONLY
-
-
-@pytest.fixture
-def venues(paper_venues_factory: Any) -> ThreadedPaperVenues:
-    return paper_venues_factory(kinds=["lighter"])
-
-
-@pytest.fixture
-def lighter1(venues: ThreadedPaperVenues) -> PaperLighterAccount:
-    return lighter_accounts(venues)["lighter1"]
-
-
-def assert_accepted(result: tuple[Any, Any, Any]) -> Any:
-    _, response, error = result
-    assert error is None, error
-    assert response.code == 200
-    return response
 
 
 def test_check_client_accepts_the_registered_key_and_refuses_another(lighter1: PaperLighterAccount) -> None:

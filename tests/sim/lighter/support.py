@@ -52,6 +52,14 @@ async def signer(account: PaperLighterAccount, **options: Any) -> AsyncIterator[
         await client.close()
 
 
+def assert_accepted(result: tuple[Any, Any, Any]) -> Any:
+    """The response of an SDK order call that the venue accepted (no error, body code 200)."""
+    _, response, error = result
+    assert error is None, error
+    assert response.code == 200
+    return response
+
+
 def auth_token(client: lighter.SignerClient, account: PaperLighterAccount) -> str:
     token, error = client.create_auth_token_with_expiry(api_key_index=account.api_key_index)
     assert error is None, error
