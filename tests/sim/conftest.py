@@ -13,25 +13,9 @@ import httpx
 import pytest
 from nacl.signing import SigningKey
 
-from hedgectl.sim.backpack import signing_string
+from hedgectl.sim.backpack import SIGNED_ROUTES, signing_string
 from hedgectl.sim.runner import ThreadedPaperVenues
 
-INSTRUCTIONS = {
-    ("POST", "/api/v1/order"): "orderExecute",
-    ("POST", "/api/v1/orders"): "orderExecute",
-    ("GET", "/api/v1/order"): "orderQuery",
-    ("DELETE", "/api/v1/order"): "orderCancel",
-    ("GET", "/api/v1/orders"): "orderQueryAll",
-    ("DELETE", "/api/v1/orders"): "orderCancelAll",
-    ("GET", "/wapi/v1/history/orders"): "orderHistoryQueryAll",
-    ("GET", "/wapi/v1/history/fills"): "fillHistoryQueryAll",
-    ("GET", "/api/v1/position"): "positionQuery",
-    ("GET", "/api/v1/capital"): "balanceQuery",
-    ("GET", "/api/v1/capital/collateral"): "collateralQuery",
-    ("GET", "/api/v1/account"): "accountQuery",
-    ("PATCH", "/api/v1/account"): "accountUpdate",
-    ("GET", "/api/v1/account/limits/order"): "maxOrderQuantity",
-}
 
 
 @dataclass
@@ -46,7 +30,7 @@ class BackpackTestClient:
     def signed_headers(self, method: str, path: str, params: Any = None, *, timestamp: int | None = None,
                        window: int | None = 5000, secret: str | None = None) -> dict[str, str]:
         timestamp = timestamp if timestamp is not None else int(time.time() * 1000)
-        message = signing_string(INSTRUCTIONS[(method, path)], params or {}, str(timestamp),
+        message = signing_string(SIGNED_ROUTES[(method, path)], params or {}, str(timestamp),
                                  str(window if window is not None else 5000))
         key = SigningKey(base64.b64decode(secret or self.api_secret)[:32])
         headers = {
