@@ -295,3 +295,17 @@ def test_send_tx_batch_executes_consecutive_nonces_in_order(lighter1: PaperLight
     response, orders = run(scenario())
     assert response.code == 200 and len(response.tx_hash) == 2
     assert orders[131].status == "canceled"
+
+
+def test_cancel_of_an_order_that_is_not_open_is_accepted_fails_in_the_sequencer_and_consumes_the_nonce(
+        lighter1: PaperLighterAccount) -> None:
+    async def scenario() -> tuple[Any, int, int]:
+        async with signer(lighter1) as client:
+            before = await next_nonce(client, lighter1)
+            response = assert_accepted(await client.cancel_order(ETH, 999))
+            tx = await lighter.TransactionApi(client.api_client).tx(by="hash", value=response.tx_hash)
+            return tx, before, await next_nonce(client, lighter1)
+
+    tx, before, after = run(scenario())
+    assert (tx.type, tx.status) == (15, 0)
+    assert after == before + 1
