@@ -309,3 +309,30 @@ def test_cancel_of_an_order_that_is_not_open_is_accepted_fails_in_the_sequencer_
     tx, before, after = run(scenario())
     assert (tx.type, tx.status) == (15, 0)
     assert after == before + 1
+
+
+def test_a_price_fall_that_breaches_maintenance_liquidates_the_long_with_a_liquidation_trade(
+        venues: ThreadedPaperVenues, accounts: dict[str, PaperLighterAccount]) -> None:
+    lighter1, lighter2 = accounts["lighter1"], accounts["lighter2"]
+
+    async def open_positions() -> None:
+        async with signer(lighter1) as first, signer(lighter2) as second:
+            _, ask = await best_prices(first)
+            # 45 ETH on 10000 USDC is close to the 20x limit; the small long of lighter2 is far from it.
+            assert_accepted(await first.create_market_order(ETH, 1, 450_000, ask + 10_000, False))
+            assert_accepted(await second.create_market_order(ETH, 1, 1000, ask + 10_000, False))
+
+    async def read(account: PaperLighterAccount) -> tuple[Any, list[Any]]:
+        async with signer(account) as client:
+            trades = await client.order_api.trades(sort_by="trade_id", limit=10,
+                                                   authorization=auth_token(client, account),
+                                                   account_index=account.account_index)
+            return await eth_position(client, account), [(trade.type, trade.size) for trade in trades.trades]
+
+    run(open_positions())
+    venues.arm("lighter", "price_move", percent=-4, symbol="ETH")
+    position, trades = run(read(lighter1))
+    assert position == (1, "0.0000")
+    assert trades[0] == ("liquidation", "45.0000")
+    assert {kind for kind, _ in trades[1:]} == {"trade"}
+    assert run(read(lighter2)) == ((1, "0.1000"), [("trade", "0.1000")])
