@@ -12,7 +12,6 @@ from typing import Any
 
 MAX_CLIENT_ORDER_INDEX = 2**48 - 1
 MAX_BASE_AMOUNT = 2**48 - 1
-MAX_PRICE = 2**32 - 1
 # Order indexes the venue assigns start above every possible client order index, so that a cancel's Index field
 # can name either one unambiguously.
 FIRST_ORDER_INDEX = 2**48
@@ -44,15 +43,12 @@ CANCEL_ALL_IMMEDIATE = 0
 
 # Tx statuses as GET /api/v1/tx reports them.
 TX_STATUS_FAILED = 0
-TX_STATUS_PENDING = 1
 TX_STATUS_EXECUTED = 2
 
 # Codes taken from the real venue.
-CODE_OK = 200
 CODE_INVALID_NONCE = 21104
 CODE_BATCH_NONCES_NOT_CONSECUTIVE = 21105
 CODE_INVALID_PUBLIC_KEY = 21108
-CODE_INVALID_SIGNATURE = 21120
 CODE_ACCIDENTAL_PRICE = 21733
 CODE_TOO_MANY_REQUESTS = 23000
 # Codes for refusals whose real number is not documented; the paper venue uses these and says so in its docs.
@@ -86,11 +82,6 @@ def fixed(value: Decimal, decimals: int) -> str:
 def from_units(units: int, decimals: int) -> Decimal:
     """The decimal value of an integer amount in the market's smallest units (BaseAmount, Price)."""
     return Decimal(units).scaleb(-decimals)
-
-
-def to_units(value: Decimal, decimals: int) -> int:
-    """Integer units of a decimal value that is already a multiple of the market's step."""
-    return int(value.scaleb(decimals).to_integral_value())
 
 
 @dataclass(frozen=True)
