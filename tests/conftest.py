@@ -1,13 +1,81 @@
-"""Shared pytest fixtures: paper venues started on ephemeral loopback ports for one test and stopped afterwards."""
+"""Shared fixtures: an isolated home for every test, a runner for the command line, and paper venues started on
+ephemeral loopback ports for one test and stopped afterwards."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from hedgectl.cli import main
 from hedgectl.sim.runner import ThreadedPaperVenues
+
+ISOLATED_ENV_PREFIXES = ("HEDGECTL_", "XTB_")
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path_factory, monkeypatch):
+    """Every test gets its own HOME, XDG dirs and working directory; no HEDGECTL_* variable leaks in."""
+    home = tmp_path_factory.mktemp("home")
+    for key in list(os.environ):
+        if key.startswith(ISOLATED_ENV_PREFIXES):
+            monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local" / "share"))
+    work = home / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    return home
+
+
+@dataclass
+class CliResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+@pytest.fixture
+def cli(capsys):
+    """Run ``hedgectl ARGS`` in-process: returns exit code, stdout and stderr."""
+
+    def run(*args: str) -> CliResult:
+        capsys.readouterr()
+        code = main(list(args))
+        captured = capsys.readouterr()
+        return CliResult(int(code), captured.out, captured.err)
+
+    return run
+
+
+@pytest.fixture
+def cli_subprocess():
+    """Run ``python -m hedgectl ARGS`` in a child process (for import-time and signal behaviour)."""
+
+    def run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 120):
+        full_env = {**os.environ, **(env or {})}
+        completed = subprocess.run(
+            [sys.executable, "-m", "hedgectl", *args],
+            capture_output=True,
+            text=True,
+            env=full_env,
+            cwd=cwd,
+            timeout=timeout,
+        )
+        return CliResult(completed.returncode, completed.stdout, completed.stderr)
+
+    return run
 
 
 @pytest.fixture

@@ -1,0 +1,98 @@
+"""The ``hedgectl`` command line: one Typer app, one module per command group, all output through Terminal.
+
+Command modules import only Typer and light hedgectl modules at import time, so ``hedgectl --help`` never loads
+the Lighter SDK, eth_account or aiohttp.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from hedgectl import __version__
+from hedgectl.cli import config as config_cmd
+from hedgectl.cli import connectors as connectors_cmd
+from hedgectl.cli import hedge as hedge_cmd
+from hedgectl.cli import history as history_cmd
+from hedgectl.cli import sim as sim_cmd
+from hedgectl.cli.state import AppState
+from hedgectl.errors import ExitCode
+
+app = typer.Typer(
+    name="hedgectl",
+    help="Operate a tri-venue crypto hedge (Backpack + two Lighter accounts), live or against paper venues.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(config_cmd.app, name="config")
+app.add_typer(connectors_cmd.app, name="connectors")
+app.add_typer(sim_cmd.app, name="sim")
+app.add_typer(hedge_cmd.app, name="hedge")
+app.command("history")(history_cmd.history)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"hedgectl {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    config: Path | None = typer.Option(
+        None, "--config", "-c", envvar="HEDGECTL_CONFIG", help="Config file (default: ./hedgectl.toml, then "
+        "~/.config/hedgectl/config.toml).", dir_okay=False
+    ),
+    debug: bool = typer.Option(
+        False, "--debug", envvar=["HEDGECTL_DEBUG", "XTB_DEBUG"], help="Verbose logs and tracebacks."
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing but errors (exit codes still speak)."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    from hedgectl.cli.logs import setup_logging
+
+    ctx.obj = AppState(config_path=config, debug=debug, quiet=quiet)
+    setup_logging(debug=debug)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the app and turn every error into a one-line message and a documented exit code."""
+    from hedgectl.cli.terminal import Terminal
+    from hedgectl.errors import ConfigError, HedgectlError
+
+    debug = "--debug" in (argv or sys.argv)
+    try:
+        # without standalone mode, Typer returns typer.Exit's code instead of raising it
+        returned = app(args=argv, prog_name="hedgectl", standalone_mode=False)
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.TyperException as exc:  # bad usage: unknown option, missing argument, bad value
+        exc.show()
+        return ExitCode.USAGE
+    except (typer.Abort, KeyboardInterrupt):
+        Terminal().error("interrupted")
+        return ExitCode.INTERRUPTED
+    except ConfigError as exc:
+        terminal = Terminal()
+        for problem in exc.problems:
+            terminal.error(problem)
+        return exc.exit_code
+    except HedgectlError as exc:
+        Terminal().error(str(exc))
+        return exc.exit_code
+    except Exception as exc:  # the last line of defence: one line, never a traceback unless asked
+        if debug:
+            raise
+        Terminal().error(f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)")
+        return ExitCode.FAILURE
+    return returned if isinstance(returned, int) else ExitCode.OK
+
+
+def run() -> None:
+    sys.exit(main())

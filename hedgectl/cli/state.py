@@ -1,0 +1,53 @@
+"""What every command shares: the root options, the output object, the config, and running async work."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+
+from hedgectl.cli.terminal import Terminal
+from hedgectl.config.model import Config
+
+T = TypeVar("T")
+
+
+@dataclass
+class AppState:
+    config_path: Path | None = None
+    debug: bool = False
+    quiet: bool = False
+    _config: Config | None = field(default=None, repr=False)
+
+    def terminal(self, *, json_mode: bool = False) -> Terminal:
+        return Terminal(json_mode=json_mode, quiet=self.quiet)
+
+    def config(self) -> Config:
+        """The config from the documented lookup order (ConfigError, exit 2, when missing or invalid)."""
+        if self._config is None:
+            from hedgectl.config.loader import load_config
+
+            self._config = load_config(self.config_path)
+        return self._config
+
+    def data_dir(self, config: Config) -> Path:
+        from hedgectl.config.loader import user_data_dir
+
+        base = config.general.data_dir or user_data_dir()
+        return base / "paper" if config.paper else base
+
+
+def state(ctx: typer.Context) -> AppState:
+    root = ctx.find_root()
+    if not isinstance(root.obj, AppState):
+        root.obj = AppState()
+    return root.obj
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a command's async body to completion on a fresh event loop."""
+    return asyncio.run(coro)

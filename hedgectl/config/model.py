@@ -1,0 +1,114 @@
+"""The resolved configuration: plain frozen dataclasses, secrets wrapped in ``Secret``.
+
+Built by ``hedgectl.config.loader`` from TOML plus environment, or by ``paper_config`` for the paper venues.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from hedgectl.config.secrets import Secret
+
+ROLES = ("BP", "L1", "L2")
+ROLE_TITLES = {"BP": "bridge (Backpack)", "L1": "hedge A (lighter1)", "L2": "hedge B (lighter2)"}
+
+
+@dataclass(frozen=True)
+class ConnectorConfig:
+    """A named connector: venue kind, base URL, venue options and secrets (which never print)."""
+
+    name: str
+    venue: str
+    base_url: str
+    options: dict[str, Any] = field(default_factory=dict)
+    secrets: dict[str, Secret] = field(default_factory=dict, repr=False)
+    timeout_secs: float = 10.0
+    read_retries: int = 3
+    #: names of secrets the connector needs that were not found, with where they may come from
+    missing_secrets: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class HedgeConfig:
+    """The tri-venue hedge's parameters (the old LiquidationHedgeParams)."""
+
+    roles: dict[str, str] = field(default_factory=lambda: {"BP": "backpack", "L1": "lighter1", "L2": "lighter2"})
+    symbols: dict[str, str] = field(default_factory=lambda: {"backpack": "ETH_USDC_PERP", "lighter": "ETH"})
+    direction: str = "long"
+    size: Decimal | None = None
+    l2_size: Decimal | None = None
+    l2_side: str = "same"
+    leverage: Decimal = Decimal(5)
+    size_safety_factor: Decimal = Decimal("0.3")
+    wait_min_secs: float = 30.0
+    wait_max_secs: float = 90.0
+    slippage: dict[str, Decimal] = field(
+        default_factory=lambda: {"backpack": Decimal("0.005"), "lighter": Decimal("0.01")}
+    )
+    retries: dict[str, int] = field(default_factory=lambda: {"backpack": 3, "lighter": 3})
+    retry_delay_secs: float = 0.5
+    order_timeout_secs: float = 15.0
+    monitor_timeout_secs: float = 3600.0
+    poll_interval_secs: float = 5.0
+    net_tolerance: Decimal | None = None
+    liquidation_warning_pct: Decimal = Decimal("0.05")
+    allow_existing: bool = False
+
+    def symbol_for(self, venue: str) -> str:
+        return self.symbols[venue]
+
+
+@dataclass(frozen=True)
+class TelemetryConfig:
+    enabled: bool = False
+    base_url: str | None = None
+    group: str | None = None
+    interval_secs: float = 10.0
+    bots: dict[str, str] = field(default_factory=lambda: {"BP": "bp", "L1": "lighter1", "L2": "lighter2"})
+    token: Secret | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class TelegramConfig:
+    enabled: bool = False
+    base_url: str = "https://api.telegram.org"
+    bot_token: Secret | None = field(default=None, repr=False)
+    chat_id: str | None = None
+
+
+@dataclass(frozen=True)
+class MinOrderConfig:
+    targets: tuple[str, ...] = ()
+    attempts: int = 1
+
+
+@dataclass(frozen=True)
+class GeneralConfig:
+    debug: bool = False
+    data_dir: Path | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything a command needs; ``path`` is the file it came from (None for paper and defaults)."""
+
+    path: Path | None
+    general: GeneralConfig = field(default_factory=GeneralConfig)
+    connectors: dict[str, ConnectorConfig] = field(default_factory=dict)
+    hedge: HedgeConfig = field(default_factory=HedgeConfig)
+    telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
+    telegram: TelegramConfig = field(default_factory=TelegramConfig)
+    min_order: MinOrderConfig = field(default_factory=MinOrderConfig)
+    paper: bool = False
+
+    def connector(self, name: str) -> ConnectorConfig:
+        from hedgectl.errors import UsageError
+
+        try:
+            return self.connectors[name]
+        except KeyError:
+            known = ", ".join(sorted(self.connectors)) or "none configured"
+            raise UsageError(f"unknown connector '{name}' (configured: {known})") from None

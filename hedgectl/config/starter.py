@@ -1,0 +1,171 @@
+"""Configs hedgectl writes: the starter config of ``config init`` and the config that points at paper venues.
+
+Both are a TOML file plus a ``.env`` beside it (mode 0600) for the secrets, since secrets never sit in the TOML.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from hedgectl.config.model import HedgeConfig
+from hedgectl.config.secrets import write_private_file
+from hedgectl.decimals import plain
+from hedgectl.registry import VENUES, env_name
+
+HEADER = """\
+# hedgectl configuration.
+# Secrets never go here: they come from the environment, the .env file beside this one (mode 0600),
+# or a key file named by `key_file` in a connector's table. `hedgectl config check` lists what is missing.
+"""
+
+
+def _hedge_table(hedge: HedgeConfig) -> dict[str, Any]:
+    table: dict[str, Any] = {
+        "roles": dict(hedge.roles),
+        "symbols": dict(hedge.symbols),
+        "direction": hedge.direction,
+        "l2_side": hedge.l2_side,
+        "leverage": plain(hedge.leverage),
+        "size_safety_factor": plain(hedge.size_safety_factor),
+        "wait_min_secs": hedge.wait_min_secs,
+        "wait_max_secs": hedge.wait_max_secs,
+        "slippage": {venue: plain(value) for venue, value in hedge.slippage.items()},
+        "retries": dict(hedge.retries),
+        "retry_delay_secs": hedge.retry_delay_secs,
+        "order_timeout_secs": hedge.order_timeout_secs,
+        "monitor_timeout_secs": hedge.monitor_timeout_secs,
+        "poll_interval_secs": hedge.poll_interval_secs,
+        "liquidation_warning_pct": plain(hedge.liquidation_warning_pct),
+        "allow_existing": hedge.allow_existing,
+    }
+    if hedge.size is not None:
+        table["size"] = plain(hedge.size)
+    return table
+
+
+def starter_document() -> dict[str, Any]:
+    """A complete config for the live venues; only secrets (and Lighter account numbers) need filling in."""
+    return {
+        "general": {"debug": False},
+        "connectors": {
+            "backpack": {"venue": "backpack", "base_url": VENUES["backpack"].default_base_url, "window_ms": 5000},
+            "lighter1": {
+                "venue": "lighter",
+                "base_url": VENUES["lighter"].default_base_url,
+                "account_index": 0,
+                "api_key_index": 3,
+            },
+            "lighter2": {
+                "venue": "lighter",
+                "base_url": VENUES["lighter"].default_base_url,
+                "account_index": 1,
+                "api_key_index": 3,
+            },
+        },
+        "hedge": _hedge_table(HedgeConfig()),
+        "telemetry": {
+            "enabled": False,
+            "base_url": "http://127.0.0.1:8787",
+            "group": "hedge-1",
+            "interval_secs": 10.0,
+            "bots": {"BP": "bp-1", "L1": "lighter1-1", "L2": "lighter2-1"},
+        },
+        "telegram": {"enabled": False, "base_url": "https://api.telegram.org"},
+        "min_order": {"targets": ["lighter1:buy", "lighter2:sell"], "attempts": 1},
+    }
+
+
+def secret_variables(document: dict[str, Any]) -> list[str]:
+    """Every environment variable a document's connectors, telemetry and Telegram read secrets from."""
+    names = []
+    for name, table in document.get("connectors", {}).items():
+        spec = VENUES.get(table.get("venue"))
+        if spec:
+            names += [env_name(name, secret.env_suffix) for secret in spec.secrets]
+    names += ["HEDGECTL_TELEMETRY_TOKEN", "HEDGECTL_TELEGRAM_BOT_TOKEN", "HEDGECTL_TELEGRAM_CHAT_ID"]
+    return names
+
+
+def write_config(path: Path, document: dict[str, Any], secrets: dict[str, str]) -> Path:
+    """Write ``path`` (TOML) and ``.env`` beside it with ``secrets`` (mode 0600); return the .env path.
+
+    Variables without a value are written empty so the operator sees what to fill in.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(HEADER + "\n" + tomli_w.dumps(document), encoding="utf-8")
+    dotenv_path = path.parent / ".env"
+    lines = ["# Secrets for hedgectl. Keep this file private (mode 0600)."]
+    for variable in secret_variables(document):
+        value = secrets.get(variable, "")
+        lines.append(f"{variable}={_quote(value)}" if value else f"{variable}=")
+    for variable, value in secrets.items():
+        if variable not in secret_variables(document):
+            lines.append(f"{variable}={_quote(value)}")
+    write_private_file(dotenv_path, "\n".join(lines) + "\n")
+    return dotenv_path
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("'", "") + "'"
+
+
+#: Hedge parameters for paper runs: short waits and a short monitor, so a whole cycle takes well under a minute.
+PAPER_HEDGE = {
+    "wait_min_secs": 1.0,
+    "wait_max_secs": 3.0,
+    "monitor_timeout_secs": 6.0,
+    "poll_interval_secs": 1.0,
+    "order_timeout_secs": 10.0,
+    "retry_delay_secs": 0.2,
+}
+
+
+def paper_document(accounts: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """A config document pointing at paper venues (the accounts-file shape), and the secrets it needs by variable."""
+    document = starter_document()
+    document["connectors"] = {}
+    secrets: dict[str, str] = {}
+    backpack = accounts.get("backpack")
+    if backpack:
+        for account in backpack["accounts"]:
+            name = account["name"]
+            document["connectors"][name] = {"venue": "backpack", "base_url": backpack["url"], "window_ms": 5000}
+            secrets[env_name(name, "API_KEY")] = account["api_key"]
+            secrets[env_name(name, "API_SECRET")] = account["api_secret"]
+    lighter = accounts.get("lighter")
+    if lighter:
+        for account in lighter["accounts"]:
+            name = account["name"]
+            document["connectors"][name] = {
+                "venue": "lighter",
+                "base_url": lighter["url"],
+                "account_index": account["account_index"],
+                "api_key_index": account["api_key_index"],
+            }
+            secrets[env_name(name, "PRIVATE_KEY")] = account["api_private_key"]
+    document["hedge"].update(PAPER_HEDGE)
+    telegram = accounts.get("telegram")
+    if telegram:
+        document["telegram"] = {"enabled": True, "base_url": telegram["url"]}
+        secrets["HEDGECTL_TELEGRAM_BOT_TOKEN"] = telegram["bot_token"]
+        secrets["HEDGECTL_TELEGRAM_CHAT_ID"] = str(telegram["chat_id"])
+    document["telemetry"]["enabled"] = False
+    return document, secrets
+
+
+def paper_config(accounts: dict[str, Any], *, data_dir: Path | None = None):
+    """A ready Config for paper venues (no file, no environment): what ``--paper`` commands run with."""
+    from dataclasses import replace
+
+    from hedgectl.config.loader import parse_config
+    from hedgectl.config.model import GeneralConfig
+    from hedgectl.errors import ConfigError
+
+    document, secrets = paper_document(accounts)
+    result = parse_config(document, path=None, env=secrets)
+    if not result.ok or result.config is None:
+        raise ConfigError(result.problems + result.missing_secrets)
+    return replace(result.config, paper=True, general=GeneralConfig(data_dir=data_dir))

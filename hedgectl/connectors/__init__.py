@@ -1,0 +1,1 @@
+"""Venue connectors: one abstract interface (``base``) and an implementation per venue kind."""

@@ -1,0 +1,363 @@
+"""The connector interface every venue implements, and the venue-neutral data it returns.
+
+A connector reads and trades one venue account. Reads that fail raise a ``VenueError``; they never return zero.
+An order is described by an ``OrderIntent`` (built and journaled before it is sent) and worked through an
+``OrderTracker`` whose final state comes from the venue, not from "the request was accepted".
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import ClassVar, TypeVar
+
+from hedgectl.config.model import ConnectorConfig
+from hedgectl.decimals import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, ZERO, is_multiple, plain, quantize
+from hedgectl.errors import BelowMinimumSize, InvalidOrder, RateLimited, VenueUnavailable
+from hedgectl.execution.client_ids import ClientIdAllocator, ClientIdRange
+from hedgectl.execution.orders import (
+    OrderIntent,
+    OrderType,
+    Side,
+    TrackingLimitOrder,
+    TrackingMarketOrder,
+    TransitionListener,
+)
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class MarketRules:
+    """A market's trading rules at one venue; sizes and prices leaving the process obey them."""
+
+    symbol: str
+    base_asset: str
+    step_size: Decimal
+    tick_size: Decimal
+    min_size: Decimal
+    min_notional: Decimal = ZERO
+    market_id: int | None = None
+
+    def quantize_size(self, size: Decimal, rounding: str = ROUND_DOWN) -> Decimal:
+        return quantize(size, self.step_size, rounding)
+
+    def quantize_price(self, price: Decimal, rounding: str = ROUND_DOWN) -> Decimal:
+        return quantize(price, self.tick_size, rounding)
+
+    def check_size(self, size: Decimal, *, reduce_only: bool = False) -> None:
+        """Raise InvalidOrder unless ``size`` is a positive multiple of the step at or above the minimum."""
+        if size <= 0:
+            raise InvalidOrder(f"{self.symbol}: size must be positive, got {plain(size)}")
+        if not is_multiple(size, self.step_size):
+            raise InvalidOrder(f"{self.symbol}: size {plain(size)} is not a multiple of the step {plain(self.step_size)}")
+        if size < self.min_size and not reduce_only:
+            raise BelowMinimumSize(
+                f"{self.symbol}: size {plain(size)} is below the minimum {plain(self.min_size)}"
+            )
+
+
+@dataclass(frozen=True)
+class TopOfBook:
+    symbol: str
+    bid: Decimal | None
+    bid_size: Decimal | None
+    ask: Decimal | None
+    ask_size: Decimal | None
+    mark: Decimal | None = None
+    at: float = field(default_factory=time.time)
+
+    @property
+    def mid(self) -> Decimal | None:
+        if self.bid is None or self.ask is None:
+            return self.mark
+        return (self.bid + self.ask) / 2
+
+
+@dataclass(frozen=True)
+class Position:
+    """A signed position as the venue reported it (negative = short). A flat market has ``signed_size == 0``."""
+
+    connector: str
+    venue: str
+    symbol: str
+    signed_size: Decimal
+    entry_price: Decimal | None = None
+    mark_price: Decimal | None = None
+    unrealized_pnl: Decimal | None = None
+    realized_pnl: Decimal | None = None
+    liquidation_price: Decimal | None = None
+    at: float = field(default_factory=time.time)
+
+    @property
+    def is_flat(self) -> bool:
+        return self.signed_size == 0
+
+    def liquidation_distance(self) -> Decimal | None:
+        """Relative distance from mark to the liquidation price (0.1 = 10 %), or None when not known."""
+        if not self.liquidation_price or not self.mark_price or self.signed_size == 0:
+            return None
+        return abs(self.mark_price - self.liquidation_price) / self.mark_price
+
+
+@dataclass(frozen=True)
+class Balance:
+    """Account collateral in the quote asset (USDC)."""
+
+    connector: str
+    venue: str
+    asset: str
+    equity: Decimal  # collateral plus unrealised PnL
+    available: Decimal  # what new orders can use
+    collateral: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class OrderReport:
+    """An order as the venue reports it; ``done`` means the venue will fill no more of it."""
+
+    client_order_index: int | None
+    venue_order_id: str | None
+    symbol: str
+    side: Side
+    size: Decimal
+    filled_size: Decimal
+    done: bool
+    status: str
+    average_price: Decimal | None = None
+    fee: Decimal | None = None
+    price: Decimal | None = None
+    reduce_only: bool = False
+    created_at: float | None = None
+
+
+@dataclass(frozen=True)
+class Fill:
+    """One execution on the account; ``kind`` is "trade", "liquidation" or "adl"."""
+
+    symbol: str
+    side: Side
+    size: Decimal
+    price: Decimal
+    fee: Decimal
+    kind: str
+    at: float
+    order_id: str | None = None
+    client_order_index: int | None = None
+
+
+class Connector(abc.ABC):
+    """One venue account. Use as ``async with connector:``; every read raises on failure, never returns zero."""
+
+    venue: ClassVar[str]
+    client_id_range: ClassVar[ClientIdRange]
+
+    def __init__(self, config: ConnectorConfig, *, data_dir: Path | None = None):
+        self.config = config
+        self.name = config.name
+        state_path = None
+        if data_dir is not None:
+            state_path = data_dir / "client_ids" / f"{self.venue}-{self.account_key()}.json"
+        self.client_ids = ClientIdAllocator(self.client_id_range, state_path=state_path)
+        self._rules: dict[str, MarketRules] = {}
+        self.last_latency_ms: float | None = None
+
+    # --- lifecycle -------------------------------------------------------------------------------------------
+
+    async def __aenter__(self):
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        """Open connections; no venue request is required here."""
+
+    async def close(self) -> None:
+        """Release connections; safe to call twice."""
+
+    @abc.abstractmethod
+    def account_key(self) -> str:
+        """A stable id of the venue account (and api key) used for locks and client id files."""
+
+    @abc.abstractmethod
+    async def check(self) -> None:
+        """Prove the venue answers and accepts our credentials (an authenticated read); raise otherwise."""
+
+    async def prepare(self, symbol: str) -> MarketRules:
+        """Load everything an order on ``symbol`` needs (rules, signer, nonce) so the order path does no extra I/O."""
+        return await self.market_rules(symbol)
+
+    # --- market data -----------------------------------------------------------------------------------------
+
+    async def market_rules(self, symbol: str) -> MarketRules:
+        rules = self._rules.get(symbol)
+        if rules is None:
+            rules = await self.fetch_market_rules(symbol)
+            self._rules[symbol] = rules
+        return rules
+
+    def cached_market_rules(self, symbol: str) -> MarketRules | None:
+        return self._rules.get(symbol)
+
+    @abc.abstractmethod
+    async def fetch_market_rules(self, symbol: str) -> MarketRules:
+        """Read the market's step, tick and minimum from the venue; InvalidOrder for an unknown symbol."""
+
+    @abc.abstractmethod
+    async def top_of_book(self, symbol: str) -> TopOfBook: ...
+
+    # --- account ---------------------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def positions(self) -> list[Position]:
+        """Every non-flat position of the account."""
+
+    async def position(self, symbol: str) -> Position:
+        """The signed position in ``symbol``; an explicit zero when the venue lists none (it answered)."""
+        for position in await self.positions():
+            if position.symbol == symbol:
+                return position
+        return Position(connector=self.name, venue=self.venue, symbol=symbol, signed_size=ZERO)
+
+    @abc.abstractmethod
+    async def balance(self) -> Balance: ...
+
+    @abc.abstractmethod
+    async def fills(self, symbol: str | None = None, *, since: float | None = None) -> list[Fill]:
+        """Recent executions on the account (trades and liquidations), oldest first."""
+
+    # --- orders ----------------------------------------------------------------------------------------------
+
+    async def build_intent(
+        self,
+        symbol: str,
+        side: Side,
+        size: Decimal,
+        *,
+        order_type: OrderType = OrderType.MARKET,
+        price: Decimal | None = None,
+        reduce_only: bool = False,
+        post_only: bool = False,
+        client_order_index: int | None = None,
+    ) -> OrderIntent:
+        """Quantize ``size`` (down) and ``price`` to the market, check the minimum, allocate a client order index."""
+        rules = await self.market_rules(symbol)
+        quantized = rules.quantize_size(size)
+        rules.check_size(quantized, reduce_only=reduce_only)
+        if order_type is OrderType.LIMIT:
+            if price is None or price <= 0:
+                raise InvalidOrder(f"{symbol}: a limit order needs a positive price")
+            # round a buy down and a sell up, so the price is never worse than asked
+            price = rules.quantize_price(price, ROUND_FLOOR if side is Side.BUY else ROUND_CEILING)
+        elif price is not None:
+            price = rules.quantize_price(price)
+        index = client_order_index if client_order_index is not None else self.client_ids.next()
+        if not self.client_id_range.contains(index):
+            raise InvalidOrder(f"client order index {index} is outside {self.venue}'s range")
+        return OrderIntent(
+            connector=self.name,
+            venue=self.venue,
+            symbol=symbol,
+            side=side,
+            size=quantized,
+            order_type=order_type,
+            client_order_index=index,
+            price=price,
+            reduce_only=reduce_only,
+            post_only=post_only,
+        )
+
+    @abc.abstractmethod
+    async def submit_order(
+        self,
+        intent: OrderIntent,
+        *,
+        max_slippage: Decimal | None = None,
+        listeners: list[TransitionListener] | None = None,
+    ) -> TrackingMarketOrder | TrackingLimitOrder:
+        """Send the order; the returned handle reaches a final state from the venue's own reports.
+
+        Definite refusals raise (after moving the tracker to FAILED and notifying listeners). A lost answer is
+        resolved by client order index inside the handle's task, never by resending blindly.
+        """
+
+    async def submit_market_order(
+        self,
+        symbol: str,
+        side: Side,
+        size: Decimal,
+        *,
+        reduce_only: bool = False,
+        max_slippage: Decimal | None = None,
+        client_order_index: int | None = None,
+        listeners: list[TransitionListener] | None = None,
+    ) -> TrackingMarketOrder:
+        intent = await self.build_intent(
+            symbol, side, size, reduce_only=reduce_only, client_order_index=client_order_index
+        )
+        return await self.submit_order(intent, max_slippage=max_slippage, listeners=listeners)
+
+    async def submit_limit_order(
+        self,
+        symbol: str,
+        side: Side,
+        size: Decimal,
+        price: Decimal,
+        *,
+        post_only: bool = False,
+        reduce_only: bool = False,
+        client_order_index: int | None = None,
+        listeners: list[TransitionListener] | None = None,
+    ) -> TrackingLimitOrder:
+        intent = await self.build_intent(
+            symbol,
+            side,
+            size,
+            order_type=OrderType.LIMIT,
+            price=price,
+            reduce_only=reduce_only,
+            post_only=post_only,
+            client_order_index=client_order_index,
+        )
+        return await self.submit_order(intent, listeners=listeners)
+
+    @abc.abstractmethod
+    async def cancel_order(self, symbol: str, client_order_index: int) -> None: ...
+
+    @abc.abstractmethod
+    async def cancel_all(self, symbol: str | None = None) -> None: ...
+
+    @abc.abstractmethod
+    async def open_orders(self, symbol: str | None = None) -> list[OrderReport]: ...
+
+    @abc.abstractmethod
+    async def find_order(self, symbol: str, client_order_index: int) -> OrderReport | None:
+        """The venue's record of the order with this client order index, or None when the venue has none."""
+
+    # --- helpers for implementations -------------------------------------------------------------------------
+
+    async def with_read_retries(self, what: str, read: Callable[[], Awaitable[T]]) -> T:
+        """Run an idempotent read, retrying transient failures (unavailable, rate limited) with backoff."""
+        from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type((VenueUnavailable, RateLimited)),
+            stop=stop_after_attempt(max(1, self.config.read_retries)),
+            wait=wait_exponential_jitter(initial=0.05, max=1.0),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                if attempt.retry_state.attempt_number > 1:
+                    logger.info("%s: retrying %s (attempt %d)", self.name, what, attempt.retry_state.attempt_number)
+                return await read()
+        raise AssertionError("unreachable")  # reraise=True always returns or raises above

@@ -1,0 +1,154 @@
+"""The connector registry: venue kinds, what each needs from the config, and lazy construction by name.
+
+Importing this module imports no connector; a connector class is imported the first time one of its kind is built,
+so a command that reads one Backpack account never loads the Lighter SDK.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hedgectl.config.schema import REQUIRED
+from hedgectl.errors import UsageError
+
+if TYPE_CHECKING:
+    from hedgectl.config.model import Config, ConnectorConfig
+    from hedgectl.connectors.base import Connector
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    """A venue-specific key of a ``[connectors.NAME]`` table."""
+
+    name: str
+    kind: str  # "str", "int", "float", "bool", "choice"
+    default: Any = REQUIRED
+    choices: tuple[str, ...] = ()
+    minimum: float | None = None
+    maximum: float | None = None
+    help: str = ""
+
+
+@dataclass(frozen=True)
+class SecretSpec:
+    """A secret a connector needs: from ``HEDGECTL_<NAME>_<env_suffix>``, a .env file, or the key file."""
+
+    name: str
+    env_suffix: str
+    help: str
+    secret: bool = True  # False for values that live with secrets but are not secret (a public key)
+
+
+@dataclass(frozen=True)
+class VenueSpec:
+    kind: str
+    connector: str  # "module:Class"
+    default_base_url: str
+    options: tuple[OptionSpec, ...]
+    secrets: tuple[SecretSpec, ...]
+    default_symbol: str
+    key_file_format: str
+
+
+VENUES: dict[str, VenueSpec] = {
+    "backpack": VenueSpec(
+        kind="backpack",
+        connector="hedgectl.connectors.backpack:BackpackConnector",
+        default_base_url="https://api.backpack.exchange",
+        options=(
+            OptionSpec("window_ms", "int", 5000, minimum=1, maximum=60000, help="X-Window of signed requests"),
+        ),
+        secrets=(
+            SecretSpec("api_key", "API_KEY", "base64 Ed25519 public key", secret=False),
+            SecretSpec("api_secret", "API_SECRET", "base64 Ed25519 seed"),
+        ),
+        default_symbol="ETH_USDC_PERP",
+        key_file_format="API Key: <base64>\nAPI Secret: <base64>",
+    ),
+    "lighter": VenueSpec(
+        kind="lighter",
+        connector="hedgectl.connectors.lighter:LighterConnector",
+        default_base_url="https://mainnet.zklighter.elliot.ai",
+        options=(
+            OptionSpec("account_index", "int", minimum=0, help="Lighter account index"),
+            OptionSpec("api_key_index", "int", None, minimum=0, maximum=254, help="api key index (or in key file)"),
+            OptionSpec("chain_id", "int", None, help="304 mainnet, 300 testnet; default from the URL"),
+            OptionSpec("nonce_manager", "choice", "optimistic", choices=("optimistic", "api")),
+        ),
+        secrets=(SecretSpec("private_key", "PRIVATE_KEY", "api private key, 40-byte hex"),),
+        default_symbol="ETH",
+        key_file_format="api key index: <int>\nprivate key: <hex>",
+    ),
+}
+
+COMMON_CONNECTOR_KEYS = ("venue", "base_url", "key_file", "timeout_secs", "read_retries")
+
+
+def venue_spec(kind: str) -> VenueSpec:
+    try:
+        return VENUES[kind]
+    except KeyError:
+        raise UsageError(f"unknown venue kind '{kind}' (known: {', '.join(sorted(VENUES))})") from None
+
+
+def env_name(connector_name: str, suffix: str) -> str:
+    """``lighter1`` + ``PRIVATE_KEY`` -> ``HEDGECTL_LIGHTER1_PRIVATE_KEY``."""
+    cleaned = "".join(ch if ch.isalnum() else "_" for ch in connector_name.upper())
+    return f"HEDGECTL_{cleaned}_{suffix}"
+
+
+def connector_class(kind: str) -> type[Connector]:
+    module_name, _, class_name = venue_spec(kind).connector.partition(":")
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def build_connector(config: ConnectorConfig, *, data_dir: Path | None = None) -> Connector:
+    """Build (not start) the connector for one configured name; refuse it when its secrets are missing."""
+    from hedgectl.errors import ConfigError
+
+    if config.missing_secrets:
+        raise ConfigError([f"connectors.{config.name}: missing {item}" for item in config.missing_secrets])
+    return connector_class(config.venue)(config, data_dir=data_dir)
+
+
+class ConnectorSet:
+    """The connectors one command uses, built on first use and closed together.
+
+    ``async with ConnectorSet(config) as connectors: bp = await connectors.get("backpack")``
+    """
+
+    def __init__(self, config: Config, *, data_dir: Path | None = None):
+        self.config = config
+        self.data_dir = data_dir
+        self._built: dict[str, Connector] = {}
+        self._lock = asyncio.Lock()
+
+    async def get(self, name: str) -> Connector:
+        async with self._lock:
+            connector = self._built.get(name)
+            if connector is None:
+                connector = build_connector(self.config.connector(name), data_dir=self.data_dir)
+                await connector.start()
+                self._built[name] = connector
+            return connector
+
+    def names(self) -> list[str]:
+        return list(self.config.connectors)
+
+    def built(self) -> dict[str, Connector]:
+        """The connectors started so far, by name."""
+        return dict(self._built)
+
+    async def close(self) -> None:
+        built, self._built = self._built, {}
+        await asyncio.gather(*(c.close() for c in built.values()), return_exceptions=True)
+
+    async def __aenter__(self) -> ConnectorSet:
+        return self
+
+    async def __aexit__(self, *exc_info) -> None:
+        await self.close()
