@@ -3,7 +3,12 @@ state file keeping accounts, api keys, nonces and positions across restarts."""
 
 from __future__ import annotations
 
+import json
 import re
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +23,7 @@ from .support import (
     best_prices,
     eth_position,
     lighter_accounts,
+    orders_by_client_index,
     run,
     signer,
 )
@@ -91,3 +97,37 @@ def test_state_file_keeps_accounts_keys_nonces_and_positions_across_restarts(tmp
     assert key_check is None
     assert position == (1, "0.1500")
     assert restored_nonce == nonce
+
+
+def test_sim_serve_accounts_file_lets_the_sdk_trade_lighter_and_ctrl_c_stops_it(tmp_path: Path) -> None:
+    accounts_file = tmp_path / "accounts.json"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "hedgectl", "sim", "serve", "--seed", "3", "--tick-seconds", "0",
+         "--accounts-out", str(accounts_file)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not accounts_file.exists() and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.05)
+        section = json.loads(accounts_file.read_text())["lighter"]
+        entry = section["accounts"][0]
+        account = PaperLighterAccount(section["url"], entry["name"], entry["account_index"], entry["api_key_index"],
+                                      entry["api_private_key"])
+
+        async def trade() -> str:
+            async with signer(account) as client:
+                _, ask = await best_prices(client)
+                assert_accepted(await client.create_market_order(ETH, 1, 1000, ask + 1000, False))
+                return (await orders_by_client_index(client, account, 1))[1].status
+
+        assert run(trade()) == "filled"
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, output
+    assert "Traceback" not in output
+    assert entry["api_private_key"] not in output
