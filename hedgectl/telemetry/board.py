@@ -397,3 +397,29 @@ async def key_commands(fd: int) -> AsyncIterator[asyncio.Queue[str]]:
     finally:
         loop.remove_reader(fd)
         termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+
+
+async def watch(
+    console: Console,
+    base_url: str,
+    token: str | None = None,
+    *,
+    interval_secs: float = 2.0,
+    once: bool = False,
+    prune_first: bool = False,
+    keys_fd: int | None = None,
+    flat_tolerance: Decimal = Decimal(0),
+) -> bool:
+    """What `telemetry watch` runs: the board of the collector at `base_url`, reading keys from `keys_fd` when given
+    (a terminal; ignored with `once`). Returns whether the last fetch succeeded."""
+    async with BoardClient(base_url, token) as board:
+        if once or keys_fd is None:
+            return await watch_board(
+                console, board, interval_secs=interval_secs, once=once, prune_first=prune_first,
+                flat_tolerance=flat_tolerance,
+            )
+        async with key_commands(keys_fd) as commands:
+            return await watch_board(
+                console, board, interval_secs=interval_secs, prune_first=prune_first, commands=commands,
+                flat_tolerance=flat_tolerance,
+            )

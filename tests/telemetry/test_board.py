@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import termios
 from decimal import Decimal
 
 import httpx
@@ -22,6 +23,7 @@ from hedgectl.telemetry.board import (
     legs_table,
     net_position,
     render_board,
+    watch,
     watch_board,
 )
 from hedgectl.telemetry.collector import ThreadedCollector
@@ -267,8 +269,6 @@ def test_prune_first_then_once_shows_the_pruned_board(collector, clock):
 
 
 def test_key_presses_on_a_terminal_arrive_lower_cased_and_the_terminal_is_restored():
-    import termios
-
     controller, terminal = os.openpty()
     before = termios.tcgetattr(terminal)
 
@@ -284,3 +284,32 @@ def test_key_presses_on_a_terminal_arrive_lower_cased_and_the_terminal_is_restor
     finally:
         os.close(controller)
         os.close(terminal)
+
+
+def test_watch_reads_keys_from_a_terminal_until_quit(collector):
+    ingest(collector.url, "x-bp", group="x", role="BP", position_base="0")
+    controller, terminal = os.openpty()
+    console = Console(record=True, width=140, color_system=None)
+
+    async def type_keys_once_in_cbreak_mode():
+        # Keys typed before the switch would be flushed with the line buffer, as on a real terminal.
+        while termios.tcgetattr(terminal)[3] & termios.ICANON:
+            await asyncio.sleep(0.01)
+        os.write(controller, b"rq")
+
+    async def scenario():
+        typist = asyncio.get_running_loop().create_task(type_keys_once_in_cbreak_mode())
+        ok = await asyncio.wait_for(watch(console, collector.url, TOKEN, interval_secs=30, keys_fd=terminal), 20)
+        await typist
+        return ok
+
+    try:
+        ok = asyncio.run(scenario())
+    finally:
+        os.close(controller)
+        os.close(terminal)
+
+    assert ok is True
+    text = console.export_text()
+    assert "Group x" in text
+    assert "r refresh" in text
