@@ -7,9 +7,11 @@ hedgectl and the board can be mixed during a migration. docs/telemetry.md descri
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import json
 import logging
+import signal
 import socket
 import threading
 import time
@@ -352,12 +354,24 @@ async def serve(
     access_log: bool = False,
     on_ready: Callable[[str], None] | None = None,
 ) -> None:
-    """Serve until cancelled (Ctrl-C under asyncio.run); `on_ready` gets the URL once the port is bound."""
+    """Serve until SIGINT or SIGTERM (or cancellation); `on_ready` gets the URL once the port is bound."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    installed = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        # Not available off the main thread or on every platform; cancellation still stops the server there.
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signum, stop.set)
+            installed.append(signum)
     server = CollectorServer(host=host, port=port, token=token, max_body_bytes=max_body_bytes, access_log=access_log)
-    url = await server.start()
     try:
-        if on_ready is not None:
-            on_ready(url)
-        await asyncio.Event().wait()
+        url = await server.start()
+        try:
+            if on_ready is not None:
+                on_ready(url)
+            await stop.wait()
+        finally:
+            await server.stop()
     finally:
-        await server.stop()
+        for signum in installed:
+            loop.remove_signal_handler(signum)

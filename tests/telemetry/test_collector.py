@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import signal
 import socket
+import subprocess
+import sys
 
 import httpx
 import pytest
@@ -237,3 +240,23 @@ def test_offline_bots_remain_listed_until_pruned(http, clock):
     assert http.post("/admin/prune").json()["removed"] == ["bp-1"]
     assert bots_by_name(http) == {}
 
+
+
+def test_serve_process_answers_and_stops_cleanly_on_sigterm():
+    script = (
+        "import asyncio, sys\n"
+        "from hedgectl.telemetry.collector import serve\n"
+        "asyncio.run(serve(port=0, on_ready=lambda url: print(url, flush=True)))\n"
+        "print('stopped', flush=True)\n"
+    )
+    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        url = process.stdout.readline().strip()
+        assert httpx.get(f"{url}/api/status").json()["bots"] == []
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+        assert process.stdout.read().strip() == "stopped"
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
