@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hedgectl.telemetry.settings import TelemetrySettings, load_old_telemetry_json, settings_from_old_json
 
@@ -109,3 +111,33 @@ def test_broken_old_json_is_refused_with_a_clear_message(tmp_path, text, message
 
     with pytest.raises(ValueError, match=message):
         load_old_telemetry_json(path)
+
+
+json_documents = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=5),
+    max_leaves=25,
+)
+old_documents = st.fixed_dictionaries(
+    {},
+    optional={
+        "base_url": st.one_of(json_documents, st.sampled_from(["http://127.0.0.1:10123", "https://c.example/x/"])),
+        "token": st.one_of(json_documents, st.just(SECRET)),
+        "group": json_documents,
+        "bots": st.one_of(json_documents, st.dictionaries(st.sampled_from(["BP", "L1", "L2", "L3"]), json_documents)),
+        "interval_secs": json_documents,
+    },
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(document=st.one_of(json_documents, old_documents))
+def test_any_json_document_gives_settings_or_a_value_error_that_hides_the_token(document):
+    try:
+        loaded = settings_from_old_json(document)
+    except ValueError as exc:
+        assert SECRET not in str(exc)
+    else:
+        assert loaded.base_url.startswith(("http://", "https://"))
+        assert set(loaded.bots) == {"BP", "L1", "L2"}
+        assert SECRET not in repr(loaded)
