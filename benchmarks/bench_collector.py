@@ -64,7 +64,9 @@ class Outcome:
         return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else float("nan")
 
 
-async def _drive(url: str, token: str | None, concurrency: int, seconds: float, bots: int, max_requests: int) -> Outcome:
+async def _drive(
+    url: str, token: str | None, concurrency: int, seconds: float, bots: int, max_requests: int
+) -> Outcome:
     headers = {"content-type": "application/json"}
     if token:
         headers["x-auth-token"] = token
@@ -125,7 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     levels = [int(level) for level in args.concurrency.split(",") if level]
 
     print(f"collector benchmark: {args.seconds:g}s per run, {args.bots} bots, Python {sys.version.split()[0]}")
-    header = f"{'concurrency':>11} {'auth':>5} {'requests':>9} {'failed':>6} {'hb/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7}"
+    columns = [("concurrency", 11), ("auth", 5), ("requests", 9), ("failed", 6), ("hb/s", 9)]
+    columns += [("p50 ms", 7), ("p99 ms", 7), ("max ms", 7)]
+    header = " ".join(f"{name:>{width}}" for name, width in columns)
     print(header)
     print("-" * len(header))
     worst = None
@@ -135,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
             worst = outcome.rate if worst is None else min(worst, outcome.rate)
             print(
                 f"{outcome.concurrency:>11} {'yes' if outcome.auth else 'no':>5} {outcome.sent:>9} {outcome.failed:>6} "
-                f"{outcome.rate:>9.0f} {statistics.median(outcome.latencies_ms):>7.2f} {outcome.percentile(0.99):>7.2f} "
+                f"{outcome.rate:>9.0f} {statistics.median(outcome.latencies_ms):>7.2f} "
+                f"{outcome.percentile(0.99):>7.2f} "
                 f"{max(outcome.latencies_ms):>7.2f}"
             )
     print(f"lowest sustained rate: {worst:.0f} heartbeats/s (target >= 1000)")

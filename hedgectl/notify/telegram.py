@@ -1,4 +1,4 @@
-"""Telegram notifications through the Bot API's sendMessage: the notifier, the hedge message formats, and the old key file.
+"""Telegram notifications via the Bot API's sendMessage: the notifier, the hedge message formats, the old key file.
 
 A notification never raises into trading: every outcome, failures included, comes back as a NotifyResult. The bot
 token is part of every Bot API URL, so it is only put into the URL at the last moment, below httpx's logging and

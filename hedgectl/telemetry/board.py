@@ -366,7 +366,7 @@ async def _next_command(commands: asyncio.Queue[str] | None, timeout_secs: float
         return None
     try:
         return await asyncio.wait_for(commands.get(), timeout_secs)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return None
 
 
@@ -415,11 +415,19 @@ async def watch(
     async with BoardClient(base_url, token) as board:
         if once or keys_fd is None:
             return await watch_board(
-                console, board, interval_secs=interval_secs, once=once, prune_first=prune_first,
+                console,
+                board,
+                interval_secs=interval_secs,
+                once=once,
+                prune_first=prune_first,
                 flat_tolerance=flat_tolerance,
             )
         async with key_commands(keys_fd) as commands:
             return await watch_board(
-                console, board, interval_secs=interval_secs, prune_first=prune_first, commands=commands,
+                console,
+                board,
+                interval_secs=interval_secs,
+                prune_first=prune_first,
+                commands=commands,
                 flat_tolerance=flat_tolerance,
             )

@@ -122,7 +122,9 @@ def _auth_middleware(token: str | None) -> Callable[..., Awaitable[web.StreamRes
     expected = None if token is None else token.encode("utf-8")
 
     @web.middleware
-    async def authenticate(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    async def authenticate(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
         if expected is not None and not _token_matches(request.headers.get(AUTH_HEADER), expected):
             return _reply(401, {"status": "unauthorized"})
         try:
@@ -157,7 +159,9 @@ def create_app(
     async def ingest(request: web.Request) -> web.Response:
         name = request.match_info["bot_name"]
         if not is_valid_bot_name(name):
-            return _error(400, "bad bot name: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
+            return _error(
+                400, "bad bot name: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+            )
         if request.content_length is not None and request.content_length > max_body_bytes:
             return _error(413, f"body over {max_body_bytes} bytes")
         try:
@@ -197,7 +201,9 @@ def create_app(
 
 
 def _bind(host: str, port: int) -> socket.socket:
-    family, kind, proto, _name, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    family, kind, proto, _name, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
     sock = socket.socket(family, kind, proto)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

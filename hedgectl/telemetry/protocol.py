@@ -1,6 +1,6 @@
 """Wire facts of the heartbeat protocol shared by the sender, the collector and the board.
 
-The protocol is the one the earlier Node collector spoke, so old bots and old collectors keep working alongside hedgectl.
+The protocol is the one the earlier Node collector spoke, so old bots and collectors keep working alongside hedgectl.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Where heartbeats go and under which names: the validated telemetry settings, and a reader for the old telemetry.json."""
+"""Where heartbeats go and under which names: validated telemetry settings, and a reader for the old telemetry.json."""
 
 from __future__ import annotations
 

@@ -207,7 +207,10 @@ def test_hedge_messages_are_delivered_through_the_sink(telegram, bot):
     url, token, chat_id = bot
     texts = [
         format_hedge_start(
-            direction="long", size=Decimal("0.50"), symbol="ETH", venues={"BP": "backpack", "L1": "lighter1", "L2": "lighter2"}
+            direction="long",
+            size=Decimal("0.50"),
+            symbol="ETH",
+            venues={"BP": "backpack", "L1": "lighter1", "L2": "lighter2"},
         ),
         format_hedge_finish(pnl_by_leg={"BP": Decimal("1.5"), "L1": Decimal("-2.25")}, duration_secs=185),
     ]
@@ -260,7 +263,10 @@ def test_emergency_message_says_nothing_is_open_when_all_is_flat():
 
 def test_liquidation_warning_names_the_leg_and_the_distance():
     text = format_liquidation_warning(
-        role="L1", distance_pct=Decimal("4.2"), mark_price=Decimal("3500"), liquidation_price=Decimal("3647"),
+        role="L1",
+        distance_pct=Decimal("4.2"),
+        mark_price=Decimal("3500"),
+        liquidation_price=Decimal("3647"),
         threshold_pct=Decimal("5"),
     )
 

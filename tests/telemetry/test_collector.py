@@ -227,7 +227,7 @@ def test_collector_never_logs_the_token(collector, caplog):
         client.get("/api/status", headers={"x-auth-token": TOKEN})
         client.post("/admin/prune?older_ms=0", headers={"x-auth-token": TOKEN})
 
-    assert any("aiohttp.access" == record.name for record in caplog.records)
+    assert any(record.name == "aiohttp.access" for record in caplog.records)
     assert TOKEN not in caplog.text
     assert TOKEN not in repr(collector)
 
@@ -239,7 +239,6 @@ def test_offline_bots_remain_listed_until_pruned(http, clock):
     assert bots_by_name(http)["bp-1"]["online"] is False
     assert http.post("/admin/prune").json()["removed"] == ["bp-1"]
     assert bots_by_name(http) == {}
-
 
 
 def test_serve_process_answers_and_stops_cleanly_on_sigterm():

@@ -127,7 +127,11 @@ def test_push_once_posts_one_heartbeat_per_role_through_http():
     report, bots = asyncio.run(scenario())
 
     assert report.ok
-    assert [(r.role, r.bot_name, r.failure) for r in report.results] == [("BP", "bp", None), ("L1", "l1", None), ("L2", "l2", None)]
+    assert [(r.role, r.bot_name, r.failure) for r in report.results] == [
+        ("BP", "bp", None),
+        ("L1", "l1", None),
+        ("L2", "l2", None),
+    ]
     assert sorted(bot["payload"]["role"] for bot in bots) == ["BP", "L1", "L2"]
 
 

@@ -76,7 +76,12 @@ def test_old_telemetry_json_is_read_with_its_fields(tmp_path):
     path = tmp_path / "telemetry.json"
     path.write_text(
         json.dumps(
-            {"base_url": "http://10.0.0.5:10123", "token": SECRET, "group": "g1", "bots": {"BP": "bp1", "L1": "l1", "L2": "l2"}}
+            {
+                "base_url": "http://10.0.0.5:10123",
+                "token": SECRET,
+                "group": "g1",
+                "bots": {"BP": "bp1", "L1": "l1", "L2": "l2"},
+            }
         )
     )
 
@@ -103,7 +108,12 @@ def test_interval_in_the_document_is_used_when_the_caller_gives_none():
 
 @pytest.mark.parametrize(
     ("text", "message"),
-    [("{", "not valid JSON"), ("[]", "JSON object"), ('{"token": "x"}', "base_url"), ('{"base_url": "http://c", "bots": 3}', "bots")],
+    [
+        ("{", "not valid JSON"),
+        ("[]", "JSON object"),
+        ('{"token": "x"}', "base_url"),
+        ('{"base_url": "http://c", "bots": 3}', "bots"),
+    ],
 )
 def test_broken_old_json_is_refused_with_a_clear_message(tmp_path, text, message):
     path = tmp_path / "telemetry.json"
