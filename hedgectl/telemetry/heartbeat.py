@@ -85,8 +85,13 @@ class PushReport:
         }
 
 
-def _plain(value: Decimal | None) -> str | None:
-    return None if value is None else format(value, "f")
+def _plain(name: str, value: Decimal | None) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, Decimal):
+        # A float here would already carry binary rounding; refuse it rather than publish it.
+        raise TypeError(f"{name} must be a Decimal or None, got {type(value).__name__}")
+    return format(value, "f")
 
 
 def build_payload(
@@ -103,8 +108,8 @@ def build_payload(
         "role": role,
         "symbol": reading.symbol,
         "direction": reading.direction,
-        "position_base": _plain(reading.position_base),
-        "balance_total": _plain(reading.balance_total),
+        "position_base": _plain("position_base", reading.position_base),
+        "balance_total": _plain("balance_total", reading.balance_total),
         "latency": None if reading.latency_ms is None else round(reading.latency_ms, 1),
     }
 
@@ -158,7 +163,11 @@ class HeartbeatSender:
             # A failed read is unknown, not zero: posting a made-up position would look healthy on the board.
             return RoleResult(role, bot, "venue", _describe(reading, self.settings))
         try:
-            await self.send(role, build_payload(self.settings, role, reading))
+            payload = build_payload(self.settings, role, reading)
+        except (TypeError, ValueError) as exc:
+            return RoleResult(role, bot, "venue", f"unusable reading: {exc}")
+        try:
+            await self.send(role, payload)
         except (httpx.HTTPError, CollectorRejected) as exc:
             return RoleResult(role, bot, "collector", _describe(exc, self.settings))
         return RoleResult(role, bot)
@@ -194,9 +203,18 @@ async def push_once(
         return await sender.push(await _read(source, read_timeout_secs))
 
 
-def _log_report(report: PushReport, failing_before: bool) -> bool:
+def _log_venue_failures(report: PushReport, failing_before: frozenset[str]) -> frozenset[str]:
+    # Warn when a role starts failing and say when it recovers; a venue down for hours must not flood the log.
+    failing = frozenset(result.role for result in report.venue_failures)
     for result in report.venue_failures:
-        logger.warning("heartbeat %s skipped: venue read failed: %s", result.role, result.detail)
+        level = logging.DEBUG if result.role in failing_before else logging.WARNING
+        logger.log(level, "heartbeat %s skipped: venue read failed: %s", result.role, result.detail)
+    for role in sorted(failing_before - failing):
+        logger.info("heartbeat %s: venue reads again", role)
+    return failing
+
+
+def _log_collector_failures(report: PushReport, failing_before: bool) -> bool:
     failing = bool(report.collector_failures)
     if failing:
         details = "; ".join(f"{r.role}: {r.detail}" for r in report.collector_failures)
@@ -223,12 +241,14 @@ async def run_heartbeat_loop(
     interval = settings.interval_secs
     failing = False
     failures = 0
+    venues_failing: frozenset[str] = frozenset()
     async with HeartbeatSender(settings, client=client, timeout_secs=timeout_secs) as sender:
         while True:
             started = time.monotonic()
             try:
                 report = await sender.push(await _read(source, max(interval, timeout_secs)))
-                failing = _log_report(report, failing)
+                venues_failing = _log_venue_failures(report, venues_failing)
+                failing = _log_collector_failures(report, failing)
                 if on_report is not None:
                     on_report(report)
             except Exception:  # noqa: BLE001 - heartbeats must never break the hedge that runs them

@@ -269,3 +269,44 @@ def test_cancelling_the_loop_stops_it_even_while_a_request_hangs():
         await silent.wait_closed()
 
     asyncio.run(scenario())
+
+
+def test_float_position_is_refused_as_an_unusable_reading_not_published():
+    async def float_reading():
+        return {**READINGS, "BP": RoleReading("ETH_USDC_PERP", "long", 0.1, Decimal("5"))}
+
+    async def scenario():
+        async with CollectorServer(port=0, token=TOKEN) as server:
+            report = await push_once(settings_for(server.url), float_reading)
+            return report, [bot["name"] for bot in server.store.status()["bots"]]
+
+    report, names = asyncio.run(scenario())
+
+    assert [(r.role, r.failure) for r in report.venue_failures] == [("BP", "venue")]
+    assert "position_base must be a Decimal" in report.venue_failures[0].detail
+    assert sorted(names) == ["l1", "l2"]
+
+
+def test_a_venue_that_keeps_failing_is_warned_about_once_and_its_recovery_noted(caplog):
+    rounds = []
+
+    async def l2_down_for_three_rounds():
+        rounds.append(None)
+        if len(rounds) <= 3:
+            return {**READINGS, "L2": ConnectionError("lighter2 down")}
+        return READINGS
+
+    async def scenario():
+        async with CollectorServer(port=0, token=TOKEN) as server:
+            task = start_heartbeat_task(settings_for(server.url, interval=0.02), l2_down_for_three_rounds)
+            await wait_until(lambda: len(rounds) >= 5)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+    with caplog.at_level(logging.INFO, logger="hedgectl.telemetry.heartbeat"):
+        asyncio.run(scenario())
+
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING and "L2" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "heartbeat L2: venue reads again" in caplog.text
