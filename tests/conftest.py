@@ -48,15 +48,34 @@ class CliResult:
         return self.stdout + self.stderr
 
 
+LOGGERS_THE_CLI_CONFIGURES = ("", "hedgectl", "httpx", "httpcore", "aiohttp.access", "urllib3", "asyncio")
+
+
 @pytest.fixture
 def cli(capsys):
-    """Run ``hedgectl ARGS`` in-process: returns exit code, stdout and stderr."""
+    """Run ``hedgectl ARGS`` in-process: returns exit code, stdout and stderr.
+
+    The command line configures logging for its process; here that configuration is undone after each run so it
+    does not leak into the tests that follow.
+    """
+    import logging
 
     def run(*args: str) -> CliResult:
-        capsys.readouterr()
         from tests.secret_scan import record_output
 
-        code = main(list(args))
+        loggers = [logging.getLogger(name) for name in LOGGERS_THE_CLI_CONFIGURES]
+        levels = [logger.level for logger in loggers]
+        handlers = list(logging.getLogger().handlers)
+        capsys.readouterr()
+        try:
+            code = main(list(args))
+        finally:
+            for logger, level in zip(loggers, levels):
+                logger.setLevel(level)
+            root = logging.getLogger()
+            for handler in list(root.handlers):
+                if handler not in handlers:
+                    root.removeHandler(handler)
         captured = capsys.readouterr()
         record_output(captured.out, captured.err)
         return CliResult(int(code), captured.out, captured.err)

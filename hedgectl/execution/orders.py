@@ -315,7 +315,8 @@ class OrderTracker:
             await waiter.wait()
         else:
             try:
-                await asyncio.wait_for(waiter.wait(), timeout)
+                async with asyncio.timeout(timeout):  # not wait_for: it can swallow a cancel on Python 3.11
+                    await waiter.wait()
             except TimeoutError:
                 pass
         return self._snapshot

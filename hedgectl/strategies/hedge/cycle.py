@@ -535,11 +535,8 @@ class HedgeCycle:
                 if remaining <= 0:
                     return
                 self._emit("countdown", f"L2 enters in {remaining:.0f}s", seconds_left=round(remaining, 1))
-                try:
-                    await asyncio.wait_for(self._stop.wait(), timeout=min(1.0, remaining))
-                except TimeoutError:
-                    continue
-                raise EmergencyExit("interrupted by the operator during the wait")
+                if await self._stopped_within(min(1.0, remaining)):
+                    raise EmergencyExit("interrupted by the operator during the wait")
         finally:
             self.status.countdown_until = None
 
@@ -667,14 +664,18 @@ class HedgeCycle:
                         self._enter(Phase.REBALANCE, reason=f"net exposure {plain(net)}")
                         await self._rebalance(plan)
                         self._enter(Phase.MONITOR)
-                try:
-                    await asyncio.wait_for(
-                        self._stop.wait(), timeout=max(0.0, min(self.params.poll_interval_secs, deadline - time.time()))
-                    )
-                except TimeoutError:
-                    pass
+                await self._stopped_within(max(0.0, min(self.params.poll_interval_secs, deadline - time.time())))
         finally:
             self.status.countdown_until = None
+
+    async def _stopped_within(self, seconds: float) -> bool:
+        """Wait up to ``seconds`` for the operator's stop; True when it came."""
+        try:
+            async with asyncio.timeout(seconds):  # not wait_for: it can swallow a cancel on Python 3.11
+                await self._stop.wait()
+        except TimeoutError:
+            return False
+        return True
 
     async def _liquidated(self, role: str) -> bool:
         leg = self.legs[role]
