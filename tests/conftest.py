@@ -1,5 +1,5 @@
-"""Shared fixtures: an isolated home for every test, a runner for the hedgectl command line, and paper venues
-started on ephemeral loopback ports for one test and stopped afterwards."""
+"""Shared fixtures: an isolated home for every test, a runner for the command line, and paper venues started on
+ephemeral loopback ports for one test and stopped afterwards."""
 
 from __future__ import annotations
 

@@ -92,3 +92,32 @@ def test_serve_writes_the_accounts_file_when_ready_and_stops_cleanly_on_signal(
     assert process.returncode == 0, output
     assert "Traceback" not in output
     assert section["bot_token"] not in output
+
+
+def test_state_file_keeps_backpack_keys_collateral_and_positions(tmp_path: Path) -> None:
+    from .conftest import BackpackTestClient
+
+    state_file = tmp_path / "paper-state.json"
+    options = {"seed": 3, "tick_seconds": 0, "kinds": ["backpack"], "state_file": state_file}
+    with ThreadedPaperVenues(**options) as first, httpx.Client() as http:
+        section = first.accounts_document()["backpack"]
+        account = section["accounts"][0]
+        client = BackpackTestClient(section["url"], account["api_key"], account["api_secret"], http)
+        assert client.market("Ask", "0.5").status_code == 200
+        collateral = client.request("GET", "/api/v1/capital").json()["USDC"]["available"]
+    with ThreadedPaperVenues(**options) as second, httpx.Client() as http:
+        section = second.accounts_document()["backpack"]
+        assert section["accounts"][0] == account
+        client = BackpackTestClient(section["url"], account["api_key"], account["api_secret"], http)
+        assert client.signed_size() == "-0.5"
+        assert client.request("GET", "/api/v1/capital").json()["USDC"]["available"] == collateral
+
+
+def test_accounts_document_has_the_accounts_file_shape(paper_venues: ThreadedPaperVenues) -> None:
+    document = paper_venues.accounts_document()
+    backpack = document["backpack"]
+    assert backpack["url"].startswith("http://127.0.0.1:")
+    assert [sorted(account) for account in backpack["accounts"]] == [["api_key", "api_secret", "name"]]
+    assert backpack["accounts"][0]["name"] == "backpack"
+    assert sorted(document["telegram"]) == ["bot_token", "chat_id", "url"]
+    assert isinstance(document["telegram"]["chat_id"], str)
