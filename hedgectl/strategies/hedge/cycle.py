@@ -390,6 +390,19 @@ class HedgeCycle:
     def _journal_hook(self, role: str, purpose: str) -> Callable[[OrderIntent], list[TransitionListener]]:
         def hook(intent: OrderIntent) -> list[TransitionListener]:
             order_id = self.journal.record_intent(self.cycle_id, role=role, purpose=purpose, intent=intent)
+            if self.on_event is not None:
+                self.on_event(
+                    "intent",
+                    {
+                        "role": role,
+                        "purpose": purpose,
+                        "side": intent.side.value,
+                        "size": plain(intent.size),
+                        "client_order_index": intent.client_order_index,
+                        "reduce_only": intent.reduce_only,
+                    },
+                    f"{role} {purpose}: sending {intent.side.value} {plain(intent.size)}",
+                )
             return [self.journal.order_listener(order_id), self._leg_listener(role)]
 
         return hook
@@ -434,11 +447,17 @@ class HedgeCycle:
         return max(ZERO, min(moved, snapshot.intent.size))
 
     async def _work(
-        self, role: str, purpose: str, side: Side, size: Decimal, *, first_intent: OrderIntent | None = None
+        self,
+        role: str,
+        purpose: str,
+        side: Side,
+        size: Decimal,
+        *,
+        first_intent: OrderIntent | None = None,
+        chase_remainder: bool = True,
     ) -> Decimal:
-        """Fill ``size`` on ``role``: re-send only the remainder after a partial fill, within the leg's retries.
-
-        Returns the size filled in total (possibly less than asked).
+        """Fill ``size`` on ``role`` within the leg's retries: after a partial fill only the remainder is re-sent
+        (or, without ``chase_remainder``, the partial fill is accepted). Returns the size filled in total.
         """
         leg = self.legs[role]
         rules = leg.connector.cached_market_rules(leg.symbol)
@@ -461,7 +480,7 @@ class HedgeCycle:
             filled_total += filled
             position += filled * side.sign
             remaining = quantize_down(size - filled_total, rules.step_size)
-            if remaining <= 0:
+            if remaining <= 0 or (filled_total > 0 and not chase_remainder):
                 break
             if isinstance(snapshot.error, FINAL_REFUSALS):
                 break
@@ -474,7 +493,8 @@ class HedgeCycle:
     async def _bp_entry(self, plan: HedgePlan) -> Decimal:
         # prepared before the entry so nothing is built between the BP fill and the L1 send but the intent itself
         self._l1_client_order_index = self.legs["L1"].connector.client_ids.next()
-        filled = await self._work("BP", "entry", plan.bp_side, plan.size)
+        # a partial entry is hedged as it is: chasing the rest would keep the filled part naked for longer
+        filled = await self._work("BP", "entry", plan.bp_side, plan.size, chase_remainder=False)
         self._bp_filled_at = time.perf_counter()
         if filled:
             self._expected_nonzero.add("BP")
