@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -70,7 +71,7 @@ from hedgectl.errors import (
     VenueTimeout,
     VenueUnavailable,
 )
-from hedgectl.execution.client_ids import LIGHTER_RANGE
+from hedgectl.execution.client_ids import LIGHTER_RANGE, ClientIdAllocator
 from hedgectl.execution.orders import (
     OrderEvent,
     OrderIntent,
@@ -94,6 +95,8 @@ DEFAULT_MAX_SLIPPAGE = Decimal("0.01")
 CONFIRM_DELAYS = (0.0, 0.02, 0.03, 0.05, 0.1, 0.1, 0.2, 0.2, 0.3, 0.5)
 #: Delays between reads that resolve a lost answer (order lookup, tx lookup, next nonce).
 RESOLVE_DELAYS = (0.0, 0.05, 0.1, 0.2, 0.4, 0.8)
+#: The longest the first confirming read waits for the venue's predicted execution time.
+FIRST_CONFIRM_MAX_DELAY = 0.2
 LIMIT_POLL_SECS = 0.5
 TRADES_PAGE = 100
 
@@ -163,6 +166,7 @@ class LighterConnector(Connector):
         except (KeyError, TypeError, ValueError):
             raise ConfigError(f"connectors.{config.name}: account_index and api_key_index must be integers") from None
         super().__init__(config, data_dir=data_dir)
+        self.client_ids = _shared_allocator(config.base_url, self.account_index, self.client_ids)
         chain_id = options.get("chain_id")
         self.chain_id = int(chain_id) if chain_id is not None else None
         self.nonce_mode = options.get("nonce_manager") or "optimistic"
@@ -173,6 +177,7 @@ class LighterConnector(Connector):
         self.default_max_slippage = DEFAULT_MAX_SLIPPAGE
         self.book_max_age_secs = 10.0
         self.max_send_attempts = 3
+        self.max_nonce_retries = 5
         self.confirm_timeout_secs = max(15.0, 3 * self.timeout)
         self.resolve_timeout_secs = max(5.0, 2 * self.timeout)
         self._rest = LighterRest(self.base_url, timeout=self.timeout, connector=self.name,
@@ -527,6 +532,8 @@ class LighterConnector(Connector):
                 before = last_used + 1 if last_used is not None else None
             after = await self._server_next_nonce(key)
             slot.next_nonce = after
+            if after > 0:
+                slot.last_used = after - 1
         if key == self.api_key_index and self._nonce_file is not None and after > 0:
             self._nonce_file.write(after - 1)
         logger.info("%s: nonce of api key %s refreshed: %s -> %s", self.name, key, before, after)
@@ -556,32 +563,33 @@ class LighterConnector(Connector):
         """Send a transaction whose repetition is harmless (cancel, cancel-all, leverage), with bounded retries."""
         from hedgectl.connectors.lighter.signer import SendOutcome
 
-        last_error: VenueError | None = None
+        nonce_refusals = troubled_sends = 0
         async with self._nonce.lock():
-            for attempt in range(1, self.max_send_attempts + 1):
+            while True:
                 tx, result = await self._send_once(sign, await self._take_nonce())
                 if result.outcome is SendOutcome.ACCEPTED:
                     self._nonce.used(tx.nonce)
                     return result
-                if result.outcome is SendOutcome.NOT_SENT:
-                    last_error = VenueUnavailable(f"{what}: {result.message}", venue=VENUE, connector=self.name)
-                    await asyncio.sleep(0.1 * attempt)
-                    continue
+                if result.outcome is SendOutcome.REFUSED:
+                    error = self._refusal(result)
+                    if isinstance(error, NonceMismatch):
+                        self._nonce.invalidate()
+                        nonce_refusals += 1
+                        if nonce_refusals <= self.max_nonce_retries:
+                            continue
+                    elif isinstance(error, RateLimited):
+                        troubled_sends += 1
+                        if troubled_sends < self.max_send_attempts:
+                            await asyncio.sleep(0.1 * troubled_sends)
+                            continue
+                    raise error
+                troubled_sends += 1
                 if result.outcome is SendOutcome.AMBIGUOUS:
                     self._nonce.invalidate()
-                    last_error = VenueUnavailable(f"{what}: {result.message}", venue=VENUE, connector=self.name,
-                                                  status=result.http_status)
-                    await asyncio.sleep(0.1 * attempt)
-                    continue
-                error = self._refusal(result)
-                if isinstance(error, NonceMismatch):
-                    self._nonce.invalidate()
-                elif not isinstance(error, RateLimited):
-                    raise error
-                last_error = error
-                await asyncio.sleep(0.05 * attempt if isinstance(error, RateLimited) else 0)
-        assert last_error is not None
-        raise last_error
+                if troubled_sends >= self.max_send_attempts:
+                    raise VenueUnavailable(f"{what}: {result.message}", venue=VENUE, connector=self.name,
+                                           status=result.http_status)
+                await asyncio.sleep(0.1 * troubled_sends)
 
     # --- orders ----------------------------------------------------------------------------------------------
 
@@ -697,20 +705,26 @@ class LighterConnector(Connector):
                 self._persist_nonce()
 
     async def _send_order(self, tracker: OrderTracker, plan: _OrderPlan) -> bool:
-        """Send until the venue has the order (True) or refused it (False, tracker FAILED); AmbiguousOutcome else."""
+        """Send until the venue has the order (True) or refused it (False, tracker FAILED); AmbiguousOutcome else.
+
+        Budgets: ``max_nonce_retries`` refusals with 21104 (each proves nothing ran), and ``max_send_attempts``
+        sends whose answer was lost or rate limited (each resolved at the venue before the next).
+        """
         from hedgectl.connectors.lighter.signer import SendOutcome
 
         sign = self._signer_for(plan)
         coi = plan.intent.client_order_index
         lost: list[SignedTx] = []
         resend_nonce: int | None = None
+        nonce_refusals = troubled_sends = attempt = 0
         async with self._nonce.lock():
-            for attempt in range(1, self.max_send_attempts + 1):
+            while True:
+                attempt += 1
                 try:
                     nonce = resend_nonce if resend_nonce is not None else await self._take_nonce()
                     tx, result = await self._send_once(sign, nonce)
                 except VenueError as exc:
-                    # nothing went out on this attempt (nonce read failed, signer refused)
+                    # nothing went out on this attempt (the nonce read failed, or the signer refused)
                     if lost:
                         raise AmbiguousOutcome(f"order {coi}: {exc}", venue=VENUE, connector=self.name,
                                                client_order_index=coi) from exc
@@ -728,14 +742,20 @@ class LighterConnector(Connector):
                     error = self._refusal(result)
                     if isinstance(error, NonceMismatch):
                         self._nonce.invalidate()
+                        nonce_refusals += 1
+                    elif isinstance(error, RateLimited):
+                        troubled_sends += 1
                     if lost and await self._lost_order_landed(plan, lost, settle=True):
-                        tracker.apply(OrderEvent.ACCEPT, info={**info, "landed": lost[-1].tx_hash})
+                        tracker.apply(OrderEvent.ACCEPT, info=self._landed_info(lost, attempt))
                         return True
-                    if isinstance(error, (NonceMismatch, RateLimited)) and attempt < self.max_send_attempts:
+                    retry = (isinstance(error, NonceMismatch) and nonce_refusals <= self.max_nonce_retries) or (
+                        isinstance(error, RateLimited) and troubled_sends < self.max_send_attempts
+                    )
+                    if retry:
                         logger.warning("%s: order %s attempt %d refused (%s); sending again", self.name, coi,
                                        attempt, error)
                         if isinstance(error, RateLimited):
-                            await asyncio.sleep(0.1 * attempt)
+                            await asyncio.sleep(0.1 * troubled_sends)
                         continue
                     tracker.apply(OrderEvent.REJECT, reason=str(error), error=error, info=info)
                     return False
@@ -743,7 +763,8 @@ class LighterConnector(Connector):
                     error = VenueUnavailable(f"sendTx: {result.message}", venue=VENUE, connector=self.name)
                     tracker.apply(OrderEvent.REJECT, reason=str(error), error=error, info=info)
                     return False
-                # the answer is lost: the order may be at the venue
+                # the answer is lost: the order may be at the venue, and nothing is sent again until it says
+                troubled_sends += 1
                 if result.outcome is not SendOutcome.NOT_SENT:
                     lost.append(tx)
                 self._nonce.invalidate()
@@ -754,13 +775,19 @@ class LighterConnector(Connector):
                                result.message)
                 verdict = await self._resolve_lost(plan, lost)
                 if verdict == "landed":
-                    tracker.apply(OrderEvent.ACCEPT, info={**info, "landed": True})
+                    tracker.apply(OrderEvent.ACCEPT, info=self._landed_info(lost, attempt))
                     return True
+                if troubled_sends >= self.max_send_attempts:
+                    raise AmbiguousOutcome(
+                        f"order {coi}: {troubled_sends} sends without an answer; not at the venue now, but the last "
+                        f"one (nonce {lost[-1].nonce if lost else nonce}) could still arrive",
+                        venue=VENUE, connector=self.name, client_order_index=coi,
+                    )
                 resend_nonce = verdict
-        raise AmbiguousOutcome(
-            f"order {coi}: no answer after {self.max_send_attempts} attempts; it may or may not be at the venue",
-            venue=VENUE, connector=self.name, client_order_index=coi,
-        )
+
+    @staticmethod
+    def _landed_info(lost: list[SignedTx], attempt: int) -> dict[str, Any]:
+        return {"nonce": lost[-1].nonce, "tx_hash": lost[-1].tx_hash, "attempts": attempt, "answer_lost": True}
 
     async def _lost_order_landed(self, plan: _OrderPlan, lost: list[SignedTx], *, settle: bool = False) -> bool:
         """True when the venue shows the order (by client order index) or one of the lost transactions (by hash)."""
@@ -831,7 +858,7 @@ class LighterConnector(Connector):
         is_market = intent.order_type is OrderType.MARKET
         deadline = time.monotonic() + self.confirm_timeout_secs if is_market else None
         delays = list(CONFIRM_DELAYS)
-        first = _first_delay(plan.predicted_execution_ms)
+        first = _first_delay(plan.predicted_execution_ms, self.last_latency_ms)
         if first is not None:
             delays[0] = first
         step = 0
@@ -981,6 +1008,18 @@ class LighterConnector(Connector):
         return status if status == 2 else None
 
 
+_allocators: dict[tuple[str, int, Path | None], ClientIdAllocator] = {}
+_allocators_lock = threading.Lock()
+
+
+def _shared_allocator(base_url: str, account_index: int, own: ClientIdAllocator) -> ClientIdAllocator:
+    """One client order index allocator per account in the process, so two connectors of one account never hand
+    out the same index (across processes, the allocator's file in the shared data directory does that)."""
+    key = (base_url.rstrip("/"), account_index, own.state_path)
+    with _allocators_lock:
+        return _allocators.setdefault(key, own)
+
+
 def _market_from_detail(detail: dict[str, Any]) -> LighterMarket:
     size_decimals = int_field(detail, "size_decimals")
     price_decimals = int_field(detail, "price_decimals")
@@ -1016,15 +1055,17 @@ def _worst_price(touch: Decimal, slippage: Decimal, side: Side, rules: MarketRul
     return max(rules.quantize_price(touch * (1 - slippage), ROUND_CEILING), rules.tick_size)
 
 
-def _first_delay(predicted_execution_ms: int | None) -> float | None:
-    """Seconds until the venue's predicted execution (a timestamp in ms, or a duration), capped at half a second."""
+def _first_delay(predicted_execution_ms: int | None, round_trip_ms: float | None) -> float | None:
+    """When to send the first confirming read: so that it reaches the venue (half a round trip later) at the
+    predicted execution time (a timestamp in ms, or a duration). Capped, so a skewed clock costs little."""
     if not predicted_execution_ms or predicted_execution_ms <= 0:
         return None
     if predicted_execution_ms > 10**12:
         seconds = predicted_execution_ms / 1000 - time.time()
     else:
         seconds = predicted_execution_ms / 1000
-    return min(max(seconds, 0.0), 0.5)
+    seconds -= (round_trip_ms or 0) / 2000
+    return min(max(seconds, 0.0), FIRST_CONFIRM_MAX_DELAY)
 
 
 def _seconds(timestamp: Any) -> float:

@@ -72,6 +72,10 @@ class LighterSigner:
         self.account_index = account_index
         self.api_key_index = api_key_index
         self.connector = connector
+        if not _looks_like_key(private_key.reveal()):
+            # checked before the SDK builds its HTTP session, which it would leave open when the key is refused
+            raise AuthError("the api private key must be 40 bytes of hex (80 hex digits, 0x optional)", venue=VENUE,
+                            connector=connector)
         try:
             self._client = SignerClient(
                 base_url.rstrip("/"),
@@ -229,6 +233,11 @@ class LighterSigner:
         error = await asyncio.to_thread(self._client.check_client)
         if error is not None:
             raise AuthError(f"api key check failed: {redact(str(error))}", venue=VENUE, connector=self.connector)
+
+
+def _looks_like_key(value: str) -> bool:
+    digits = value[2:] if value[:2].lower() == "0x" else value
+    return len(digits) == 80 and all(ch in "0123456789abcdefABCDEF" for ch in digits)
 
 
 def _classify_api_exception(exc: ApiException) -> SendResult:
