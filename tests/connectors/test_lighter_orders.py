@@ -327,3 +327,23 @@ def test_concurrent_orders_on_one_connector_all_fill_once(paper_lighter: PaperLi
     assert all(snapshot.info["attempts"] == 1 for snapshot in snapshots)
     assert paper_lighter.signed_size() == Decimal("0.5")
     assert paper_lighter.audit() == []
+
+
+def test_fills_since_a_moment_leave_out_older_trades(paper_lighter: PaperLighter):
+    async def scenario(connector):
+        await connector.prepare(ETH)
+        first = await connector.submit_market_order(ETH, Side.BUY, Decimal("0.1"))
+        await first.wait_final(5)
+        everything_before = await connector.fills(ETH)
+        moment = max(fill.at for fill in everything_before) + 0.001
+        await asyncio.sleep(0.01)
+        second = await connector.submit_market_order(ETH, Side.SELL, Decimal("0.2"))
+        await second.wait_final(5)
+        return await connector.fills(ETH), await connector.fills(ETH, since=moment), second.client_order_index
+
+    every, recent, second_index = paper_lighter.run(scenario)
+
+    assert [fill.size for fill in every] == [Decimal("0.1"), Decimal("0.2")]
+    assert [(fill.side, fill.size, fill.client_order_index) for fill in recent] == [
+        (Side.SELL, Decimal("0.2"), second_index)
+    ]

@@ -99,6 +99,7 @@ RESOLVE_DELAYS = (0.0, 0.05, 0.1, 0.2, 0.4, 0.8)
 FIRST_CONFIRM_MAX_DELAY = 0.2
 LIMIT_POLL_SECS = 0.5
 TRADES_PAGE = 100
+MAX_TRADE_PAGES = 20
 
 
 @dataclass(frozen=True)
@@ -185,6 +186,7 @@ class LighterConnector(Connector):
         self._nonce = nonce_slot(self.base_url, self.account_index, self.api_key_index)
         self._nonce_file = NonceFile(data_dir, self.account_index, self.api_key_index) if data_dir else None
         self._markets: dict[str, LighterMarket] = {}
+        self._markets_by_id: dict[int, LighterMarket] = {}
         self._books: dict[str, TopOfBook] = {}
         self._signer: LighterSigner | None = None
         self._signer_lock = asyncio.Lock()
@@ -244,9 +246,9 @@ class LighterConnector(Connector):
         signer.auth_token()
         async with self._nonce.lock():
             # read through the SDK's own HTTP session, so its connection to the venue is open before the first send
-            next_nonce = await signer.fetch_next_nonce(timeout=self.timeout)
-            if self._nonce.next_nonce is None:
-                self._nonce.next_nonce = next_nonce
+            server_next = await signer.fetch_next_nonce(timeout=self.timeout)
+            # a venue ahead of us means another user of the key: take its value now rather than meet 21104 later
+            self._nonce.next_nonce = max(self._nonce.next_nonce or 0, server_next)
         await self.top_of_book(symbol)
         return rules
 
@@ -254,7 +256,7 @@ class LighterConnector(Connector):
         """The account exists, the venue knows our api key, and an authenticated read is accepted."""
         await self.with_read_retries("account", self._account)
         signer = await self._ensure_signer()
-        await signer.check_key()
+        await signer.check_key(timeout=self.timeout)
         await self.with_read_retries("trades", lambda: self._auth_get("trades", {
             "account_index": self.account_index, "sort_by": "timestamp", "limit": 1,
         }))
@@ -267,6 +269,7 @@ class LighterConnector(Connector):
         for detail in list_field(document, "order_book_details"):
             market = _market_from_detail(detail)
             self._markets[market.rules.symbol] = market
+            self._markets_by_id[market.market_id] = market
             self._rules.setdefault(market.rules.symbol, market.rules)
 
     async def fetch_market_rules(self, symbol: str) -> MarketRules:
@@ -360,39 +363,43 @@ class LighterConnector(Connector):
         )
 
     async def fills(self, symbol: str | None = None, *, since: float | None = None) -> list[Fill]:
+        """The account's executions, oldest first: the last page of trades, or every one back to ``since``."""
         params: dict[str, Any] = {
             "account_index": self.account_index,
             "sort_by": "timestamp",
             "sort_dir": "desc",
             "limit": TRADES_PAGE,
         }
-        market = None
         if symbol is not None:
-            market = await self.market(symbol)
-            params["market_id"] = market.market_id
+            params["market_id"] = (await self.market(symbol)).market_id
         elif not self._markets:
             await self._load_markets()
-        document = await self.with_read_retries("trades", lambda: self._auth_get("trades", params))
-        by_id = {m.market_id: m for m in self._markets.values()}
-        fills = []
-        for trade in list_field(document, "trades"):
-            fill = self._fill_from_trade(trade, by_id)
-            if fill is None or (market is not None and fill.symbol != market.rules.symbol):
-                continue
-            if since is not None and fill.at < since:
-                continue
-            fills.append(fill)
+        trades: list[dict[str, Any]] = []
+        for _ in range(MAX_TRADE_PAGES):
+            document = await self.with_read_retries("trades", lambda p=dict(params): self._auth_get("trades", p))
+            page = list_field(document, "trades")
+            trades.extend(page)
+            cursor = document.get("next_cursor")
+            oldest = _seconds(page[-1].get("timestamp")) if page else None
+            if since is None or not cursor or not page or (oldest is not None and oldest < since):
+                break
+            params["cursor"] = cursor
+        if any(int_field(trade, "market_id") not in self._markets_by_id for trade in trades):
+            await self._load_markets()  # a market listed since the rules were read
+        fills = [fill for fill in (self._fill_from_trade(trade) for trade in trades) if fill is not None]
+        if since is not None:
+            fills = [fill for fill in fills if fill.at >= since]
         fills.sort(key=lambda item: item.at)
         return fills
 
-    def _fill_from_trade(self, trade: dict[str, Any], by_id: dict[int, LighterMarket]) -> Fill | None:
+    def _fill_from_trade(self, trade: dict[str, Any]) -> Fill | None:
         if trade.get("bid_account_id") == self.account_index:
             side = Side.BUY
         elif trade.get("ask_account_id") == self.account_index:
             side = Side.SELL
         else:
             return None
-        market = by_id.get(int_field(trade, "market_id"))
+        market = self._markets_by_id.get(int_field(trade, "market_id"))
         if market is None:
             raise VenueProtocolError(f"trade in unknown market {trade.get('market_id')}", venue=VENUE,
                                      connector=self.name)
@@ -441,9 +448,8 @@ class LighterConnector(Connector):
             and (nonces is None or order.get("nonce") is None or order.get("nonce") in nonces)
         ]
 
-    def _report(self, order: dict[str, Any], by_id: dict[int, LighterMarket] | None = None) -> OrderReport:
-        markets = by_id or {m.market_id: m for m in self._markets.values()}
-        market = markets.get(int_field(order, "market_index"))
+    def _report(self, order: dict[str, Any]) -> OrderReport:
+        market = self._markets_by_id.get(int_field(order, "market_index"))
         symbol = market.rules.symbol if market else str(order.get("market_symbol") or order.get("market_index"))
         filled = decimal_field(order, "filled_base_amount")
         quote = decimal_field(order, "filled_quote_amount", required=False)

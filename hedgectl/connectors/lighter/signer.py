@@ -21,7 +21,7 @@ from lighter.signer_client import SignerClient
 
 from hedgectl.config.secrets import Secret, redact
 from hedgectl.connectors.lighter.wire import CODE_OK, VENUE, error_for_code
-from hedgectl.errors import AuthError, InvalidOrder, VenueUnavailable
+from hedgectl.errors import AuthError, InvalidOrder, VenueTimeout, VenueUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -228,9 +228,14 @@ class LighterSigner:
     def forget_auth_token(self) -> None:
         self._token = None
 
-    async def check_key(self) -> None:
+    async def check_key(self, *, timeout: float) -> None:
         """Ask the venue (through the Go signer) whether our api key is the one registered; AuthError if not."""
-        error = await asyncio.to_thread(self._client.check_client)
+        try:
+            # the Go signer's HTTP call blocks its thread; a venue that does not answer must not block us
+            error = await asyncio.wait_for(asyncio.to_thread(self._client.check_client), timeout)
+        except (TimeoutError, asyncio.TimeoutError):
+            raise VenueTimeout(f"api key check: no answer within {timeout:g}s", venue=VENUE,
+                               connector=self.connector) from None
         if error is not None:
             raise AuthError(f"api key check failed: {redact(str(error))}", venue=VENUE, connector=self.connector)
 
