@@ -282,3 +282,15 @@ def test_client_order_index_outside_the_venue_range_is_refused(paper_lighter: Pa
     with pytest.raises(InvalidOrder):
         paper_lighter.run(scenario)
     assert paper_lighter.orders() == []
+
+
+def test_prepare_takes_the_venues_nonce_when_another_user_moved_it(paper_lighter: PaperLighter):
+    async def scenario(connector):
+        await connector.prepare(ETH)
+        paper_lighter.arm("nonce_skew", account="lighter1", amount=2)
+        await connector.prepare(ETH)
+        handle = await connector.submit_market_order(ETH, Side.BUY, Decimal("0.1"))
+        return await handle.wait_final(5)
+
+    snapshot = paper_lighter.run(scenario)
+    assert snapshot.state is OrderState.FILLED and snapshot.info["attempts"] == 1

@@ -180,3 +180,23 @@ def test_malformed_key_is_refused_without_showing_it(paper_lighter: PaperLighter
     with pytest.raises(AuthError) as raised:
         asyncio.run(main())
     assert bad_key not in str(raised.value) and bad_key not in repr(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("path", "read"),
+    [
+        ("/api/v1/accountActiveOrders", lambda connector: connector.open_orders(ETH)),
+        ("/api/v1/accountOrders", lambda connector: connector.find_order(ETH, 12345)),
+        ("/api/v1/trades", lambda connector: connector.fills(ETH)),
+        ("/api/v1/orderBookOrders", lambda connector: connector.top_of_book(ETH)),
+        ("/api/v1/nextNonce", lambda connector: connector.nonce_status()),
+    ],
+)
+def test_failing_reads_raise_instead_of_answering_empty(paper_lighter: PaperLighter, path, read):
+    async def scenario(connector):
+        await connector.market_rules(ETH)
+        paper_lighter.arm("error", path=path, status=503)
+        return await read(connector)
+
+    with pytest.raises(VenueUnavailable):
+        paper_lighter.run(scenario, read_retries=2)

@@ -246,9 +246,9 @@ class LighterConnector(Connector):
         signer.auth_token()
         async with self._nonce.lock():
             # read through the SDK's own HTTP session, so its connection to the venue is open before the first send
-            server_next = await signer.fetch_next_nonce(timeout=self.timeout)
-            # a venue ahead of us means another user of the key: take its value now rather than meet 21104 later
-            self._nonce.next_nonce = max(self._nonce.next_nonce or 0, server_next)
+            # the venue is the truth: if another user of the key moved it, we learn it here rather than by a 21104
+            # on the order path
+            self._nonce.next_nonce = await signer.fetch_next_nonce(timeout=self.timeout)
         await self.top_of_book(symbol)
         return rules
 
