@@ -294,3 +294,24 @@ def test_prepare_takes_the_venues_nonce_when_another_user_moved_it(paper_lighter
 
     snapshot = paper_lighter.run(scenario)
     assert snapshot.state is OrderState.FILLED and snapshot.info["attempts"] == 1
+
+
+def test_lost_nonce_taken_by_someone_else_is_sent_once_with_the_next_nonce(paper_lighter: PaperLighter):
+    async def scenario(connector):
+        connector.consumed_settle_secs = 0.2
+        await connector.prepare(ETH)
+        paper_lighter.arm("error", path="/api/v1/sendTx", status=502, count=1)  # refused before it ran
+        handle = await connector.submit_market_order(ETH, Side.BUY, Decimal("0.2"))
+        # while the connector resolves the lost answer, another user of the key takes two nonces
+        paper_lighter.arm("nonce_skew", account="lighter1", amount=2)
+        return handle, await handle.wait_final(5)
+
+    nonce_before = paper_lighter.next_nonce()
+    handle, snapshot = paper_lighter.run(scenario)
+
+    assert OrderState.UNKNOWN in states(handle)
+    assert snapshot.state is OrderState.FILLED
+    assert snapshot.info["attempts"] == 2 and snapshot.info["nonce"] == nonce_before + 2
+    assert len(paper_lighter.orders(client_order_index=snapshot.intent.client_order_index)) == 1
+    assert paper_lighter.signed_size() == Decimal("0.2")
+    assert paper_lighter.audit() == []

@@ -181,6 +181,7 @@ class LighterConnector(Connector):
         self.max_nonce_retries = 5
         self.confirm_timeout_secs = max(15.0, 3 * self.timeout)
         self.resolve_timeout_secs = max(5.0, 2 * self.timeout)
+        self.consumed_settle_secs = 1.0
         self._rest = LighterRest(self.base_url, timeout=self.timeout, connector=self.name,
                                  on_latency=self._record_latency)
         self._nonce = nonce_slot(self.base_url, self.account_index, self.api_key_index)
@@ -824,11 +825,17 @@ class LighterConnector(Connector):
         return bool(document.get("hash") or document.get("tx_hash"))
 
     async def _resolve_lost(self, plan: _OrderPlan, lost: list[SignedTx]) -> int | str:
-        """"landed", or the nonce to send the order again with, once the venue proved the lost one has not run."""
+        """"landed", or the nonce to send the order again with, once the venue proved the lost one has not run.
+
+        Proof is the venue's next nonce still at (or below) the lost transaction's nonce. When the nonce is
+        consumed but, for ``consumed_settle_secs``, neither the order (by client order index) nor the transaction
+        (by hash) shows at the venue, someone else used the nonce (another process on this key): the lost
+        transaction can then never run, and the order goes out again with the venue's next nonce.
+        """
         coi = plan.intent.client_order_index
         deadline = time.monotonic() + self.resolve_timeout_secs
         last_error: Exception | None = None
-        consumed_checks = 0
+        consumed_since: float | None = None
         step = 0
         while True:
             try:
@@ -843,10 +850,8 @@ class LighterConnector(Connector):
                     # the lost transaction's nonce is unused: sending with it again means that at most one of the
                     # two can ever run (and a nonce below it means the lost one was refused)
                     return server_next
-                # the nonce is consumed, yet neither the order nor our transaction shows: look again before
-                # concluding that someone else (another process on this key) used it
-                consumed_checks += 1
-                if consumed_checks >= 3:
+                consumed_since = consumed_since or time.monotonic()
+                if time.monotonic() - consumed_since >= self.consumed_settle_secs:
                     return server_next
             except VenueError as exc:
                 last_error = exc
@@ -972,14 +977,14 @@ class LighterConnector(Connector):
         )
 
     async def _wait_until(self, read: Callable[[], Awaitable[Any]], done: Callable[[Any], bool], what: str) -> None:
+        """Poll ``read`` on the confirmation schedule until ``done`` says so; VenueTimeout after the confirm time."""
         deadline = time.monotonic() + self.confirm_timeout_secs
-        for step in range(10_000):
-            if done(await read()):
-                return
+        step = 0
+        while not done(await read()):
             if time.monotonic() > deadline:
-                break
-            await asyncio.sleep(CONFIRM_DELAYS[min(step + 1, len(CONFIRM_DELAYS) - 1)])
-        raise VenueTimeout(what, venue=VENUE, connector=self.name)
+                raise VenueTimeout(what, venue=VENUE, connector=self.name)
+            step = min(step + 1, len(CONFIRM_DELAYS) - 1)
+            await asyncio.sleep(CONFIRM_DELAYS[step])
 
     async def update_leverage(self, symbol: str, leverage: Decimal | int, margin_mode: str = "cross") -> None:
         """Set the market's leverage (initial margin fraction 1/leverage) and margin mode ("cross" or "isolated")."""
