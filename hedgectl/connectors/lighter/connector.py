@@ -11,7 +11,10 @@ sends again (bounded). A lost answer (timeout, dropped connection, 5xx, 429) is 
 again: the client order index is looked up, then the transaction hash, then the venue's next nonce. When the
 venue's next nonce is still the lost transaction's nonce, the order is sent again with that SAME nonce and the same
 client order index: at most one transaction per nonce can ever execute, so a late arrival of the lost one and the
-new one exclude each other and no duplicate is possible.
+new one exclude each other and no duplicate is possible. A nonce that someone else consumed (no trace of our order
+or transaction for ``consumed_settle_secs``) can no longer carry the lost transaction, so the order goes out with
+the venue's next nonce. If the venue cannot be asked, the order stays UNKNOWN (AmbiguousOutcome) and is not resent.
+Fills are not inferred from positions: that needs a baseline read, which would sit on the critical path.
 
 Market orders carry a worst-price bound in integer ticks: the best ask (buy) or bid (sell) of a recent book moved
 by ``max_slippage`` and rounded towards the touch. The book is the one ``prepare`` or ``top_of_book`` read last;
