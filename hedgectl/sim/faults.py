@@ -1,0 +1,254 @@
+"""Fault injection for paper venues: the fault kinds, their options, and the board that arms, consumes and clears them.
+
+A ``Fault`` is armed on one venue's ``FaultBoard`` (over HTTP at ``POST /_sim/faults`` or from Python). Request-level
+kinds (latency, error, rate_limit, down while it lasts) are applied by the venue server's middleware; order-level
+kinds (reject, drop_after_execute, partial_fill) are taken by the venue's order handlers with ``FaultBoard.take``;
+immediate kinds (liquidate, price_move, down, nonce_skew) run the action the venue registered with
+``FaultBoard.on_arm`` at the moment they are armed. Each fault may be scoped to an account name and a request path
+prefix, and limited to ``count`` uses (None = until cleared).
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, fields
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+
+class FaultKind(str, enum.Enum):
+    LATENCY = "latency"
+    ERROR = "error"
+    RATE_LIMIT = "rate_limit"
+    REJECT = "reject"
+    DROP_AFTER_EXECUTE = "drop_after_execute"
+    PARTIAL_FILL = "partial_fill"
+    NONCE_SKEW = "nonce_skew"
+    LIQUIDATE = "liquidate"
+    PRICE_MOVE = "price_move"
+    DOWN = "down"
+
+
+REQUEST_KINDS = frozenset({FaultKind.LATENCY, FaultKind.ERROR, FaultKind.RATE_LIMIT})
+ORDER_KINDS = frozenset({FaultKind.REJECT, FaultKind.DROP_AFTER_EXECUTE, FaultKind.PARTIAL_FILL})
+IMMEDIATE_KINDS = frozenset({FaultKind.NONCE_SKEW, FaultKind.LIQUIDATE, FaultKind.PRICE_MOVE, FaultKind.DOWN})
+
+
+class DropMode(str, enum.Enum):
+    """How ``drop_after_execute`` loses the answer: close the connection, or answer 504 after ``delay_ms``."""
+
+    CLOSE = "close"
+    GATEWAY_TIMEOUT = "504"
+
+
+class FaultError(ValueError):
+    """A fault description that cannot be armed (unknown kind, bad option, missing account)."""
+
+
+@dataclass
+class Fault:
+    """One armed fault. Only the options of its kind matter; the others keep their defaults.
+
+    Options by kind:
+      latency: ``ms`` fixed delay plus uniform ``jitter_ms``, per request.
+      error: ``status`` (5xx, default 500).
+      rate_limit: ``retry_after`` seconds (Telegram's ``parameters.retry_after``; Backpack sends none).
+      reject: ``code`` and ``message`` of the venue error (venue defaults: insufficient margin).
+      drop_after_execute: ``mode`` close | 504, ``delay_ms`` before the 504.
+      partial_fill: ``fraction`` of the order's quantity that fills (0 < fraction < 1), rest cancelled.
+      nonce_skew: ``amount`` the server-side nonce jumps ahead (Lighter; needs ``api_key_index`` or all keys).
+      liquidate: ``account`` whose positions are liquidated now.
+      price_move: ``percent`` (signed) shock to the mid of ``symbol`` (base asset, e.g. ETH; all when omitted).
+      down: ``seconds`` during which the venue refuses connections.
+    """
+
+    kind: FaultKind
+    account: str | None = None
+    count: int | None = None
+    venue: str | None = None
+    path: str | None = None
+    ms: int = 0
+    jitter_ms: int = 0
+    status: int = 500
+    retry_after: int = 1
+    code: str | None = None
+    message: str | None = None
+    mode: DropMode = DropMode.CLOSE
+    delay_ms: int = 0
+    fraction: Decimal = Decimal("0.5")
+    amount: int = 1
+    api_key_index: int | None = None
+    percent: Decimal = Decimal("0")
+    symbol: str | None = None
+    seconds: float = 1.0
+    fault_id: int = 0
+    used: int = 0
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Fault:
+        """Build and validate a fault from its JSON description (the body of ``POST /_sim/faults``)."""
+        if not isinstance(data, dict):
+            raise FaultError("a fault is a JSON object")
+        known = {f.name for f in fields(cls)} - {"fault_id", "used"}
+        unknown = set(data) - known
+        if unknown:
+            raise FaultError(f"unknown fault option(s): {', '.join(sorted(unknown))}")
+        try:
+            kind = FaultKind(data.get("kind"))
+        except ValueError:
+            raise FaultError(f"unknown fault kind {data.get('kind')!r}; one of {', '.join(k.value for k in FaultKind)}") from None
+        values: dict[str, Any] = {"kind": kind}
+        try:
+            for name in ("account", "venue", "path", "code", "message", "symbol"):
+                if data.get(name) is not None:
+                    values[name] = str(data[name])
+            for name in ("count", "ms", "jitter_ms", "status", "retry_after", "delay_ms", "amount", "api_key_index"):
+                if data.get(name) is not None:
+                    values[name] = _integer(name, data[name])
+            for name in ("fraction", "percent"):
+                if data.get(name) is not None:
+                    values[name] = Decimal(str(data[name]))
+            if data.get("seconds") is not None:
+                values["seconds"] = float(data["seconds"])
+            if data.get("mode") is not None:
+                values["mode"] = DropMode(str(data["mode"]))
+        except (ValueError, InvalidOperation) as exc:
+            raise FaultError(f"bad fault option: {exc}") from None
+        fault = cls(**values)
+        fault.validate()
+        return fault
+
+    def validate(self) -> None:
+        if self.count is not None and self.count < 1:
+            raise FaultError("count must be at least 1")
+        if self.ms < 0 or self.jitter_ms < 0 or self.delay_ms < 0:
+            raise FaultError("ms, jitter_ms and delay_ms must not be negative")
+        if self.kind is FaultKind.ERROR and not 500 <= self.status <= 599:
+            raise FaultError("error status must be 5xx")
+        if self.kind is FaultKind.PARTIAL_FILL and not Decimal(0) < self.fraction < Decimal(1):
+            raise FaultError("partial_fill fraction must be between 0 and 1")
+        if self.kind is FaultKind.LIQUIDATE and not self.account:
+            raise FaultError("liquidate needs an account")
+        if self.kind is FaultKind.DOWN and not 0 < self.seconds <= 3600:
+            raise FaultError("down seconds must be in (0, 3600]")
+        if self.kind is FaultKind.NONCE_SKEW and self.amount < 1:
+            raise FaultError("nonce_skew amount must be at least 1")
+        if self.kind is FaultKind.PRICE_MOVE and not Decimal(-100) < self.percent:
+            raise FaultError("price_move percent must be above -100")
+
+    def to_json(self) -> dict[str, Any]:
+        """The fault with every option, JSON-able (what ``GET /_sim/faults`` lists)."""
+        document: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, enum.Enum):
+                value = value.value
+            elif isinstance(value, Decimal):
+                value = format(value, "f")
+            document[f.name] = value
+        return document
+
+    def matches(self, account: str | None, path: str | None) -> bool:
+        """True when this fault applies to a request by ``account`` on ``path``."""
+        if self.account is not None and self.account != account:
+            return False
+        return self.path is None or (path is not None and path.startswith(self.path))
+
+
+ArmAction = Callable[[Fault], Awaitable[None] | None]
+
+
+def _integer(name: str, value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be an integer")
+    number = int(value)
+    if number != Decimal(str(value)):
+        raise ValueError(f"{name} must be an integer")
+    return number
+
+
+@dataclass
+class FaultBoard:
+    """The faults armed on one venue, and the actions the venue runs for immediate kinds.
+
+    ``rng`` supplies latency jitter (pass ``Market.rng("faults:<venue>")`` so it follows the run's seed).
+    """
+
+    venue: str
+    rng: random.Random = field(default_factory=lambda: random.Random(0))
+    faults: list[Fault] = field(default_factory=list)
+    _actions: dict[FaultKind, ArmAction] = field(default_factory=dict, repr=False)
+    _ids: Any = field(default_factory=lambda: itertools.count(1), repr=False)
+
+    def on_arm(self, kind: FaultKind, action: ArmAction) -> None:
+        """Run ``action(fault)`` (sync or async) whenever a fault of immediate ``kind`` is armed on this venue."""
+        self._actions[kind] = action
+
+    def supports(self, kind: FaultKind) -> bool:
+        return kind not in IMMEDIATE_KINDS or kind in self._actions
+
+    def admit(self, fault: Fault) -> Fault:
+        """Check that this venue can arm ``fault`` and give it its id, without arming it yet."""
+        if fault.venue is not None and fault.venue != self.venue:
+            raise FaultError(f"fault for venue {fault.venue!r} armed on {self.venue!r}")
+        if not self.supports(fault.kind):
+            raise FaultError(f"{self.venue} does not support fault kind {fault.kind.value}")
+        fault.venue = self.venue
+        if not fault.fault_id:
+            fault.fault_id = next(self._ids)
+        return fault
+
+    async def arm(self, fault: Fault) -> Fault:
+        """Arm ``fault``: immediate kinds run their action now, the others wait on the board for matching requests."""
+        self.admit(fault)
+        logger.info("%s: arming fault %s", self.venue, _describe(fault))
+        if fault.kind in IMMEDIATE_KINDS:
+            outcome = self._actions[fault.kind](fault)
+            if outcome is not None:
+                await outcome
+            fault.used = 1
+            return fault
+        self.faults.append(fault)
+        return fault
+
+    def clear(self, kind: FaultKind | None = None) -> int:
+        """Remove armed faults (of ``kind`` only, when given); returns how many were removed."""
+        before = len(self.faults)
+        self.faults = [fault for fault in self.faults if kind is not None and fault.kind is not kind]
+        return before - len(self.faults)
+
+    def peek(self, kind: FaultKind, account: str | None = None, path: str | None = None) -> Fault | None:
+        """The first armed fault of ``kind`` that applies, without using it."""
+        for fault in self.faults:
+            if fault.kind is kind and fault.matches(account, path):
+                return fault
+        return None
+
+    def take(self, kind: FaultKind, account: str | None = None, path: str | None = None) -> Fault | None:
+        """The first armed fault of ``kind`` that applies, using one of its count (removed when used up)."""
+        fault = self.peek(kind, account, path)
+        if fault is None:
+            return None
+        fault.used += 1
+        if fault.count is not None and fault.used >= fault.count:
+            self.faults.remove(fault)
+        return fault
+
+    def latency_seconds(self, fault: Fault) -> float:
+        jitter = self.rng.uniform(0, fault.jitter_ms) if fault.jitter_ms else 0.0
+        return (fault.ms + jitter) / 1000.0
+
+    def listing(self) -> list[dict[str, Any]]:
+        return [fault.to_json() for fault in self.faults]
+
+
+def _describe(fault: Fault) -> str:
+    scope = f" account={fault.account}" if fault.account else ""
+    count = f" count={fault.count}" if fault.count else ""
+    return f"{fault.kind.value}{scope}{count}"

@@ -1,0 +1,260 @@
+"""The aiohttp base every paper venue builds on: start/stop on a port, ``/_sim/`` inspection and fault routes, and the
+middleware that applies request-level faults (latency, error, rate_limit, down).
+
+A venue subclasses ``PaperVenue`` and provides its routes, its state document, how a request maps to an account name,
+and its own bodies for 5xx, 429, 504 and unknown routes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from hedgectl.sim.faults import DropMode, Fault, FaultBoard, FaultError, FaultKind
+from hedgectl.sim.market import Market
+
+logger = logging.getLogger(__name__)
+
+SIM_PREFIX = "/_sim/"
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class PaperVenue:
+    """Base of a paper venue server. ``name`` is the venue kind ("backpack", "lighter", "telegram").
+
+    Subclasses implement ``add_routes``, ``state`` and usually ``account_for``, ``error_response``,
+    ``rate_limit_response``, ``gateway_timeout_response`` and ``not_found_response``; for the runner they also
+    implement ``create_default_accounts``, ``accounts_section``, ``snapshot`` and ``restore``.
+    """
+
+    name = "venue"
+
+    def __init__(self, market: Market) -> None:
+        self.market = market
+        self.faults = FaultBoard(self.name, market.rng(f"faults:{self.name}"))
+        self.faults.on_arm(FaultKind.DOWN, self._arm_down)
+        self.host = "127.0.0.1"
+        self.port = 0
+        self._runner: web.AppRunner | None = None
+        self._site: web.TCPSite | None = None
+        self._down_task: asyncio.Task[None] | None = None
+        self._down = False
+        self._up_at = 0.0
+        self.up_event = asyncio.Event()
+
+    # ----- what subclasses provide ------------------------------------------------------------------------------
+
+    def add_routes(self, router: web.UrlDispatcher) -> None:
+        raise NotImplementedError
+
+    def state(self) -> dict[str, Any]:
+        """The venue's ``/_sim/state`` document (JSON-able)."""
+        raise NotImplementedError
+
+    async def account_for(self, request: web.Request) -> str | None:
+        """The account name a request acts for (to scope faults); None when it names none."""
+        return None
+
+    def error_response(self, fault: Fault) -> web.StreamResponse:
+        return web.Response(status=fault.status, text="Internal Server Error")
+
+    def rate_limit_response(self, fault: Fault) -> web.StreamResponse:
+        return web.Response(status=429, text="Too Many Requests")
+
+    def gateway_timeout_response(self) -> web.StreamResponse:
+        return web.Response(status=504, text="Gateway Timeout")
+
+    def not_found_response(self, request: web.Request) -> web.StreamResponse:
+        return web.Response(status=404, text="Not Found")
+
+    def create_default_accounts(self) -> None:
+        """Create the accounts a fresh run starts with (funded, with fresh keys)."""
+
+    def accounts_section(self) -> dict[str, Any]:
+        """This venue's section of the accounts file (``{"url": ..., ...}``)."""
+        return {"url": self.url}
+
+    def snapshot(self) -> dict[str, Any]:
+        """What the state file keeps of this venue (accounts, keys, collateral, positions)."""
+        return {}
+
+    def restore(self, data: dict[str, Any]) -> None:
+        """Recreate the venue's accounts from ``snapshot()`` output."""
+
+    # ----- lifecycle --------------------------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def is_down(self) -> bool:
+        return self._down
+
+    def build_app(self) -> web.Application:
+        app = web.Application(middlewares=[self._middleware], client_max_size=4 * 1024 * 1024)
+        app.router.add_get(SIM_PREFIX + "state", self._sim_state)
+        app.router.add_get(SIM_PREFIX + "faults", self._sim_list_faults)
+        app.router.add_post(SIM_PREFIX + "faults", self._sim_arm_fault)
+        app.router.add_delete(SIM_PREFIX + "faults", self._sim_clear_faults)
+        self.add_routes(app.router)
+        return app
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        """Listen on ``host:port`` (0 = an ephemeral port, then ``self.port`` holds the one chosen)."""
+        self.host = host
+        self._runner = web.AppRunner(self.build_app(), access_log=None, handle_signals=False, shutdown_timeout=1.0)
+        await self._runner.setup()
+        await self._listen(port)
+        self.port = self._runner.addresses[0][1]
+        self.up_event.set()
+        logger.info("paper %s listening on %s", self.name, self.url)
+
+    async def stop(self) -> None:
+        if self._down_task is not None:
+            self._down_task.cancel()
+            try:
+                await self._down_task
+            except asyncio.CancelledError:
+                pass
+            self._down_task = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+            self._site = None
+        self.up_event.clear()
+
+    async def _listen(self, port: int) -> None:
+        self._site = web.TCPSite(self._runner, self.host, port, reuse_address=True)
+        await self._site.start()
+
+    async def go_down(self, seconds: float) -> None:
+        """Refuse connections for ``seconds``: close the listening socket and open connections, then reopen the port.
+
+        Going down again while down extends the outage to ``seconds`` from now.
+        """
+        loop = asyncio.get_running_loop()
+        self._up_at = loop.time() + seconds
+        if self._down:
+            return
+        self._down = True
+        self.up_event.clear()
+        if self._site is not None:
+            await self._site.stop()
+            self._site = None
+        server = self._runner.server if self._runner is not None else None
+        for connection in list(server.connections if server is not None else []):
+            connection.force_close()
+        logger.info("paper %s down for %ss", self.name, seconds)
+        self._down_task = loop.create_task(self._come_back_up())
+
+    async def _come_back_up(self) -> None:
+        loop = asyncio.get_running_loop()
+        while (delay := self._up_at - loop.time()) > 0:
+            await asyncio.sleep(delay)
+        if self._runner is not None:
+            await self._listen(self.port)
+        self._down = False
+        self.up_event.set()
+        logger.info("paper %s up again on %s", self.name, self.url)
+
+    async def _arm_down(self, fault: Fault) -> None:
+        await self.go_down(fault.seconds)
+
+    # ----- fault application ------------------------------------------------------------------------------------
+
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path.startswith(SIM_PREFIX):
+            return await handler(request)
+        if self._down:
+            self.drop_connection(request)
+            return web.Response(status=503)
+        if self.faults.faults:
+            account = await self.account_for(request)
+            path = request.path
+            latency = self.faults.take(FaultKind.LATENCY, account, path)
+            if latency is not None:
+                await asyncio.sleep(self.faults.latency_seconds(latency))
+            rate_limit = self.faults.take(FaultKind.RATE_LIMIT, account, path)
+            if rate_limit is not None:
+                return self.rate_limit_response(rate_limit)
+            error = self.faults.take(FaultKind.ERROR, account, path)
+            if error is not None:
+                return self.error_response(error)
+        try:
+            return await handler(request)
+        except (web.HTTPNotFound, web.HTTPMethodNotAllowed):
+            return self.not_found_response(request)
+
+    @staticmethod
+    def drop_connection(request: web.Request) -> None:
+        """Close the client's connection without an answer (the handler's return value is then never sent)."""
+        if request.transport is not None:
+            request.transport.close()
+        if request.protocol is not None:
+            request.protocol.force_close()
+
+    async def lose_answer(self, request: web.Request, fault: Fault) -> web.StreamResponse:
+        """Apply a ``drop_after_execute`` fault after the venue has executed the request."""
+        if fault.mode is DropMode.GATEWAY_TIMEOUT:
+            if fault.delay_ms:
+                await asyncio.sleep(fault.delay_ms / 1000)
+            return self.gateway_timeout_response()
+        self.drop_connection(request)
+        return web.Response(status=504)
+
+    # ----- /_sim/ routes ----------------------------------------------------------------------------------------
+
+    async def _sim_state(self, request: web.Request) -> web.StreamResponse:
+        document = self.state()
+        document["faults"] = self.faults.listing()
+        return json_response(document)
+
+    async def _sim_list_faults(self, request: web.Request) -> web.StreamResponse:
+        return json_response({"faults": self.faults.listing()})
+
+    async def _sim_arm_fault(self, request: web.Request) -> web.StreamResponse:
+        try:
+            data = json.loads(await request.read() or b"null")
+            fault = Fault.from_json(data)
+            if fault.kind is FaultKind.DOWN:
+                return await self._arm_down_over_http(request, fault)
+            await self.faults.arm(fault)
+        except (FaultError, KeyError) as exc:
+            return json_response({"error": str(exc).strip("'\"")}, status=400)
+        except json.JSONDecodeError:
+            return json_response({"error": "body must be a JSON fault description"}, status=400)
+        return json_response({"fault": fault.to_json()})
+
+    async def _arm_down_over_http(self, request: web.Request, fault: Fault) -> web.StreamResponse:
+        # The answer must reach the client before the connections close, so it is written out first.
+        self.faults.admit(fault)
+        response = json_response({"fault": fault.to_json()})
+        response.force_close()
+        await response.prepare(request)
+        await response.write_eof()
+        await self.faults.arm(fault)
+        return response
+
+    async def _sim_clear_faults(self, request: web.Request) -> web.StreamResponse:
+        kind = request.query.get("kind")
+        try:
+            cleared = self.faults.clear(FaultKind(kind) if kind else None)
+        except ValueError:
+            return json_response({"error": f"unknown fault kind {kind!r}"}, status=400)
+        return json_response({"cleared": cleared})
+
+
+def json_response(data: Any, status: int = 200) -> web.Response:
+    """A compact JSON answer with ``Content-Type: application/json``."""
+    return web.Response(
+        status=status, body=json.dumps(data, separators=(",", ":")).encode(), content_type="application/json"
+    )
