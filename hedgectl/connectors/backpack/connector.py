@@ -152,9 +152,9 @@ class BackpackConnector(Connector):
         await self._read("account", "/api/v1/account", instruction="accountQuery")
 
     async def prepare(self, symbol: str) -> MarketRules:
-        """Market rules and the clock offset, and a warm connection, so that submit_order does no extra I/O."""
+        """Market rules, a fresh clock offset and a warm connection, so that submit_order does no extra I/O."""
         rules = await self.market_rules(symbol)
-        await self.sync_clock()
+        await self.sync_clock(force=True)
         return rules
 
     # --- transport -------------------------------------------------------------------------------------------
@@ -440,7 +440,9 @@ class BackpackConnector(Connector):
         try:
             document = await self._request("POST", "/api/v1/order", params, instruction="orderExecute",
                                            idempotent=False)
-        except AmbiguousOutcome as lost:
+            report = wire.order_report(wire.expect(document, dict, "order"))
+        except (AmbiguousOutcome, VenueProtocolError) as lost:
+            # No answer, or one we cannot read: the venue may have executed the order either way.
             logger.warning("%s: answer to order %d lost (%s); resolving by clientId", self.name,
                            intent.client_order_index, lost.message)
             tracker.apply(OrderEvent.LOSE_ANSWER, reason=lost.message)
@@ -453,8 +455,7 @@ class BackpackConnector(Connector):
             tracker.apply(OrderEvent.LOSE_ANSWER, reason="cancelled while waiting for the answer")
             self._handle(watch)
             raise
-        report_document = wire.expect(document, dict, "order")
-        refused = self._fold(tracker, wire.order_report(report_document), wire.expiry_reason(report_document))
+        refused = self._fold(tracker, report, wire.expiry_reason(document))
         if refused is not None:
             raise refused
         return self._handle(watch)
