@@ -62,6 +62,10 @@ class UnresolvedCycle(HedgectlError):
     exit_code = ExitCode.USAGE
 
 
+class PreflightFailed(HedgectlError):
+    """A hedge was refused before anything was traded (a leg already holds a position, margin is short, ...)."""
+
+
 class OrderStateError(HedgectlError):
     """An order was asked to make a transition its state table forbids (e.g. FILLED -> OPEN)."""
 

@@ -1,5 +1,5 @@
-"""Shared fixtures: an isolated home for every test, a runner for the hedgectl command line, and paper venues
-started on ephemeral loopback ports for one test and stopped afterwards."""
+"""Shared fixtures: an isolated home for every test, a runner for the command line, and paper venues started on
+ephemeral loopback ports for one test and stopped afterwards."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ import pytest
 
 from hedgectl.cli import main
 from hedgectl.sim.runner import ThreadedPaperVenues
+
+pytest_plugins = ["pytester", "tests.secret_scan"]
 
 ISOLATED_ENV_PREFIXES = ("HEDGECTL_", "XTB_")
 
@@ -52,8 +54,11 @@ def cli(capsys):
 
     def run(*args: str) -> CliResult:
         capsys.readouterr()
+        from tests.secret_scan import record_output
+
         code = main(list(args))
         captured = capsys.readouterr()
+        record_output(captured.out, captured.err)
         return CliResult(int(code), captured.out, captured.err)
 
     return run
@@ -64,6 +69,8 @@ def cli_subprocess():
     """Run ``python -m hedgectl ARGS`` in a child process (for import-time and signal behaviour)."""
 
     def run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 120):
+        from tests.secret_scan import record_output
+
         full_env = {**os.environ, **(env or {})}
         completed = subprocess.run(
             [sys.executable, "-m", "hedgectl", *args],
@@ -73,6 +80,7 @@ def cli_subprocess():
             cwd=cwd,
             timeout=timeout,
         )
+        record_output(completed.stdout, completed.stderr)
         return CliResult(completed.returncode, completed.stdout, completed.stderr)
 
     return run
@@ -88,6 +96,7 @@ def paper_venues_factory() -> Iterator[Callable[..., ThreadedPaperVenues]]:
         options.setdefault("tick_seconds", 0)
         venues = ThreadedPaperVenues(**options).start()
         started.append(venues)
+        _register_paper_secrets(venues.accounts_document())
         return venues
 
     yield start
@@ -105,3 +114,16 @@ def paper_venues(paper_venues_factory: Callable[..., ThreadedPaperVenues]) -> Th
 def paper_accounts(paper_venues: ThreadedPaperVenues) -> dict[str, Any]:
     """The accounts document (the shape ``sim serve --accounts-out`` writes) of ``paper_venues``."""
     return paper_venues.accounts_document()
+
+
+def _register_paper_secrets(accounts: dict[str, Any]) -> None:
+    """Paper keys are secrets like any other: the secret scanner watches for them from the moment they exist."""
+    from hedgectl.config.secrets import register_secret
+
+    for section in accounts.values():
+        for account in section.get("accounts", []):
+            for key in ("api_secret", "api_private_key", "private_key"):
+                if account.get(key):
+                    register_secret(account[key])
+        if section.get("bot_token"):
+            register_secret(section["bot_token"])

@@ -14,6 +14,9 @@ import typer
 from hedgectl import __version__
 from hedgectl.cli import config as config_cmd
 from hedgectl.cli import connectors as connectors_cmd
+from hedgectl.cli import hedge as hedge_cmd
+from hedgectl.cli import history as history_cmd
+from hedgectl.cli import sim as sim_cmd
 from hedgectl.cli.state import AppState
 from hedgectl.errors import ExitCode
 
@@ -28,6 +31,9 @@ app = typer.Typer(
 )
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(connectors_cmd.app, name="connectors")
+app.add_typer(sim_cmd.app, name="sim")
+app.add_typer(hedge_cmd.app, name="hedge")
+app.command("history")(history_cmd.history)
 
 
 def _version(value: bool) -> None:

@@ -261,9 +261,9 @@ def _parse_connector(
     for secret in spec.secrets:
         variable = env_name(name, secret.env_suffix)
         if env.get(variable):
-            secrets[secret.name] = Secret(env[variable], source=f"${variable}")
+            secrets[secret.name] = Secret(env[variable], source=f"${variable}", register=secret.secret)
         elif file_values.get(secret.name):
-            secrets[secret.name] = Secret(file_values[secret.name], source=str(key_file))
+            secrets[secret.name] = Secret(file_values[secret.name], source=str(key_file), register=secret.secret)
         else:
             missing.append(f"{secret.name} ({secret.help}): set ${variable} or key_file")
     return ConnectorConfig(

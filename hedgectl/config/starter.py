@@ -110,3 +110,62 @@ def write_config(path: Path, document: dict[str, Any], secrets: dict[str, str]) 
 
 def _quote(value: str) -> str:
     return "'" + value.replace("'", "") + "'"
+
+
+#: Hedge parameters for paper runs: short waits and a short monitor, so a whole cycle takes well under a minute.
+PAPER_HEDGE = {
+    "wait_min_secs": 1.0,
+    "wait_max_secs": 3.0,
+    "monitor_timeout_secs": 6.0,
+    "poll_interval_secs": 1.0,
+    "order_timeout_secs": 10.0,
+    "retry_delay_secs": 0.2,
+}
+
+
+def paper_document(accounts: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """A config document pointing at paper venues (the accounts-file shape), and the secrets it needs by variable."""
+    document = starter_document()
+    document["connectors"] = {}
+    secrets: dict[str, str] = {}
+    backpack = accounts.get("backpack")
+    if backpack:
+        for account in backpack["accounts"]:
+            name = account["name"]
+            document["connectors"][name] = {"venue": "backpack", "base_url": backpack["url"], "window_ms": 5000}
+            secrets[env_name(name, "API_KEY")] = account["api_key"]
+            secrets[env_name(name, "API_SECRET")] = account["api_secret"]
+    lighter = accounts.get("lighter")
+    if lighter:
+        for account in lighter["accounts"]:
+            name = account["name"]
+            document["connectors"][name] = {
+                "venue": "lighter",
+                "base_url": lighter["url"],
+                "account_index": account["account_index"],
+                "api_key_index": account["api_key_index"],
+            }
+            secrets[env_name(name, "PRIVATE_KEY")] = account["api_private_key"]
+    document["hedge"].update(PAPER_HEDGE)
+    telegram = accounts.get("telegram")
+    if telegram:
+        document["telegram"] = {"enabled": True, "base_url": telegram["url"]}
+        secrets["HEDGECTL_TELEGRAM_BOT_TOKEN"] = telegram["bot_token"]
+        secrets["HEDGECTL_TELEGRAM_CHAT_ID"] = str(telegram["chat_id"])
+    document["telemetry"]["enabled"] = False
+    return document, secrets
+
+
+def paper_config(accounts: dict[str, Any], *, data_dir: Path | None = None):
+    """A ready Config for paper venues (no file, no environment): what ``--paper`` commands run with."""
+    from dataclasses import replace
+
+    from hedgectl.config.loader import parse_config
+    from hedgectl.config.model import GeneralConfig
+    from hedgectl.errors import ConfigError
+
+    document, secrets = paper_document(accounts)
+    result = parse_config(document, path=None, env=secrets)
+    if not result.ok or result.config is None:
+        raise ConfigError(result.problems + result.missing_secrets)
+    return replace(result.config, paper=True, general=GeneralConfig(data_dir=data_dir))

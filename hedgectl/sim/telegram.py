@@ -30,6 +30,9 @@ class Bot:
     username: str
     chat_id: str
 
+    def __repr__(self) -> str:
+        return f"Bot(bot_id={self.bot_id}, username={self.username!r}, chat_id={self.chat_id!r})"
+
 
 class PaperTelegram(PaperVenue):
     """Answers ``/bot<token>/sendMessage`` and ``/bot<token>/getMe``; everything else is Telegram's 404."""
@@ -39,7 +42,8 @@ class PaperTelegram(PaperVenue):
     def __init__(self, market: Market) -> None:
         super().__init__(market)
         self._rng = market.rng("telegram:accounts")
-        self.bots: dict[str, Bot] = {}
+        self.bots: dict[int, Bot] = {}
+        self._by_token: dict[str, Bot] = {}
         self.messages: list[dict[str, Any]] = []
 
     def create_bot(self, chat_id: str | None = None) -> Bot:
@@ -47,8 +51,13 @@ class PaperTelegram(PaperVenue):
         bot_id = self._rng.randrange(10**9, 10**10)
         token = f"{bot_id}:{secrets.token_urlsafe(26)}"
         bot = Bot(token, bot_id, f"paper_hedge_{bot_id % 10000}_bot", chat_id or str(self._rng.randrange(10**8, 10**9)))
-        self.bots[token] = bot
+        self._add(bot)
         return bot
+
+    def _add(self, bot: Bot) -> None:
+        # Bots are keyed by id in public structures so that printing them never shows a token.
+        self.bots[bot.bot_id] = bot
+        self._by_token[bot.token] = bot
 
     def create_default_accounts(self) -> None:
         if not self.bots:
@@ -72,8 +81,7 @@ class PaperTelegram(PaperVenue):
 
     def restore(self, data: dict[str, Any]) -> None:
         for item in data.get("bots", []):
-            bot = Bot(item["token"], int(item["bot_id"]), item["username"], str(item["chat_id"]))
-            self.bots[bot.token] = bot
+            self._add(Bot(item["token"], int(item["bot_id"]), item["username"], str(item["chat_id"])))
 
     def add_routes(self, router: web.UrlDispatcher) -> None:
         router.add_route("*", "/bot{token}/{method}", self._bot_method)
@@ -88,7 +96,7 @@ class PaperTelegram(PaperVenue):
         }
 
     async def account_for(self, request: web.Request) -> str | None:
-        return BOT_NAME if request.match_info.get("token") in self.bots else None
+        return BOT_NAME if request.match_info.get("token") in self._by_token else None
 
     def error_response(self, fault: Fault) -> web.StreamResponse:
         description = {502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}.get(
@@ -114,7 +122,7 @@ class PaperTelegram(PaperVenue):
         return _failure(404, "Not Found")
 
     async def _bot_method(self, request: web.Request) -> web.StreamResponse:
-        bot = self.bots.get(request.match_info["token"])
+        bot = self._by_token.get(request.match_info["token"])
         if bot is None:
             return _failure(401, "Unauthorized")
         method = request.match_info["method"].lower()

@@ -71,3 +71,13 @@ def test_rate_limit_fault_answers_with_telegrams_retry_after(telegram: ThreadedP
     }
     again = httpx.post(f"{url}/bot{token}/sendMessage", json={"chat_id": chat_id, "text": "x"})
     assert again.status_code == 200
+
+
+def test_bot_and_api_key_reprs_never_show_secrets(paper_venues: ThreadedPaperVenues) -> None:
+    telegram_venue = paper_venues.venues.venue("telegram")
+    backpack_venue = paper_venues.venues.venue("backpack")
+    bot = telegram_venue.default_bot
+    key = next(iter(backpack_venue.api_keys.values()))
+    assert bot.token not in repr(bot) and bot.token not in repr(telegram_venue.bots)
+    assert key.secret not in repr(key)
+    assert key.secret not in str(paper_venues.state("backpack"))

@@ -1,0 +1,325 @@
+"""``hedgectl hedge``: run a tri-venue hedge cycle, show the current or last one, recover after a crash."""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+from typing import Any
+
+import typer
+
+from hedgectl.cli.paper import PAPER_OPTION, SEED_OPTION, command_env
+from hedgectl.cli.state import AppState, run, state
+from hedgectl.errors import ExitCode, UsageError
+
+app = typer.Typer(help="Run the tri-venue hedge, watch it, recover it after a crash.", no_args_is_help=True)
+
+JSON_OPTION = typer.Option(False, "--json", help="JSON: one object per event, then a summary object.")
+
+
+def _decimal(value: str | None, option: str, *, positive: bool = True) -> Decimal | None:
+    if value is None:
+        return None
+    from hedgectl.decimals import to_decimal
+
+    try:
+        number = to_decimal(value, what=option)
+    except ValueError as exc:
+        raise UsageError(f"{option}: {exc}") from None
+    if positive and number <= 0:
+        raise UsageError(f"{option} must be greater than zero, got {value}")
+    return number
+
+
+def _venue_map(values: list[str] | None, option: str, convert) -> dict[str, Any]:
+    result = {}
+    for item in values or []:
+        venue, sep, raw = item.partition("=")
+        if not sep or not venue or not raw:
+            raise UsageError(f"{option} takes VENUE=VALUE (e.g. lighter=0.01), got {item!r}")
+        result[venue.strip()] = convert(raw.strip())
+    return result
+
+
+@app.command("run")
+def run_hedge(
+    ctx: typer.Context,
+    direction: str | None = typer.Option(None, "--direction", "-d", help="long or short (BP's side)."),
+    size: str | None = typer.Option(None, "--size", help="Base size; default: from Lighter collateral."),
+    l2_size: str | None = typer.Option(None, "--l2-size", help="L2's size; default: what BP filled."),
+    l2_side: str | None = typer.Option(None, "--l2-side", help="same (as BP, default) or opposite."),
+    leverage: str | None = typer.Option(None, "--leverage", help="Leverage for sizing and Lighter legs."),
+    wait_min: float | None = typer.Option(None, "--wait-min", min=0, help="Shortest wait before L2 (s)."),
+    wait_max: float | None = typer.Option(None, "--wait-max", min=0, help="Longest wait before L2 (s)."),
+    timeout: float | None = typer.Option(None, "--timeout", min=0, help="How long to monitor before flattening (s)."),
+    poll_interval: float | None = typer.Option(None, "--poll-interval", min=0.05, help="Monitor poll interval (s)."),
+    order_timeout: float | None = typer.Option(None, "--order-timeout", min=0.1, help="Wait per order (s)."),
+    net_tolerance: str | None = typer.Option(None, "--net-tolerance", help="Allowed |net| (base units)."),
+    slippage: list[str] | None = typer.Option(None, "--slippage", help="VENUE=FRACTION, e.g. lighter=0.01."),
+    retries: list[str] | None = typer.Option(None, "--retries", help="VENUE=N order retries, e.g. backpack=3."),
+    allow_existing: bool = typer.Option(False, "--allow-existing", help="Start even if a leg holds a position."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Run the preflight, print the plan, trade nothing."),
+    paper: bool = PAPER_OPTION,
+    seed: int | None = SEED_OPTION,
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Run one hedge cycle: BP entry, L1 hedge, wait, L2 entry, BP rebalance, monitor, flatten."""
+    from hedgectl.strategies.hedge.cycle import override
+
+    app_state = state(ctx)
+    if direction is not None and direction not in ("long", "short"):
+        raise UsageError(f"--direction must be long or short, got {direction!r}")
+    if l2_side is not None and l2_side not in ("same", "opposite"):
+        raise UsageError(f"--l2-side must be same or opposite, got {l2_side!r}")
+    if wait_min is not None and wait_max is not None and wait_min > wait_max:
+        raise UsageError(f"--wait-min ({wait_min}) is greater than --wait-max ({wait_max})")
+    changes = dict(
+        direction=direction,
+        size=_decimal(size, "--size"),
+        l2_size=_decimal(l2_size, "--l2-size"),
+        l2_side=l2_side,
+        leverage=_decimal(leverage, "--leverage"),
+        wait_min_secs=wait_min,
+        wait_max_secs=wait_max,
+        monitor_timeout_secs=timeout,
+        poll_interval_secs=poll_interval,
+        order_timeout_secs=order_timeout,
+        net_tolerance=_decimal(net_tolerance, "--net-tolerance", positive=False),
+        allow_existing=allow_existing or None,
+    )
+    terminal = app_state.terminal(json_mode=json_output)
+    with command_env(app_state, paper=paper, seed=seed) as env:
+        params = override(env.config.hedge, **changes)
+        slippage_map = _venue_map(slippage, "--slippage", lambda raw: _decimal(raw, "--slippage", positive=False))
+        retries_map = _venue_map(retries, "--retries", int)
+        if slippage_map:
+            params = override(params, slippage={**params.slippage, **slippage_map})
+        if retries_map:
+            params = override(params, retries={**params.retries, **retries_map})
+        if params.wait_min_secs > params.wait_max_secs:
+            raise UsageError(
+                f"wait min ({params.wait_min_secs}) is greater than wait max ({params.wait_max_secs})"
+            )
+        result = run(_run_cycle(app_state, env.config, params, terminal, dry_run=dry_run))
+    raise typer.Exit(_exit_code(result, dry_run=dry_run))
+
+
+def _exit_code(result, *, dry_run: bool) -> int:
+    from hedgectl.strategies.hedge.phases import Outcome
+
+    if result.outcome is Outcome.COMPLETED or (dry_run and result.outcome is Outcome.ABORTED):
+        return ExitCode.OK
+    if result.outcome is Outcome.EMERGENCY_EXIT:
+        return ExitCode.SAFETY_EXIT
+    if result.outcome is Outcome.FAILED:
+        return ExitCode.POSITION_OPEN
+    if result.interrupted:
+        return ExitCode.INTERRUPTED
+    return ExitCode.FAILURE
+
+
+async def _run_cycle(app_state: AppState, config, params, terminal, *, dry_run: bool):
+    from hedgectl.cli.hedge_view import HedgeLiveView
+    from hedgectl.journal import Journal, journal_path
+    from hedgectl.registry import ConnectorSet
+    from hedgectl.runtime import run_strategy
+    from hedgectl.strategies.hedge.cycle import HedgeCycle, legs_from_config
+
+    data_dir = app_state.data_dir(config)
+    journal = Journal(journal_path(data_dir))
+    connectors = ConnectorSet(config, data_dir=data_dir)
+    try:
+        names = sorted(set(params.roles.values()))
+        for name in names:
+            config.connector(name)  # unknown names fail here with a one-line usage error
+        built = {name: await connectors.get(name) for name in names}
+        legs = legs_from_config(built, params)
+        notifier = _notifier(config)
+
+        def on_event(name: str, data: dict[str, Any], text: str) -> None:
+            terminal.event(name, data)
+
+        cycle = HedgeCycle(
+            legs, params, journal=journal, data_dir=data_dir, notifier=notifier, on_event=on_event, dry_run=dry_run
+        )
+        view = HedgeLiveView(cycle.status)
+        with terminal.live(lambda: view):
+            result = await run_strategy(cycle)
+        summary = result.as_dict()
+        summary["positions"] = {role: summary["positions"].get(role) for role in ("BP", "L1", "L2")}
+        if terminal.json_mode:
+            terminal.event("summary", summary)
+        else:
+            terminal.result(summary, lambda: view.summary(result))
+        return result
+    finally:
+        await connectors.close()
+        journal.close()
+
+
+def _notifier(config):
+    """The Telegram notifier when Telegram is configured, else None."""
+    if not (config.telegram.enabled and config.telegram.bot_token and config.telegram.chat_id):
+        return None
+    try:
+        from hedgectl.notify.telegram import HedgeTelegramNotifier
+    except ImportError:
+        return None
+    return HedgeTelegramNotifier.from_config(config.telegram)
+
+
+@app.command("status")
+def status(
+    ctx: typer.Context,
+    paper: bool = typer.Option(False, "--paper", help="The journal of paper runs."),
+    json_output: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """The current or last cycle: phase, legs, fills, net exposure, age."""
+    from hedgectl.journal import Journal
+
+    app_state = state(ctx)
+    journal = Journal(_journal_file(app_state, paper))
+    try:
+        cycle = (journal.unresolved_cycles() or [None])[-1] or journal.last_cycle()
+        if cycle is None:
+            app_state.terminal(json_mode=json_output).result({"cycle": None}, lambda: "no hedge cycle recorded")
+            return
+        data = cycle_summary(cycle)
+    finally:
+        journal.close()
+
+    def render():
+        from hedgectl.cli.hedge_view import render_cycle_record
+
+        return render_cycle_record(data)
+
+    app_state.terminal(json_mode=json_output).result({"cycle": data}, render)
+    if not data["resolved"] and data["phase"] not in ("preflight", "done"):
+        raise typer.Exit(ExitCode.POSITION_OPEN if not data["running"] else ExitCode.OK)
+
+
+def _journal_file(app_state: AppState, paper: bool):
+    from hedgectl.config.loader import find_config_path, user_data_dir
+    from hedgectl.journal import journal_path
+
+    base = None
+    if find_config_path(app_state.config_path) is not None:
+        base = app_state.config().general.data_dir
+    base = base or user_data_dir()
+    return journal_path(base / "paper" if paper else base)
+
+
+def cycle_summary(cycle) -> dict[str, Any]:
+    """A cycle from the journal as plain data: legs with their fills, net exposure by the journal, age."""
+    from hedgectl.decimals import ZERO, plain
+
+    legs = {}
+    net = ZERO
+    baseline = cycle.params.get("baseline", {})
+    for role, leg in cycle.params.get("legs", {}).items():
+        orders = cycle.orders_for(role)
+        position = Decimal(baseline.get(role, "0")) + sum((o.signed_filled for o in orders), ZERO)
+        net += position
+        legs[role] = {
+            **leg,
+            "position_by_journal": plain(position),
+            "orders": [
+                {
+                    "purpose": o.purpose,
+                    "side": o.intent.side.value,
+                    "size": plain(o.intent.size),
+                    "client_order_index": o.intent.client_order_index,
+                    "state": o.state.value,
+                    "filled": plain(o.filled_size),
+                    "average_price": None if o.average_price is None else plain(o.average_price),
+                    "reason": o.reason,
+                }
+                for o in orders
+            ],
+        }
+    return {
+        "id": cycle.id,
+        "phase": cycle.phase,
+        "outcome": cycle.outcome,
+        "resolved": cycle.resolved,
+        "running": _alive(cycle.pid) and not cycle.resolved and cycle.phase != "done",
+        "direction": cycle.direction,
+        "size": cycle.params.get("plan", {}).get("size"),
+        "started_at": cycle.created_at,
+        "age_secs": round(time.time() - cycle.created_at, 1),
+        "legs": legs,
+        "net_by_journal": plain(net),
+        "result": cycle.result,
+    }
+
+
+def _alive(pid: int | None) -> bool:
+    import os
+
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@app.command("recover")
+def recover(
+    ctx: typer.Context,
+    action: str = typer.Option("flatten", "--action", help="flatten (default) or hedge what is open."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask (for unattended use)."),
+    json_output: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Reconcile unresolved cycles with the venues after a crash, then flatten (or hedge) what is open."""
+    from hedgectl.journal import Journal
+
+    if action not in ("flatten", "hedge"):
+        raise UsageError(f"--action must be flatten or hedge, got {action!r}")
+    app_state = state(ctx)
+    terminal = app_state.terminal(json_mode=json_output)
+    config = app_state.config()
+    data_dir = app_state.data_dir(config)
+    journal = Journal(_journal_file(app_state, paper=False))
+    try:
+        pending = journal.unresolved_cycles()
+        if not pending:
+            terminal.result({"recovered": []}, lambda: "nothing to recover: every cycle in the journal is resolved")
+            return
+        listing = ", ".join(f"{c.id} ({c.phase})" for c in pending)
+        if not terminal.confirm(f"recover {listing} by '{action}'?", assume_yes=yes):
+            raise UsageError("recovery needs confirmation: run again with --yes")
+        reports = run(_recover(journal, config, data_dir, action))
+    finally:
+        journal.close()
+    data = {"recovered": [r.as_dict() for r in reports]}
+
+    def render():
+        from rich.table import Table
+
+        table = Table("cycle", "phase", "resolved", "before", "after", "notes", title=f"hedge recover ({action})")
+        for r in reports:
+            table.add_row(
+                r.cycle_id, r.phase, "[green]yes[/green]" if r.resolved else "[red]no[/red]",
+                _fmt(r.before), _fmt(r.after), r.skipped or "; ".join(r.problems),
+            )
+        return table
+
+    terminal.result(data, render)
+    if any(not r.resolved and not r.skipped for r in reports):
+        raise typer.Exit(ExitCode.POSITION_OPEN)
+
+
+def _fmt(sizes: dict[str, str | None]) -> str:
+    return " ".join(f"{role}={size}" for role, size in sizes.items())
+
+
+async def _recover(journal, config, data_dir, action):
+    from hedgectl.registry import ConnectorSet
+    from hedgectl.strategies.hedge.recovery import recover_all
+
+    async with ConnectorSet(config, data_dir=data_dir) as connectors:
+        return await recover_all(journal, connectors, data_dir=data_dir, action=action)

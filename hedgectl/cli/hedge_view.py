@@ -1,0 +1,113 @@
+"""Rich renderings of a hedge cycle: the live view while it runs, the summary after, a journaled cycle."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rich.console import Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from hedgectl.decimals import plain
+from hedgectl.strategies.hedge.status import CycleStatus
+
+STATE_STYLES = {"filled": "green", "failed": "red", "cancelled": "yellow", "unknown": "magenta"}
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if hasattr(value, "as_tuple"):
+        return plain(value)
+    return str(value)
+
+
+class HedgeLiveView:
+    """A renderable that redraws from the cycle's status on every refresh of a Rich Live region."""
+
+    def __init__(self, status: CycleStatus):
+        self.status = status
+
+    def __rich__(self):
+        status = self.status
+        header = Text()
+        header.append("hedge ", style="bold")
+        header.append(status.cycle_id or "(preflight)")
+        header.append(f"  phase {status.phase}", style="bold cyan")
+        header.append(f"  {status.direction} {_fmt(status.size)}")
+        remaining = status.countdown_remaining()
+        if remaining is not None:
+            header.append(f"  {status.countdown_label} {remaining:4.0f}s", style="bold yellow")
+        header.append(f"  elapsed {time.time() - status.started_at:5.0f}s", style="dim")
+
+        legs = Table("role", "venue", "side", "target", "filled", "avg price", "state", "latency ms", "position",
+                     "to liq.", expand=False)
+        for leg in status.legs.values():
+            state_style = STATE_STYLES.get(leg.state, "")
+            position = Text("unknown", style="magenta") if leg.position is None else Text(_fmt(leg.position))
+            distance = leg.liquidation_distance()
+            legs.add_row(
+                leg.role,
+                f"{leg.connector} ({leg.venue})",
+                leg.side or "-",
+                _fmt(leg.target),
+                _fmt(leg.filled),
+                _fmt(leg.average_price),
+                Text(leg.state, style=state_style),
+                "-" if leg.latency_ms is None else f"{leg.latency_ms:.1f}",
+                position,
+                "-" if distance is None else f"{distance * 100:.2f}%",
+            )
+        net = status.net_exposure()
+        if net is None:
+            net_line = Text("net exposure: unknown (a leg could not be read)", style="bold magenta")
+        else:
+            net_line = Text(f"net exposure: {plain(net)}", style="bold green" if net == 0 else "bold yellow")
+        log = Text()
+        for at, text in list(status.events)[-8:]:
+            log.append(time.strftime("%H:%M:%S ", time.localtime(at)), style="dim")
+            log.append(text + "\n")
+        return Group(Panel(Group(header, legs, net_line), title="tri-venue hedge"), Panel(log, title="events"))
+
+    def summary(self, result) -> Table:
+        table = Table("role", "final position", "pnl (fees incl.)", title=f"hedge {result.outcome.value}: "
+                      f"{result.reason}")
+        for role in ("BP", "L1", "L2"):
+            position = result.positions.get(role)
+            table.add_row(
+                role,
+                Text("unknown", style="magenta") if position is None else Text(plain(position)),
+                _fmt(result.pnl.get(role)),
+            )
+        table.add_row("total", "", _fmt(result.pnl.get("total")), style="bold")
+        if result.open_positions:
+            table.caption = "STILL OPEN: " + "; ".join(result.open_positions)
+            table.caption_style = "bold red"
+        elif result.naked_window_ms is not None:
+            table.caption = f"naked window {result.naked_window_ms:.1f} ms, duration {result.duration_secs:.1f} s"
+        return table
+
+
+def render_cycle_record(data: dict[str, Any]):
+    """``hedge status``: one journaled cycle with its legs and orders."""
+    title = f"cycle {data['id']}  phase {data['phase']}  outcome {data['outcome'] or '-'}  age {data['age_secs']}s"
+    table = Table("role", "connector", "symbol", "order", "side", "size", "state", "filled", "avg price", title=title)
+    for role, leg in data["legs"].items():
+        orders = leg["orders"] or [None]
+        for index, order in enumerate(orders):
+            table.add_row(
+                role if index == 0 else "",
+                leg["connector"] if index == 0 else "",
+                leg["symbol"] if index == 0 else "",
+                "-" if order is None else f"{order['purpose']} #{order['client_order_index']}",
+                "-" if order is None else order["side"],
+                "-" if order is None else order["size"],
+                "-" if order is None else order["state"],
+                "-" if order is None else order["filled"],
+                "-" if order is None else (order["average_price"] or "-"),
+            )
+    state = "resolved" if data["resolved"] else ("RUNNING" if data["running"] else "UNRESOLVED: run hedge recover")
+    style = "green" if data["resolved"] else ("cyan" if data["running"] else "bold red")
+    return Group(table, Text(f"net by journal: {data['net_by_journal']}  ({state})", style=style))

@@ -1,0 +1,204 @@
+"""``hedgectl sim``: run the paper venues, arm faults on them, and read their state."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from hedgectl.cli.state import state
+from hedgectl.errors import UsageError
+
+app = typer.Typer(help="Paper venues: serve them, inject faults, inspect their state.", no_args_is_help=True)
+
+VENUES = ("backpack", "lighter", "telegram")
+JSON_OPTION = typer.Option(False, "--json", help="Print JSON.")
+URL_OPTION = typer.Option(None, "--url", help="The paper venue's base URL (default: from --accounts or the config).")
+ACCOUNTS_OPTION = typer.Option(
+    None, "--accounts", help="An accounts file written by 'sim serve --accounts-out' to find the venue's URL."
+)
+
+
+@app.command("serve")
+def serve(
+    ctx: typer.Context,
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
+    backpack_port: int = typer.Option(0, "--backpack-port", min=0, max=65535, help="0 picks a free port."),
+    lighter_port: int = typer.Option(0, "--lighter-port", min=0, max=65535),
+    telegram_port: int = typer.Option(0, "--telegram-port", min=0, max=65535),
+    seed: int = typer.Option(0, "--seed", help="Seed of the market's random walk and of every other random choice."),
+    tick_seconds: float = typer.Option(1.0, "--tick-seconds", min=0, help="Seconds between price steps (0 freezes)."),
+    accounts_out: Path | None = typer.Option(None, "--accounts-out", help="Write the accounts file here (0600)."),
+    write_config: Path | None = typer.Option(
+        None, "--write-config", help="Write a hedgectl config for these venues here, secrets in a .env beside it."
+    ),
+    state_file: Path | None = typer.Option(None, "--state-file", help="Keep accounts and positions across restarts."),
+) -> None:
+    """Start paper Backpack, Lighter and Telegram with funded accounts; stay up until Ctrl-C."""
+    from hedgectl.sim.runner import run_serve
+
+    terminal = state(ctx).terminal()
+    if write_config is not None and write_config.exists() and write_config.is_dir():
+        raise UsageError(f"--write-config {write_config} is a directory; give a file path")
+
+    def on_ready(venues) -> None:
+        for kind, venue in venues.venues.items():
+            terminal.info(f"paper {kind:<9} {venue.url}")
+        if write_config is not None:
+            from hedgectl.config.starter import paper_document, write_config as write
+
+            document, secrets = paper_document(venues.accounts_document())
+            dotenv_path = write(write_config, document, secrets)
+            terminal.info(f"config written to {write_config} (secrets in {dotenv_path}, mode 0600)")
+        if accounts_out is not None:
+            terminal.info(f"accounts written to {accounts_out}")
+        terminal.success("paper venues ready; Ctrl-C stops them")
+
+    run_serve(
+        host=host,
+        ports={"backpack": backpack_port, "lighter": lighter_port, "telegram": telegram_port},
+        seed=seed,
+        tick_seconds=tick_seconds,
+        accounts_out=accounts_out,
+        state_file=state_file,
+        on_ready=on_ready,
+    )
+    terminal.info("paper venues stopped")
+
+
+def _venue_url(ctx: typer.Context, venue: str, url: str | None, accounts: Path | None) -> str:
+    if venue not in VENUES:
+        raise UsageError(f"unknown paper venue '{venue}' (one of {', '.join(VENUES)})")
+    if url:
+        return url.rstrip("/")
+    if accounts is not None:
+        try:
+            document = json.loads(accounts.read_text(encoding="utf-8"))
+            return document[venue]["url"].rstrip("/")
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise UsageError(f"cannot find {venue}'s URL in {accounts}: {exc}") from None
+    config = state(ctx).config()
+    if venue == "telegram":
+        return config.telegram.base_url
+    for connector in config.connectors.values():
+        if connector.venue == venue:
+            return connector.base_url
+    raise UsageError(f"no {venue} connector in the config; pass --url or --accounts")
+
+
+def _request(method: str, url: str, body: Any = None) -> Any:
+    import httpx
+
+    try:
+        response = httpx.request(method, url, json=body, timeout=10)
+    except httpx.HTTPError as exc:
+        raise UsageError(f"cannot reach {url}: {exc}") from None
+    if response.status_code >= 400:
+        try:
+            detail = response.json().get("error") or response.text
+        except ValueError:
+            detail = response.text
+        raise UsageError(f"{url}: {detail}")
+    return response.json() if response.content else None
+
+
+@app.command("fault")
+def fault(
+    ctx: typer.Context,
+    venue: str = typer.Argument(..., help="backpack, lighter or telegram."),
+    kind: str | None = typer.Argument(
+        None,
+        help="latency, error, rate_limit, reject, drop_after_execute, partial_fill, nonce_skew, liquidate, "
+        "price_move or down.",
+    ),
+    account: str | None = typer.Option(None, "--account", help="Only requests of this account (e.g. lighter2)."),
+    count: int | None = typer.Option(None, "--count", min=1, help="Fire this many times, then disarm."),
+    ms: int | None = typer.Option(None, "--ms", min=0, help="latency: fixed delay."),
+    jitter_ms: int | None = typer.Option(None, "--jitter-ms", min=0, help="latency: uniform extra delay."),
+    status: int | None = typer.Option(None, "--status", help="error: the 5xx status."),
+    retry_after: int | None = typer.Option(None, "--retry-after", min=0, help="rate_limit: seconds."),
+    code: str | None = typer.Option(None, "--code", help="reject: the venue error code."),
+    message: str | None = typer.Option(None, "--message", help="reject: the venue error message."),
+    mode: str | None = typer.Option(None, "--mode", help="drop_after_execute: close or 504."),
+    delay_ms: int | None = typer.Option(None, "--delay-ms", min=0, help="drop_after_execute: delay before a 504."),
+    fraction: str | None = typer.Option(None, "--fraction", help="partial_fill: share that fills (0..1)."),
+    amount: int | None = typer.Option(None, "--amount", min=1, help="nonce_skew: how far the nonce jumps."),
+    api_key_index: int | None = typer.Option(None, "--api-key-index", help="nonce_skew: which api key."),
+    percent: str | None = typer.Option(None, "--percent", help="price_move: signed percentage shock."),
+    symbol: str | None = typer.Option(None, "--symbol", help="price_move: base asset, e.g. ETH."),
+    seconds: float | None = typer.Option(None, "--seconds", help="down: how long connections are refused."),
+    path: str | None = typer.Option(None, "--path", help="Only requests to this API path."),
+    clear: bool = typer.Option(False, "--clear", help="Clear armed faults (of KIND, or all) instead."),
+    url: str | None = URL_OPTION,
+    accounts: Path | None = ACCOUNTS_OPTION,
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Arm a fault on a paper venue (or clear faults with --clear)."""
+    base = _venue_url(ctx, venue, url, accounts)
+    terminal = state(ctx).terminal(json_mode=json_output)
+    if clear:
+        target = f"{base}/_sim/faults" + (f"?kind={kind}" if kind else "")
+        answer = _request("DELETE", target)
+        terminal.result(answer, lambda: f"cleared faults on {venue}: {answer}")
+        return
+    if kind is None:
+        raise UsageError("give a fault KIND (or --clear)")
+    options = {
+        "kind": kind, "account": account, "count": count, "ms": ms, "jitter_ms": jitter_ms, "status": status,
+        "retry_after": retry_after, "code": code, "message": message, "mode": mode, "delay_ms": delay_ms,
+        "fraction": fraction, "amount": amount, "api_key_index": api_key_index, "percent": percent,
+        "symbol": symbol, "seconds": seconds, "path": path,
+    }
+    body = {key: value for key, value in options.items() if value is not None}
+    answer = _request("POST", f"{base}/_sim/faults", body)
+    terminal.result(answer, lambda: f"armed on {venue}: {json.dumps(answer)}")
+
+
+@app.command("state")
+def show_state(
+    ctx: typer.Context,
+    venue: str = typer.Argument(..., help="backpack, lighter or telegram."),
+    url: str | None = URL_OPTION,
+    accounts: Path | None = ACCOUNTS_OPTION,
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Show a paper venue's accounts, positions, open orders, mid prices and armed faults."""
+    base = _venue_url(ctx, venue, url, accounts)
+    document = _request("GET", f"{base}/_sim/state")
+    state(ctx).terminal(json_mode=json_output).result(document, lambda: _render_state(venue, document))
+
+
+def _render_state(venue: str, document: dict[str, Any]):
+    from rich.console import Group
+    from rich.table import Table
+
+    parts: list[Any] = []
+    if "mid_prices" in document:
+        prices = Table("asset", "mid", title=f"{venue}: mid prices")
+        for asset, price in document["mid_prices"].items():
+            prices.add_row(asset, str(price))
+        parts.append(prices)
+    accounts = document.get("accounts") or {}
+    if accounts:
+        table = Table("account", "collateral", "equity", "available", "positions", title=f"{venue}: accounts")
+        for name, account in accounts.items():
+            positions = ", ".join(
+                f"{p.get('symbol')} {p.get('signed_size', p.get('size'))}" for p in account.get("positions", [])
+            )
+            table.add_row(
+                str(name), str(account.get("collateral")), str(account.get("equity")),
+                str(account.get("available")), positions or "flat",
+            )
+        parts.append(table)
+    if document.get("open_orders"):
+        parts.append(f"open orders: {len(document['open_orders'])}")
+    if document.get("messages") is not None:
+        parts.append(f"messages recorded: {len(document['messages'])}")
+    if document.get("faults"):
+        parts.append(f"armed faults: {json.dumps(document['faults'])}")
+    return Group(*parts)
+
+
+

@@ -1,0 +1,389 @@
+"""The journal: every cycle, every order intent (written before the order is sent) and every outcome.
+
+SQLite in WAL mode, one file per data directory (paper runs use their own data directory, hence their own journal).
+Nothing of a cycle lives only in memory: after a crash, ``hedge recover`` reads the journal and asks the venues
+about every order whose outcome the journal does not know.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from hedgectl.decimals import plain
+from hedgectl.execution.orders import (
+    TERMINAL_STATES,
+    OrderIntent,
+    OrderSnapshot,
+    OrderState,
+    OrderType,
+    Side,
+    Transition,
+)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS cycles (
+    id TEXT PRIMARY KEY,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    phase TEXT NOT NULL,
+    outcome TEXT,
+    resolved INTEGER NOT NULL DEFAULT 0,
+    direction TEXT NOT NULL,
+    accounts TEXT NOT NULL,
+    params TEXT NOT NULL,
+    result TEXT,
+    pid INTEGER
+);
+CREATE TABLE IF NOT EXISTS orders (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    cycle_id TEXT NOT NULL REFERENCES cycles(id),
+    role TEXT NOT NULL,
+    purpose TEXT NOT NULL,
+    connector TEXT NOT NULL,
+    venue TEXT NOT NULL,
+    symbol TEXT NOT NULL,
+    side TEXT NOT NULL,
+    size TEXT NOT NULL,
+    order_type TEXT NOT NULL,
+    client_order_index INTEGER NOT NULL,
+    reduce_only INTEGER NOT NULL,
+    price TEXT,
+    state TEXT NOT NULL,
+    filled_size TEXT NOT NULL,
+    average_price TEXT,
+    fee TEXT,
+    venue_order_id TEXT,
+    reason TEXT,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS orders_by_cycle ON orders(cycle_id);
+CREATE TABLE IF NOT EXISTS transitions (
+    order_id INTEGER NOT NULL REFERENCES orders(id),
+    at REAL NOT NULL,
+    event TEXT NOT NULL,
+    from_state TEXT NOT NULL,
+    to_state TEXT NOT NULL,
+    filled_size TEXT NOT NULL,
+    reason TEXT
+);
+CREATE TABLE IF NOT EXISTS events (
+    cycle_id TEXT NOT NULL REFERENCES cycles(id),
+    at REAL NOT NULL,
+    kind TEXT NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_cycle ON events(cycle_id);
+"""
+
+
+def journal_path(data_dir: Path) -> Path:
+    return data_dir / "journal.sqlite3"
+
+
+@dataclass(frozen=True)
+class OrderRecord:
+    id: int
+    cycle_id: str
+    role: str
+    purpose: str
+    intent: OrderIntent
+    state: OrderState
+    filled_size: Decimal
+    average_price: Decimal | None
+    fee: Decimal | None
+    venue_order_id: str | None
+    reason: str | None
+    created_at: float
+    updated_at: float
+
+    @property
+    def is_final(self) -> bool:
+        return self.state in TERMINAL_STATES
+
+    @property
+    def signed_filled(self) -> Decimal:
+        return self.filled_size * self.intent.side.sign
+
+
+@dataclass(frozen=True)
+class CycleRecord:
+    id: str
+    created_at: float
+    updated_at: float
+    phase: str
+    outcome: str | None
+    resolved: bool
+    direction: str
+    accounts: dict[str, str]  # role -> connector account key
+    params: dict[str, Any]
+    result: dict[str, Any] | None
+    pid: int | None
+    orders: list[OrderRecord] = field(default_factory=list)
+
+    def orders_for(self, role: str) -> list[OrderRecord]:
+        return [order for order in self.orders if order.role == role]
+
+
+def _dec(value: str | None) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
+class Journal:
+    """A handle on one journal file; safe to share between the event loop and helper threads of one process."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10)
+        self._db.row_factory = sqlite3.Row
+        self._lock = threading.Lock()
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL mode survives a crash or kill -9 of this process (not a power loss) without an fsync per
+            # write, which keeps the intent write between one leg's fill and the next leg's send to microseconds
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _write(self, sql: str, params: tuple = ()) -> sqlite3.Cursor:
+        with self._lock:
+            return self._db.execute(sql, params)
+
+    # --- cycles ----------------------------------------------------------------------------------------------
+
+    def start_cycle(self, *, direction: str, accounts: dict[str, str], params: dict[str, Any], pid: int) -> str:
+        cycle_id = time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
+        now = time.time()
+        self._write(
+            "INSERT INTO cycles (id, created_at, updated_at, phase, direction, accounts, params, pid)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (cycle_id, now, now, "preflight", direction, json.dumps(accounts), json.dumps(params), pid),
+        )
+        return cycle_id
+
+    def set_phase(self, cycle_id: str, phase: str, **data: Any) -> None:
+        now = time.time()
+        with self._lock:
+            self._db.execute("BEGIN")
+            self._db.execute("UPDATE cycles SET phase = ?, updated_at = ? WHERE id = ?", (phase, now, cycle_id))
+            self._db.execute(
+                "INSERT INTO events (cycle_id, at, kind, data) VALUES (?, ?, ?, ?)",
+                (cycle_id, now, f"phase:{phase}", json.dumps(data, default=_json_default)),
+            )
+            self._db.execute("COMMIT")
+
+    def record_event(self, cycle_id: str, kind: str, **data: Any) -> None:
+        self._write(
+            "INSERT INTO events (cycle_id, at, kind, data) VALUES (?, ?, ?, ?)",
+            (cycle_id, time.time(), kind, json.dumps(data, default=_json_default)),
+        )
+
+    def finish_cycle(self, cycle_id: str, *, outcome: str, result: dict[str, Any], resolved: bool) -> None:
+        self._write(
+            "UPDATE cycles SET outcome = ?, result = ?, resolved = ?, updated_at = ?, phase = ? WHERE id = ?",
+            (outcome, json.dumps(result, default=_json_default), int(resolved), time.time(), "done", cycle_id),
+        )
+
+    def events(self, cycle_id: str) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT at, kind, data FROM events WHERE cycle_id = ? ORDER BY rowid", (cycle_id,)
+            ).fetchall()
+        return [{"at": row["at"], "kind": row["kind"], **json.loads(row["data"])} for row in rows]
+
+    # --- orders ----------------------------------------------------------------------------------------------
+
+    def record_intent(self, cycle_id: str, *, role: str, purpose: str, intent: OrderIntent) -> int:
+        """Write the order before it is sent; returns the row id its listener updates."""
+        now = time.time()
+        cursor = self._write(
+            "INSERT INTO orders (cycle_id, role, purpose, connector, venue, symbol, side, size, order_type,"
+            " client_order_index, reduce_only, price, state, filled_size, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                cycle_id,
+                role,
+                purpose,
+                intent.connector,
+                intent.venue,
+                intent.symbol,
+                intent.side.value,
+                plain(intent.size),
+                intent.order_type.value,
+                intent.client_order_index,
+                int(intent.reduce_only),
+                None if intent.price is None else plain(intent.price),
+                OrderState.NEW.value,
+                "0",
+                now,
+                now,
+            ),
+        )
+        return int(cursor.lastrowid)
+
+    def order_listener(self, order_id: int):
+        """A tracker listener that writes every transition of the order to the journal."""
+
+        def listener(snapshot: OrderSnapshot, transition: Transition) -> None:
+            self.record_transition(order_id, snapshot, transition)
+
+        return listener
+
+    def record_transition(self, order_id: int, snapshot: OrderSnapshot, transition: Transition) -> None:
+        with self._lock:
+            self._db.execute("BEGIN")
+            self._db.execute(
+                "UPDATE orders SET state = ?, filled_size = ?, average_price = ?, fee = ?, venue_order_id = ?,"
+                " reason = ?, updated_at = ? WHERE id = ?",
+                (
+                    snapshot.state.value,
+                    plain(snapshot.filled_size),
+                    None if snapshot.average_price is None else plain(snapshot.average_price),
+                    plain(snapshot.fee),
+                    snapshot.venue_order_id,
+                    snapshot.reason,
+                    transition.at,
+                    order_id,
+                ),
+            )
+            self._db.execute(
+                "INSERT INTO transitions (order_id, at, event, from_state, to_state, filled_size, reason)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    order_id,
+                    transition.at,
+                    transition.event.value,
+                    transition.from_state.value,
+                    transition.to_state.value,
+                    plain(transition.filled_size),
+                    transition.reason,
+                ),
+            )
+            self._db.execute("COMMIT")
+
+    def resolve_order(
+        self,
+        order_id: int,
+        *,
+        state: OrderState,
+        filled_size: Decimal,
+        average_price: Decimal | None,
+        reason: str,
+    ) -> None:
+        """Record what recovery learnt from the venue about an order whose outcome was unknown."""
+        now = time.time()
+        with self._lock:
+            self._db.execute("BEGIN")
+            previous = self._db.execute("SELECT state FROM orders WHERE id = ?", (order_id,)).fetchone()
+            self._db.execute(
+                "UPDATE orders SET state = ?, filled_size = ?, average_price = ?, reason = ?, updated_at = ?"
+                " WHERE id = ?",
+                (
+                    state.value,
+                    plain(filled_size),
+                    None if average_price is None else plain(average_price),
+                    reason,
+                    now,
+                    order_id,
+                ),
+            )
+            self._db.execute(
+                "INSERT INTO transitions (order_id, at, event, from_state, to_state, filled_size, reason)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (order_id, now, "reconcile", previous["state"], state.value, plain(filled_size), reason),
+            )
+            self._db.execute("COMMIT")
+
+    # --- queries ---------------------------------------------------------------------------------------------
+
+    def cycle(self, cycle_id: str) -> CycleRecord | None:
+        with self._lock:
+            row = self._db.execute("SELECT * FROM cycles WHERE id = ?", (cycle_id,)).fetchone()
+            orders = self._db.execute("SELECT * FROM orders WHERE cycle_id = ? ORDER BY id", (cycle_id,)).fetchall()
+        return None if row is None else _cycle(row, [_order(o) for o in orders])
+
+    def last_cycle(self) -> CycleRecord | None:
+        with self._lock:
+            row = self._db.execute("SELECT id FROM cycles ORDER BY created_at DESC, rowid DESC LIMIT 1").fetchone()
+        return None if row is None else self.cycle(row["id"])
+
+    def unresolved_cycles(self) -> list[CycleRecord]:
+        with self._lock:
+            rows = self._db.execute("SELECT id FROM cycles WHERE resolved = 0 ORDER BY created_at").fetchall()
+        return [cycle for cycle in (self.cycle(row["id"]) for row in rows) if cycle is not None]
+
+    def history(self, limit: int = 50) -> list[CycleRecord]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id FROM cycles ORDER BY created_at DESC, rowid DESC LIMIT ?", (limit,)
+            ).fetchall()
+        return [cycle for cycle in (self.cycle(row["id"]) for row in rows) if cycle is not None]
+
+    def mark_resolved(self, cycle_id: str, *, outcome: str, result: dict[str, Any]) -> None:
+        self.finish_cycle(cycle_id, outcome=outcome, result=result, resolved=True)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return plain(value)
+    if hasattr(value, "value"):
+        return value.value
+    return str(value)
+
+
+def _cycle(row: sqlite3.Row, orders: list[OrderRecord]) -> CycleRecord:
+    return CycleRecord(
+        id=row["id"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        phase=row["phase"],
+        outcome=row["outcome"],
+        resolved=bool(row["resolved"]),
+        direction=row["direction"],
+        accounts=json.loads(row["accounts"]),
+        params=json.loads(row["params"]),
+        result=json.loads(row["result"]) if row["result"] else None,
+        pid=row["pid"],
+        orders=orders,
+    )
+
+
+def _order(row: sqlite3.Row) -> OrderRecord:
+    intent = OrderIntent(
+        connector=row["connector"],
+        venue=row["venue"],
+        symbol=row["symbol"],
+        side=Side(row["side"]),
+        size=Decimal(row["size"]),
+        order_type=OrderType(row["order_type"]),
+        client_order_index=row["client_order_index"],
+        price=_dec(row["price"]),
+        reduce_only=bool(row["reduce_only"]),
+    )
+    return OrderRecord(
+        id=row["id"],
+        cycle_id=row["cycle_id"],
+        role=row["role"],
+        purpose=row["purpose"],
+        intent=intent,
+        state=OrderState(row["state"]),
+        filled_size=Decimal(row["filled_size"]),
+        average_price=_dec(row["average_price"]),
+        fee=_dec(row["fee"]),
+        venue_order_id=row["venue_order_id"],
+        reason=row["reason"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )

@@ -1,0 +1,824 @@
+"""The tri-venue hedge cycle (the old LiquidationHedgeStrategy, with its known faults fixed).
+
+BP enters in the chosen direction; L1 hedges exactly what BP filled; after a random wait L2 enters; BP is rebalanced
+to -(L1 + L2) as read from the venues; the legs are monitored; at the end, or on any safety trigger, every leg is
+flattened with reduce-only orders sized from the position read just before, and flatness is verified.
+
+Rules it keeps: an order is filled only when the venue says so; a read error is "unknown", never zero; a leg is
+liquidated only when the venue's trades say so; after a partial fill only the remainder is re-sent; every intent
+is journaled before it is sent; nothing is fetched between the BP fill and the L1 send.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Protocol
+
+from hedgectl import locks
+from hedgectl.config.model import HedgeConfig
+from hedgectl.connectors.base import Connector, MarketRules, Position
+from hedgectl.decimals import ZERO, plain, quantize_down
+from hedgectl.errors import (
+    AuthError,
+    BelowMinimumSize,
+    InsufficientMargin,
+    InvalidOrder,
+    PreflightFailed,
+    UnresolvedCycle,
+    VenueError,
+)
+from hedgectl.execution.flatten import FlattenResult, flatten_position, read_position
+from hedgectl.execution.orders import OrderIntent, OrderSnapshot, OrderState, Side, TransitionListener
+from hedgectl.journal import Journal
+from hedgectl.strategies.hedge.phases import Outcome, Phase, check_move
+from hedgectl.strategies.hedge.sizing import common_size, common_step, size_from_collateral
+from hedgectl.strategies.hedge.status import CycleStatus, LegStatus
+
+logger = logging.getLogger(__name__)
+
+ROLE_ORDER = ("BP", "L1", "L2")
+#: Refusals that repeating the same order cannot fix.
+FINAL_REFUSALS = (InsufficientMargin, InvalidOrder, AuthError)
+
+
+class HedgeNotifier(Protocol):
+    """Where the cycle reports start, finish, emergencies and liquidation warnings (Telegram in practice)."""
+
+    async def hedge_started(self, status: CycleStatus) -> None: ...
+
+    async def hedge_finished(self, result: HedgeResult) -> None: ...
+
+    async def liquidation_warning(self, leg: LegStatus, distance: Decimal) -> None: ...
+
+
+EventSink = Callable[[str, dict[str, Any], str], None]
+
+
+@dataclass
+class HedgeLeg:
+    role: str
+    connector: Connector
+    symbol: str
+    slippage: Decimal
+    retries: int
+
+
+@dataclass
+class HedgePlan:
+    direction: str
+    bp_side: Side
+    size: Decimal
+    l2_side: Side
+    l2_size: Decimal | None
+    wait_secs: float
+    tolerance: Decimal
+    leverage: Decimal
+    rules: dict[str, MarketRules]
+    price: Decimal
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "direction": self.direction,
+            "size": plain(self.size),
+            "l2_side": self.l2_side.value,
+            "l2_size": None if self.l2_size is None else plain(self.l2_size),
+            "wait_secs": round(self.wait_secs, 3),
+            "tolerance": plain(self.tolerance),
+            "leverage": plain(self.leverage),
+            "reference_price": plain(self.price),
+        }
+
+
+@dataclass
+class HedgeResult:
+    outcome: Outcome
+    reason: str
+    cycle_id: str | None = None
+    plan: HedgePlan | None = None
+    positions: dict[str, Decimal | None] = field(default_factory=dict)
+    pnl: dict[str, Decimal] = field(default_factory=dict)
+    open_positions: list[str] = field(default_factory=list)
+    duration_secs: float = 0.0
+    naked_window_ms: float | None = None
+    interrupted: bool = False  # the operator stopped it
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "outcome": self.outcome.value,
+            "reason": self.reason,
+            "cycle_id": self.cycle_id,
+            "plan": None if self.plan is None else self.plan.as_dict(),
+            "positions": {role: None if size is None else plain(size) for role, size in self.positions.items()},
+            "pnl": {key: plain(value) for key, value in self.pnl.items()},
+            "open": self.open_positions,
+            "duration_secs": round(self.duration_secs, 3),
+            "naked_window_ms": None if self.naked_window_ms is None else round(self.naked_window_ms, 3),
+        }
+
+
+class EmergencyExit(Exception):
+    """Internal: a safety trigger fired; every leg is flattened."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class HedgeCycle:
+    """One hedge cycle over three legs. ``await run(stop)`` returns a HedgeResult; it raises only for refusals
+    before trading (PreflightFailed, LockHeld, UnresolvedCycle, VenueError in preflight) and for bugs."""
+
+    name = "hedge"
+
+    def __init__(
+        self,
+        legs: dict[str, HedgeLeg],
+        params: HedgeConfig,
+        *,
+        journal: Journal,
+        data_dir: Path,
+        notifier: HedgeNotifier | None = None,
+        on_event: EventSink | None = None,
+        on_readings: Callable[[CycleStatus], Any] | None = None,
+        rng: random.Random | None = None,
+        dry_run: bool = False,
+    ):
+        missing = [role for role in ROLE_ORDER if role not in legs]
+        if missing:
+            raise PreflightFailed(f"hedge roles without a connector: {', '.join(missing)}")
+        self.legs = legs
+        self.params = params
+        self.journal = journal
+        self.data_dir = data_dir
+        self.notifier = notifier
+        self.on_event = on_event
+        self.on_readings = on_readings
+        self.rng = rng or random.Random()
+        self.dry_run = dry_run
+        self.status = CycleStatus(
+            direction=params.direction,
+            legs={
+                role: LegStatus(role=role, connector=leg.connector.name, venue=leg.connector.venue, symbol=leg.symbol)
+                for role, leg in legs.items()
+            },
+        )
+        self.phase = Phase.PREFLIGHT
+        self.cycle_id: str | None = None
+        self.plan: HedgePlan | None = None
+        self._baseline: dict[str, Decimal] = {}
+        self._expected_nonzero: set[str] = set()
+        self._warned_liquidation: set[str] = set()
+        self._started_at = time.time()
+        self._stop = asyncio.Event()
+        self._filled_so_far: dict[str, Decimal] = {}
+        self._l1_client_order_index: int | None = None
+        self._bp_filled_at = 0.0
+        self.naked_window_ms: float | None = None
+
+    # --- plumbing --------------------------------------------------------------------------------------------
+
+    def _emit(self, name: str, text: str, **data: Any) -> None:
+        self.status.log(text)
+        logger.info("%s", text)
+        if self.on_event is not None:
+            self.on_event(name, data, text)
+
+    def _enter(self, phase: Phase, **data: Any) -> None:
+        check_move(self.phase, phase)
+        self.phase = phase
+        self.status.phase = phase.value
+        if self.cycle_id is not None:
+            self.journal.set_phase(self.cycle_id, phase.value, **data)
+        self._emit("phase", f"phase: {phase.value}", phase=phase.value, **data)
+
+    def _account_keys(self) -> list[str]:
+        return [leg.connector.account_key() for leg in self.legs.values()]
+
+    # --- the cycle -------------------------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event | None = None) -> HedgeResult:
+        self._stop = stop or asyncio.Event()
+        held = locks.acquire_all(self.data_dir, self._account_keys(), purpose="hedge run")
+        try:
+            self._refuse_unresolved()
+            self.plan = await self._preflight()
+            if self.dry_run:
+                self._enter(Phase.DONE)
+                return HedgeResult(Outcome.ABORTED, "dry run: nothing traded", plan=self.plan)
+            if self._stop.is_set():
+                self._enter(Phase.DONE)
+                return HedgeResult(Outcome.ABORTED, "interrupted before trading", plan=self.plan, interrupted=True)
+            return await self._trade()
+        finally:
+            for lock in held:
+                lock.release()
+
+    def _refuse_unresolved(self) -> None:
+        mine = set(self._account_keys())
+        for cycle in self.journal.unresolved_cycles():
+            if mine & set(cycle.accounts.values()):
+                raise UnresolvedCycle(
+                    f"cycle {cycle.id} (phase {cycle.phase}) on these accounts was never resolved; "
+                    "run 'hedgectl hedge recover' first"
+                )
+
+    async def _trade(self) -> HedgeResult:
+        plan = self.plan
+        assert plan is not None
+        self.cycle_id = self.journal.start_cycle(
+            direction=plan.direction,
+            accounts={role: leg.connector.account_key() for role, leg in self.legs.items()},
+            params={
+                "plan": plan.as_dict(),
+                "legs": {
+                    role: {"connector": leg.connector.name, "venue": leg.connector.venue, "symbol": leg.symbol}
+                    for role, leg in self.legs.items()
+                },
+                "baseline": {role: plain(size) for role, size in self._baseline.items()},
+            },
+            pid=os.getpid(),
+        )
+        self.status.cycle_id = self.cycle_id
+        self.status.size = plan.size
+        self._started_at = time.time()
+        self.status.started_at = self._started_at
+        self._emit("cycle", f"cycle {self.cycle_id}: {plan.direction} {plain(plan.size)}", cycle_id=self.cycle_id)
+        await self._notify("hedge_started", self.status)
+        reason = "monitor time limit reached"
+        emergency = False
+        try:
+            self._enter(Phase.BP_ENTRY)
+            bp_filled = await self._bp_entry(plan)
+            if bp_filled == 0:
+                return await self._finish_without_exposure("BP entry filled nothing")
+            self._enter(Phase.L1_HEDGE, bp_filled=plain(bp_filled))
+            await self._l1_hedge(plan, bp_filled)
+            self._enter(Phase.WAIT, seconds=round(plan.wait_secs, 3))
+            await self._wait(plan.wait_secs)
+            self._enter(Phase.L2_ENTRY)
+            await self._l2_entry(plan, bp_filled)
+            self._enter(Phase.REBALANCE)
+            await self._rebalance(plan)
+            self._enter(Phase.MONITOR)
+            await self._monitor(plan)
+            self._enter(Phase.FLATTEN, reason=reason)
+        except EmergencyExit as exit_:
+            emergency, reason = True, exit_.reason
+        except VenueError as exc:
+            emergency, reason = True, f"venue error: {exc}"
+        except asyncio.CancelledError:
+            # a second interrupt: abort now; the journal keeps the cycle unresolved for 'hedge recover'
+            self.journal.record_event(self.cycle_id, "aborted", reason="cancelled by a second interrupt")
+            raise
+        except Exception as exc:  # a bug must not leave positions open: flatten, then let the error surface
+            logger.exception("hedge cycle failed unexpectedly; flattening every leg")
+            await self._emergency(f"internal error: {type(exc).__name__}: {exc}")
+            raise
+        if emergency:
+            return await self._emergency(reason)
+        return await self._close(reason, emergency=False)
+
+    async def _emergency(self, reason: str) -> HedgeResult:
+        self._emit("emergency", f"EMERGENCY EXIT: {reason}", reason=reason)
+        if self.phase is not Phase.EMERGENCY_EXIT:
+            self._enter(Phase.EMERGENCY_EXIT, reason=reason)
+        return await self._close(reason, emergency=True)
+
+    # --- preflight -------------------------------------------------------------------------------------------
+
+    async def _preflight(self) -> HedgePlan:
+        params = self.params
+        self._emit("preflight", "preflight: checking venues, markets, positions and margin")
+
+        async def inspect(role: str, leg: HedgeLeg):
+            await leg.connector.check()
+            rules = await leg.connector.prepare(leg.symbol)
+            position, balance, book = await asyncio.gather(
+                leg.connector.position(leg.symbol), leg.connector.balance(), leg.connector.top_of_book(leg.symbol)
+            )
+            return role, rules, position, balance, book
+
+        results = await asyncio.gather(*(inspect(role, leg) for role, leg in self.legs.items()))
+        rules = {role: r for role, r, _, _, _ in results}
+        positions = {role: p for role, _, p, _, _ in results}
+        balances = {role: b for role, _, _, b, _ in results}
+        books = {role: book for role, _, _, _, book in results}
+
+        for role, position in positions.items():
+            self.status.legs[role].position = position.signed_size
+            self._baseline[role] = position.signed_size
+        existing = [f"{self.legs[r].connector.name} holds {plain(p.signed_size)} {p.symbol}"
+                    for r, p in positions.items() if p.signed_size != 0]
+        if existing and not params.allow_existing:
+            raise PreflightFailed("; ".join(existing) + " (flatten first, or pass --allow-existing)")
+
+        price = books["L1"].mid or books["BP"].mid
+        if price is None:
+            raise PreflightFailed("no price: the L1 and BP books are both empty")
+        if params.size is not None:
+            raw_size = params.size
+        else:
+            raw_size = size_from_collateral(balances["L1"].available, params.leverage, params.size_safety_factor, price)
+        size = common_size(raw_size, list(rules.values()))
+        l2_size = None if params.l2_size is None else common_size(params.l2_size, [rules["L2"]])
+
+        for role, balance in balances.items():
+            leg_size = l2_size if role == "L2" and l2_size is not None else size
+            needed = leg_size * price / params.leverage
+            if needed > balance.available:
+                raise PreflightFailed(
+                    f"{self.legs[role].connector.name}: {plain(leg_size)} at {plain(price)} needs "
+                    f"{plain(needed.quantize(Decimal('0.01')))} USDC of margin at {plain(params.leverage)}x, "
+                    f"{plain(balance.available)} available"
+                )
+            self.status.legs[role].balance = balance.equity
+
+        for role in ("L1", "L2"):
+            connector = self.legs[role].connector
+            update_leverage = getattr(connector, "update_leverage", None)
+            if update_leverage is not None and not self.dry_run:
+                await update_leverage(self.legs[role].symbol, params.leverage)
+
+        bp_side = Side.BUY if params.direction == "long" else Side.SELL
+        tolerance = params.net_tolerance
+        if tolerance is None:
+            tolerance = max(r.step_size for r in rules.values())
+        plan = HedgePlan(
+            direction=params.direction,
+            bp_side=bp_side,
+            size=size,
+            l2_side=bp_side if params.l2_side == "same" else bp_side.opposite,
+            l2_size=l2_size,
+            wait_secs=self.rng.uniform(params.wait_min_secs, params.wait_max_secs),
+            tolerance=tolerance,
+            leverage=params.leverage,
+            rules=rules,
+            price=price,
+        )
+        self._emit(
+            "plan",
+            f"plan: BP {bp_side.value} {plain(size)}, L1 {bp_side.opposite.value}, then L2 {plan.l2_side.value}"
+            f" after {plan.wait_secs:.1f}s (common step {plain(common_step([r.step_size for r in rules.values()]))})",
+            **plan.as_dict(),
+        )
+        return plan
+
+    # --- orders ----------------------------------------------------------------------------------------------
+
+    def _leg_listener(self, role: str) -> TransitionListener:
+        leg_status = self.status.legs[role]
+
+        def listener(snapshot: OrderSnapshot, transition) -> None:
+            leg_status.state = snapshot.state.value
+            leg_status.side = snapshot.intent.side.value
+            leg_status.target = snapshot.intent.size
+            leg_status.filled = snapshot.filled_size
+            leg_status.average_price = snapshot.average_price
+            if snapshot.submitted_at and snapshot.final_at:
+                leg_status.latency_ms = (snapshot.final_at - snapshot.submitted_at) * 1000
+
+        return listener
+
+    def _journal_hook(self, role: str, purpose: str) -> Callable[[OrderIntent], list[TransitionListener]]:
+        def hook(intent: OrderIntent) -> list[TransitionListener]:
+            order_id = self.journal.record_intent(self.cycle_id, role=role, purpose=purpose, intent=intent)
+            if self.on_event is not None:
+                self.on_event(
+                    "intent",
+                    {
+                        "role": role,
+                        "purpose": purpose,
+                        "side": intent.side.value,
+                        "size": plain(intent.size),
+                        "client_order_index": intent.client_order_index,
+                        "reduce_only": intent.reduce_only,
+                    },
+                    f"{role} {purpose}: sending {intent.side.value} {plain(intent.size)}",
+                )
+            return [self.journal.order_listener(order_id), self._leg_listener(role)]
+
+        return hook
+
+    async def _send(self, role: str, purpose: str, intent: OrderIntent) -> OrderSnapshot:
+        """Journal the intent, send it, wait for its final state. Never raises for venue refusals."""
+        leg = self.legs[role]
+        listeners = self._journal_hook(role, purpose)(intent)
+        try:
+            handle = await leg.connector.submit_order(intent, max_slippage=leg.slippage, listeners=listeners)
+        except VenueError as exc:
+            self._emit("order", f"{role} {purpose} refused: {exc}", role=role, purpose=purpose, error=str(exc))
+            return OrderSnapshot(intent=intent, state=OrderState.FAILED, error=exc, reason=str(exc))
+        snapshot = await handle.wait_final(self.params.order_timeout_secs)
+        self._emit(
+            "order",
+            f"{role} {purpose}: {intent.side.value} {plain(intent.size)} -> {snapshot.state.value}"
+            f" filled {plain(snapshot.filled_size)}"
+            + (f" @ {plain(snapshot.average_price)}" if snapshot.average_price else ""),
+            role=role,
+            purpose=purpose,
+            client_order_index=intent.client_order_index,
+            side=intent.side.value,
+            size=plain(intent.size),
+            state=snapshot.state.value,
+            filled=plain(snapshot.filled_size),
+            average_price=None if snapshot.average_price is None else plain(snapshot.average_price),
+            reason=snapshot.reason,
+        )
+        return snapshot
+
+    async def _filled_by(self, role: str, snapshot: OrderSnapshot, before: Decimal) -> Decimal:
+        """How much an order filled: the venue's order report when final, else the position change."""
+        if snapshot.is_final:
+            return snapshot.filled_size
+        try:
+            position = await read_position(self.legs[role].connector, self.legs[role].symbol)
+        except VenueError as exc:
+            raise EmergencyExit(f"{role} order outcome unknown and its position cannot be read: {exc}") from None
+        moved = (position.signed_size - before) * snapshot.intent.side.sign
+        self._emit("reconcile", f"{role}: order outcome unknown; position moved {plain(moved)}", role=role)
+        return max(ZERO, min(moved, snapshot.intent.size))
+
+    async def _work(
+        self,
+        role: str,
+        purpose: str,
+        side: Side,
+        size: Decimal,
+        *,
+        first_intent: OrderIntent | None = None,
+        chase_remainder: bool = True,
+    ) -> Decimal:
+        """Fill ``size`` on ``role`` within the leg's retries: after a partial fill only the remainder is re-sent
+        (or, without ``chase_remainder``, the partial fill is accepted). Returns the size filled in total.
+        """
+        leg = self.legs[role]
+        rules = leg.connector.cached_market_rules(leg.symbol)
+        assert rules is not None
+        position = self._baseline.get(role, ZERO) + self._filled_so_far.get(role, ZERO)
+        remaining = size
+        filled_total = ZERO
+        for attempt in range(leg.retries + 1):
+            if remaining < rules.min_size or remaining <= 0:
+                break
+            if attempt == 0 and first_intent is not None:
+                intent = first_intent
+            else:
+                try:
+                    intent = await leg.connector.build_intent(leg.symbol, side, remaining)
+                except BelowMinimumSize:
+                    break
+            snapshot = await self._send(role, purpose, intent)
+            filled = await self._filled_by(role, snapshot, position)
+            filled_total += filled
+            position += filled * side.sign
+            remaining = quantize_down(size - filled_total, rules.step_size)
+            if remaining <= 0 or (filled_total > 0 and not chase_remainder):
+                break
+            if isinstance(snapshot.error, FINAL_REFUSALS):
+                break
+            await asyncio.sleep(self.params.retry_delay_secs)
+        self._filled_so_far[role] = self._filled_so_far.get(role, ZERO) + filled_total * side.sign
+        return filled_total
+
+    # --- phases ----------------------------------------------------------------------------------------------
+
+    async def _bp_entry(self, plan: HedgePlan) -> Decimal:
+        # prepared before the entry so nothing is built between the BP fill and the L1 send but the intent itself
+        self._l1_client_order_index = self.legs["L1"].connector.client_ids.next()
+        # a partial entry is hedged as it is: chasing the rest would keep the filled part naked for longer
+        filled = await self._work("BP", "entry", plan.bp_side, plan.size, chase_remainder=False)
+        self._bp_filled_at = time.perf_counter()
+        if filled:
+            self._expected_nonzero.add("BP")
+        self._emit("fill", f"BP filled {plain(filled)} of {plain(plan.size)}", role="BP", filled=plain(filled))
+        return filled
+
+    async def _l1_hedge(self, plan: HedgePlan, bp_filled: Decimal) -> None:
+        leg = self.legs["L1"]
+        rules = plan.rules["L1"]
+        target = quantize_down(bp_filled, rules.step_size)
+        side = plan.bp_side.opposite
+        if target < rules.min_size:
+            raise EmergencyExit(f"BP filled {plain(bp_filled)}, below what L1 can hedge; unwinding BP")
+        first = await leg.connector.build_intent(
+            leg.symbol, side, target, client_order_index=self._l1_client_order_index
+        )
+        filled = await self._work("L1", "hedge", side, target, first_intent=first)
+        self.naked_window_ms = (time.perf_counter() - self._bp_filled_at) * 1000
+        if filled:
+            self._expected_nonzero.add("L1")
+        if target - filled >= rules.step_size:
+            raise EmergencyExit(f"L1 hedged {plain(filled)} of {plain(target)}; unwinding")
+        self._emit(
+            "fill",
+            f"L1 hedged {plain(filled)} (naked window {self.naked_window_ms:.1f} ms)",
+            role="L1",
+            filled=plain(filled),
+            naked_window_ms=round(self.naked_window_ms, 3),
+        )
+
+    async def _wait(self, seconds: float) -> None:
+        deadline = time.time() + seconds
+        self.status.countdown_until = deadline
+        self.status.countdown_label = "L2 enters in"
+        try:
+            while True:
+                remaining = deadline - time.time()
+                if remaining <= 0:
+                    return
+                self._emit("countdown", f"L2 enters in {remaining:.0f}s", seconds_left=round(remaining, 1))
+                try:
+                    await asyncio.wait_for(self._stop.wait(), timeout=min(1.0, remaining))
+                except TimeoutError:
+                    continue
+                raise EmergencyExit("interrupted by the operator during the wait")
+        finally:
+            self.status.countdown_until = None
+
+    async def _l2_entry(self, plan: HedgePlan, bp_filled: Decimal) -> None:
+        rules = plan.rules["L2"]
+        size = plan.l2_size if plan.l2_size is not None else quantize_down(bp_filled, rules.step_size)
+        filled = await self._work("L2", "entry", plan.l2_side, size)
+        if filled == 0:
+            raise EmergencyExit("L2 entry filled nothing")
+        self._expected_nonzero.add("L2")
+        self._emit("fill", f"L2 filled {plain(filled)} of {plain(size)}", role="L2", filled=plain(filled))
+
+    async def _read_all(self) -> dict[str, Position | VenueError]:
+        """One concurrent read of every leg; a failure is kept as the error (unknown), never as zero."""
+
+        async def one(role: str) -> tuple[str, Position | VenueError]:
+            leg = self.legs[role]
+            try:
+                return role, await leg.connector.position(leg.symbol)
+            except VenueError as exc:
+                return role, exc
+
+        results = dict(await asyncio.gather(*(one(role) for role in self.legs)))
+        for role, value in results.items():
+            leg_status = self.status.legs[role]
+            if isinstance(value, VenueError):
+                leg_status.position_error = str(value)
+            else:
+                leg_status.position = value.signed_size
+                leg_status.position_error = None
+                leg_status.mark_price = value.mark_price
+                leg_status.liquidation_price = value.liquidation_price
+                leg_status.latency_ms = self.legs[role].connector.last_latency_ms
+        if self.on_readings is not None:
+            self.on_readings(self.status)
+        return results
+
+    async def _read_all_known(self) -> dict[str, Decimal]:
+        """Every leg's signed size, retrying unknown legs; EmergencyExit if one stays unknown."""
+        for attempt in range(4):
+            results = await self._read_all()
+            if not any(isinstance(v, VenueError) for v in results.values()):
+                return {role: value.signed_size for role, value in results.items()}
+            await asyncio.sleep(0.25 * (2**attempt))
+        unknown = [f"{role}: {value}" for role, value in results.items() if isinstance(value, VenueError)]
+        raise EmergencyExit("positions unknown: " + "; ".join(unknown))
+
+    async def _rebalance(self, plan: HedgePlan) -> None:
+        bp_rules = plan.rules["BP"]
+        for attempt in range(self.legs["BP"].retries + 1):
+            sizes = await self._read_all_known()
+            net = sum(sizes.values(), ZERO)
+            target = -(sizes["L1"] + sizes["L2"])
+            delta = target - sizes["BP"]
+            self._emit(
+                "rebalance",
+                f"rebalance: BP {plain(sizes['BP'])} -> {plain(target)} (net {plain(net)})",
+                positions={k: plain(v) for k, v in sizes.items()},
+                target=plain(target),
+            )
+            if abs(net) <= plan.tolerance:
+                if target == 0:
+                    self._expected_nonzero.discard("BP")
+                else:
+                    self._expected_nonzero.add("BP")
+                return
+            step_delta = quantize_down(abs(delta), bp_rules.step_size)
+            current = sizes["BP"]
+            side = Side.BUY if delta > 0 else Side.SELL
+            reduces = current != 0 and (delta > 0) != (current > 0) and abs(delta) <= abs(current)
+            if step_delta == 0 or (step_delta < bp_rules.min_size and not reduces):
+                break
+            try:
+                intent = await self.legs["BP"].connector.build_intent(
+                    self.legs["BP"].symbol, side, step_delta, reduce_only=reduces
+                )
+            except InvalidOrder as exc:
+                raise EmergencyExit(f"BP rebalance order invalid: {exc}") from None
+            snapshot = await self._send("BP", "rebalance", intent)
+            await self._filled_by("BP", snapshot, current)
+            if isinstance(snapshot.error, FINAL_REFUSALS):
+                raise EmergencyExit(f"BP rebalance refused: {snapshot.error}")
+            if attempt < self.legs["BP"].retries:
+                await asyncio.sleep(self.params.retry_delay_secs)
+        sizes = await self._read_all_known()
+        net = sum(sizes.values(), ZERO)
+        if abs(net) > plan.tolerance:
+            raise EmergencyExit(f"BP rebalance could not bring net exposure {plain(net)} within {plain(plan.tolerance)}")
+
+    async def _monitor(self, plan: HedgePlan) -> None:
+        deadline = time.time() + self.params.monitor_timeout_secs
+        self.status.countdown_until = deadline
+        self.status.countdown_label = "monitor ends in"
+        zero_without_evidence: dict[str, int] = {}
+        try:
+            while True:
+                if self._stop.is_set():
+                    raise EmergencyExit("interrupted by the operator")
+                if time.time() >= deadline:
+                    return
+                results = await self._read_all()
+                known = {r: v.signed_size for r, v in results.items() if not isinstance(v, VenueError)}
+                for role, value in results.items():
+                    if isinstance(value, VenueError):
+                        self._emit("unknown", f"{role} position unknown ({value}); retrying", role=role)
+                for role in list(known):
+                    if role in self._expected_nonzero and known[role] == 0:
+                        if await self._liquidated(role):
+                            raise EmergencyExit(f"{role} ({self.legs[role].connector.name}) was liquidated")
+                        zero_without_evidence[role] = zero_without_evidence.get(role, 0) + 1
+                        if zero_without_evidence[role] >= 2:
+                            raise EmergencyExit(f"{role} position went to zero outside hedgectl")
+                    else:
+                        zero_without_evidence.pop(role, None)
+                await self._warn_liquidation(results)
+                if len(known) == len(self.legs):
+                    net = sum(known.values(), ZERO)
+                    self._emit(
+                        "positions",
+                        "positions: " + ", ".join(f"{r} {plain(v)}" for r, v in known.items()) + f" net {plain(net)}",
+                        positions={r: plain(v) for r, v in known.items()},
+                        net=plain(net),
+                    )
+                    if abs(net) > plan.tolerance:
+                        self._enter(Phase.REBALANCE, reason=f"net exposure {plain(net)}")
+                        await self._rebalance(plan)
+                        self._enter(Phase.MONITOR)
+                try:
+                    await asyncio.wait_for(
+                        self._stop.wait(), timeout=max(0.0, min(self.params.poll_interval_secs, deadline - time.time()))
+                    )
+                except TimeoutError:
+                    pass
+        finally:
+            self.status.countdown_until = None
+
+    async def _liquidated(self, role: str) -> bool:
+        leg = self.legs[role]
+        try:
+            fills = await leg.connector.fills(leg.symbol, since=self._started_at)
+        except VenueError as exc:
+            self._emit("unknown", f"{role} trades unreadable ({exc}); not calling it a liquidation", role=role)
+            return False
+        return any(fill.kind == "liquidation" for fill in fills)
+
+    async def _warn_liquidation(self, results: dict[str, Position | VenueError]) -> None:
+        threshold = self.params.liquidation_warning_pct
+        for role, value in results.items():
+            if isinstance(value, VenueError) or role in self._warned_liquidation:
+                continue
+            distance = value.liquidation_distance()
+            if distance is not None and distance < threshold:
+                self._warned_liquidation.add(role)
+                self._emit(
+                    "liquidation_warning",
+                    f"{role} is {plain((distance * 100).quantize(Decimal('0.01')))}% from liquidation",
+                    role=role,
+                    distance=plain(distance),
+                )
+                await self._notify("liquidation_warning", self.status.legs[role], distance)
+
+    # --- the end ---------------------------------------------------------------------------------------------
+
+    async def _finish_without_exposure(self, reason: str) -> HedgeResult:
+        flat = await self._flatten_all()
+        open_ = [r.describe() for r in flat.values() if not r.flat]
+        outcome = Outcome.ABORTED if not open_ else Outcome.FAILED
+        if open_:
+            self._enter(Phase.EMERGENCY_EXIT, reason=reason)
+        self._enter(Phase.DONE)
+        return await self._result(outcome, reason, flat)
+
+    async def _close(self, reason: str, *, emergency: bool) -> HedgeResult:
+        flat = await self._flatten_all()
+        open_ = [r.describe() for r in flat.values() if not r.flat]
+        if open_ and not emergency:
+            self._enter(Phase.EMERGENCY_EXIT, reason="flatten incomplete")
+            emergency = True
+        self._enter(Phase.DONE)
+        if open_:
+            outcome = Outcome.FAILED
+        else:
+            outcome = Outcome.EMERGENCY_EXIT if emergency else Outcome.COMPLETED
+        return await self._result(outcome, reason, flat)
+
+    async def _flatten_all(self) -> dict[str, FlattenResult]:
+        async def one(role: str) -> tuple[str, FlattenResult]:
+            leg = self.legs[role]
+            result = await flatten_position(
+                leg.connector,
+                leg.symbol,
+                max_slippage=leg.slippage,
+                attempts=max(2, leg.retries + 1),
+                order_timeout=self.params.order_timeout_secs,
+                on_intent=self._journal_hook(role, "flatten"),
+            )
+            self.status.legs[role].position = result.after
+            return role, result
+
+        results = dict(await asyncio.gather(*(one(role) for role in self.legs)))
+        for role, result in results.items():
+            self._emit("flatten", f"{role}: {result.describe()}", role=role, flat=result.flat)
+        return results
+
+    async def _result(self, outcome: Outcome, reason: str, flat: dict[str, FlattenResult]) -> HedgeResult:
+        result = HedgeResult(
+            outcome=outcome,
+            reason=reason,
+            cycle_id=self.cycle_id,
+            plan=self.plan,
+            positions={role: flat[role].after for role in ROLE_ORDER},
+            pnl=await self._pnl(),
+            open_positions=[r.describe() for r in flat.values() if not r.flat],
+            duration_secs=time.time() - self._started_at,
+            naked_window_ms=self.naked_window_ms,
+        )
+        self.status.outcome = outcome.value
+        self.journal.finish_cycle(
+            self.cycle_id, outcome=outcome.value, result=result.as_dict(), resolved=not result.open_positions
+        )
+        self._emit("result", f"{outcome.value}: {reason}", **result.as_dict())
+        await self._notify("hedge_finished", result)
+        return result
+
+    async def _pnl(self) -> dict[str, Decimal]:
+        """Realised PnL per leg and in total, fees included, from the venues' own fills of this cycle."""
+        pnl: dict[str, Decimal] = {}
+        cycle = self.journal.cycle(self.cycle_id)
+        for role in ROLE_ORDER:
+            leg = self.legs[role]
+            try:
+                fills = await leg.connector.fills(leg.symbol, since=self._started_at - 1)
+                value = sum((-f.size * f.side.sign * f.price - f.fee for f in fills), ZERO)
+            except VenueError:
+                orders = cycle.orders_for(role) if cycle else []
+                value = sum(
+                    (-o.signed_filled * (o.average_price or ZERO) - (o.fee or ZERO) for o in orders), ZERO
+                )
+            pnl[role] = value.quantize(Decimal("0.000001"))
+        pnl["total"] = sum(pnl.values(), ZERO)
+        return pnl
+
+    async def _notify(self, method: str, *args: Any) -> None:
+        if self.notifier is None:
+            return
+        try:
+            await getattr(self.notifier, method)(*args)
+        except Exception as exc:  # a notification must never break trading
+            logger.warning("notification %s failed: %s", method, exc)
+
+
+def legs_from_config(connectors: dict[str, Connector], params: HedgeConfig) -> dict[str, HedgeLeg]:
+    """Bind the roles of ``params.roles`` to started connectors, with each venue's symbol, slippage and retries."""
+    legs = {}
+    for role in ROLE_ORDER:
+        name = params.roles[role]
+        connector = connectors[name]
+        venue = connector.venue
+        legs[role] = HedgeLeg(
+            role=role,
+            connector=connector,
+            symbol=params.symbols[venue],
+            slippage=params.slippage.get(venue, Decimal("0.01")),
+            retries=params.retries.get(venue, 3),
+        )
+    return legs
+
+
+def override(params: HedgeConfig, **changes: Any) -> HedgeConfig:
+    """The config's hedge parameters with the command line's non-None values on top."""
+    return replace(params, **{k: v for k, v in changes.items() if v is not None})
+
+
+__all__ = [
+    "EmergencyExit",
+    "HedgeCycle",
+    "HedgeLeg",
+    "HedgePlan",
+    "HedgeResult",
+    "legs_from_config",
+    "override",
+]

@@ -1,0 +1,234 @@
+"""Recovering hedge cycles a crash left unresolved: reconcile the journal with the venues, then flatten or hedge.
+
+For each unresolved cycle whose accounts no running process holds: every order whose outcome the journal does not
+know is looked up at its venue by client order index and the answer recorded; resting orders are cancelled; the
+positions are read; then either every leg is flattened (the default, and what ``--yes`` does unattended) or the
+open exposure is hedged (BP brought to -(L1 + L2), or L1 to -BP when neither Lighter leg holds anything). The cycle
+is marked resolved only when the venues end flat or hedged within tolerance.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from hedgectl import locks
+from hedgectl.connectors.base import Connector
+from hedgectl.decimals import ZERO, plain, quantize_down
+from hedgectl.errors import LockHeld, VenueError
+from hedgectl.execution.flatten import flatten_position, read_position
+from hedgectl.execution.orders import OrderIntent, OrderState, Side, TERMINAL_STATES
+from hedgectl.journal import CycleRecord, Journal
+from hedgectl.registry import ConnectorSet
+
+logger = logging.getLogger(__name__)
+
+ACTIONS = ("flatten", "hedge")
+
+
+@dataclass
+class RecoveryReport:
+    cycle_id: str
+    phase: str
+    action: str
+    resolved: bool = False
+    skipped: str | None = None
+    orders: list[dict[str, Any]] = field(default_factory=list)
+    before: dict[str, str | None] = field(default_factory=dict)
+    after: dict[str, str | None] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "cycle_id": self.cycle_id,
+            "phase": self.phase,
+            "action": self.action,
+            "resolved": self.resolved,
+            "skipped": self.skipped,
+            "orders": self.orders,
+            "before": self.before,
+            "after": self.after,
+            "problems": self.problems,
+        }
+
+
+async def recover_all(
+    journal: Journal, connectors: ConnectorSet, *, data_dir: Path, action: str = "flatten"
+) -> list[RecoveryReport]:
+    """Recover every unresolved cycle of the journal; cycles still held by a running process are skipped."""
+    if action not in ACTIONS:
+        raise ValueError(f"action must be one of {ACTIONS}")
+    reports = []
+    for cycle in journal.unresolved_cycles():
+        reports.append(await recover_cycle(journal, connectors, cycle, data_dir=data_dir, action=action))
+    return reports
+
+
+async def recover_cycle(
+    journal: Journal, connectors: ConnectorSet, cycle: CycleRecord, *, data_dir: Path, action: str
+) -> RecoveryReport:
+    report = RecoveryReport(cycle_id=cycle.id, phase=cycle.phase, action=action)
+    try:
+        held = locks.acquire_all(data_dir, list(cycle.accounts.values()), purpose="hedge recover")
+    except LockHeld as exc:
+        report.skipped = f"still running: {exc}"
+        return report
+    try:
+        legs = cycle.params.get("legs", {})
+        connected: dict[str, tuple[Connector, str]] = {}
+        for role, leg in legs.items():
+            connector = await connectors.get(leg["connector"])
+            if connector.account_key() != cycle.accounts.get(role):
+                report.problems.append(
+                    f"{role}: connector {leg['connector']} now points at another account than the cycle used"
+                )
+                return report
+            await connector.prepare(leg["symbol"])
+            connected[role] = (connector, leg["symbol"])
+        await _reconcile_orders(journal, cycle, connected, report)
+        await _cancel_resting(connected, report)
+        before = await _positions(connected, report)
+        if before is None:
+            return report
+        report.before = {role: plain(size) for role, size in before.items()}
+        tolerance = _tolerance(cycle, connected)
+        if action == "flatten":
+            after = await _flatten(journal, cycle, connected, report)
+        else:
+            after = await _hedge(journal, cycle, connected, before, tolerance, report)
+        if after is None:
+            return report
+        report.after = {role: plain(size) for role, size in after.items()}
+        net = sum(after.values(), ZERO)
+        flat = all(size == 0 for size in after.values())
+        if flat or (action == "hedge" and abs(net) <= tolerance):
+            outcome = "recovered_flat" if flat else "recovered_hedged"
+            journal.mark_resolved(cycle.id, outcome=outcome, result={"recovery": report.as_dict()})
+            report.resolved = True
+        else:
+            report.problems.append(f"venues still hold {report.after} (net {plain(net)})")
+            journal.record_event(cycle.id, "recovery_incomplete", report=report.as_dict())
+        return report
+    finally:
+        for lock in held:
+            lock.release()
+
+
+def _tolerance(cycle: CycleRecord, connected: dict[str, tuple[Connector, str]]) -> Decimal:
+    plan_tolerance = cycle.params.get("plan", {}).get("tolerance")
+    if plan_tolerance is not None:
+        return Decimal(plan_tolerance)
+    steps = [c.cached_market_rules(s).step_size for c, s in connected.values() if c.cached_market_rules(s)]
+    return max(steps) if steps else Decimal(0)
+
+
+async def _reconcile_orders(
+    journal: Journal, cycle: CycleRecord, connected: dict[str, tuple[Connector, str]], report: RecoveryReport
+) -> None:
+    for order in cycle.orders:
+        if order.state in TERMINAL_STATES:
+            continue
+        connector, symbol = connected[order.role]
+        try:
+            venue_order = await connector.find_order(order.intent.symbol, order.intent.client_order_index)
+        except VenueError as exc:
+            report.problems.append(f"order {order.intent.client_order_index} on {order.intent.connector}: {exc}")
+            continue
+        if venue_order is None:
+            state, filled, price, reason = OrderState.FAILED, ZERO, None, "not at the venue: never landed"
+        else:
+            filled = venue_order.filled_size
+            price = venue_order.average_price
+            if not venue_order.done:
+                state, reason = OrderState.OPEN, f"resting at the venue ({venue_order.status})"
+            elif filled >= order.intent.size:
+                state, reason = OrderState.FILLED, f"venue: {venue_order.status}"
+            else:
+                state, reason = OrderState.CANCELLED, f"venue: {venue_order.status}"
+        journal.resolve_order(order.id, state=state, filled_size=filled, average_price=price, reason=reason)
+        report.orders.append(
+            {
+                "client_order_index": order.intent.client_order_index,
+                "connector": order.intent.connector,
+                "was": order.state.value,
+                "now": state.value,
+                "filled": plain(filled),
+            }
+        )
+
+
+async def _cancel_resting(connected: dict[str, tuple[Connector, str]], report: RecoveryReport) -> None:
+    for role, (connector, symbol) in connected.items():
+        try:
+            await connector.cancel_all(symbol)
+        except VenueError as exc:
+            report.problems.append(f"{role}: cancelling resting orders failed: {exc}")
+
+
+async def _positions(
+    connected: dict[str, tuple[Connector, str]], report: RecoveryReport
+) -> dict[str, Decimal] | None:
+    sizes: dict[str, Decimal] = {}
+    for role, (connector, symbol) in connected.items():
+        try:
+            sizes[role] = (await read_position(connector, symbol)).signed_size
+        except VenueError as exc:
+            report.problems.append(f"{role}: position unknown: {exc}")
+    return sizes if len(sizes) == len(connected) else None
+
+
+def _journal_hook(journal: Journal, cycle_id: str, role: str):
+    def hook(intent: OrderIntent):
+        order_id = journal.record_intent(cycle_id, role=role, purpose="recover", intent=intent)
+        return [journal.order_listener(order_id)]
+
+    return hook
+
+
+async def _flatten(
+    journal: Journal, cycle: CycleRecord, connected: dict[str, tuple[Connector, str]], report: RecoveryReport
+) -> dict[str, Decimal] | None:
+    async def one(role: str):
+        connector, symbol = connected[role]
+        return role, await flatten_position(connector, symbol, on_intent=_journal_hook(journal, cycle.id, role))
+
+    results = dict(await asyncio.gather(*(one(role) for role in connected)))
+    for role, result in results.items():
+        report.problems += [f"{role}: {error}" for error in result.errors]
+    if any(result.after is None for result in results.values()):
+        return None
+    return {role: result.after for role, result in results.items()}
+
+
+async def _hedge(
+    journal: Journal,
+    cycle: CycleRecord,
+    connected: dict[str, tuple[Connector, str]],
+    before: dict[str, Decimal],
+    tolerance: Decimal,
+    report: RecoveryReport,
+) -> dict[str, Decimal] | None:
+    net = sum(before.values(), ZERO)
+    if abs(net) <= tolerance:
+        return before
+    # the leg that absorbs the exposure: BP when a Lighter leg holds something, else L1 hedges BP
+    role = "BP" if (before.get("L1") or before.get("L2")) else "L1"
+    connector, symbol = connected[role]
+    rules = connector.cached_market_rules(symbol)
+    size = quantize_down(abs(net), rules.step_size)
+    if size > 0:
+        side = Side.SELL if net > 0 else Side.BUY
+        current = before[role]
+        reduces = current != 0 and (side is Side.SELL) == (current > 0) and size <= abs(current)
+        try:
+            intent = await connector.build_intent(symbol, side, size, reduce_only=reduces)
+            listeners = _journal_hook(journal, cycle.id, role)(intent)
+            handle = await connector.submit_order(intent, listeners=listeners)
+            await handle.wait_final(15)
+        except VenueError as exc:
+            report.problems.append(f"{role}: hedging order failed: {exc}")
+    return await _positions(connected, report)
