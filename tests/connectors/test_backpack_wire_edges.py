@@ -22,7 +22,7 @@ from nacl.signing import SigningKey
 from hedgectl.config.model import ConnectorConfig
 from hedgectl.config.secrets import Secret
 from hedgectl.connectors.backpack import BackpackConnector
-from hedgectl.errors import InsufficientMargin, InvalidOrder, VenueError
+from hedgectl.errors import AmbiguousOutcome, InsufficientMargin, InvalidOrder, VenueError
 from hedgectl.execution.orders import OrderState, Side
 from hedgectl.sim.backpack import SIGNED_ROUTES, signing_string
 
@@ -227,3 +227,24 @@ def test_order_body_is_exactly_what_was_signed() -> None:
         "reduceOnly": True, "slippageTolerance": "0.5", "slippageToleranceType": "Percent",
     }
     assert handle.snapshot().state is OrderState.FILLED and handle.snapshot().average_price == Decimal("3500")
+
+
+def test_lost_answer_the_venue_never_explains_ends_ambiguous_and_is_never_resent() -> None:
+    async def scenario(venue: ScriptedVenue, connector: BackpackConnector):
+        unavailable = lambda params: web.json_response(  # noqa: E731
+            {"code": "SERVER_ERROR", "message": "Internal server error"}, status=500)
+        for method, path in (("POST", "/api/v1/order"), ("GET", "/api/v1/order"),
+                             ("GET", "/wapi/v1/history/orders"), ("GET", "/wapi/v1/history/fills")):
+            venue.on(method, path, unavailable)
+        await connector.prepare(ETH)
+        connector.resolve_timeout_secs = 0.3
+        connector.absence_margin_secs = 0.05
+        handle = await connector.submit_market_order(ETH, Side.BUY, Decimal("0.2"))
+        with pytest.raises(AmbiguousOutcome) as caught:
+            await handle.wait_final(10)
+        posts = [entry for entry in venue.received if entry[0] == "POST"]
+        return caught.value, handle.snapshot(), posts
+
+    error, snapshot, posts = run(scenario, options={"window_ms": 100}, read_retries=1)
+    assert error.client_order_index == snapshot.intent.client_order_index
+    assert snapshot.state is OrderState.UNKNOWN and len(posts) == 1

@@ -81,7 +81,8 @@ class BackpackConnector(Connector):
     resolve_poll_secs = 0.2
     #: seconds between reads of a resting order
     resting_poll_secs = 0.5
-    #: a lost answer still unresolved after this many seconds ends the handle's task with AmbiguousOutcome
+    #: a lost answer still unresolved this many seconds after its window ended ends the handle's task with
+    #: AmbiguousOutcome
     resolve_timeout_secs = 60.0
     #: slack added to the request window (clock error, queueing) before absence counts as proof
     absence_margin_secs = 1.0
@@ -510,8 +511,10 @@ class BackpackConnector(Connector):
         tracker = watch.tracker
         intent = tracker.intent
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.resolve_timeout_secs
+        # Counted from when absence could first be proven, so a long window never cuts the resolution short.
+        deadline = max(loop.time(), watch.absent_after) + self.resolve_timeout_secs
         since_ms = int((watch.sent_at - self.absence_margin_secs) * 1000)
+        absent_reads = 0  # consecutive complete lookups without a trace, counted once the window has passed
         try:
             while not tracker.snapshot().is_final:
                 unknown = tracker.state is OrderState.UNKNOWN
@@ -522,8 +525,12 @@ class BackpackConnector(Connector):
                     logger.info("%s: confirming order %d: %s", self.name, intent.client_order_index, exc)
                 else:
                     if found is not None:
+                        absent_reads = 0
                         self._fold(tracker, *found)
                     elif unknown and loop.time() >= watch.absent_after:
+                        absent_reads += 1
+                    # Two clean readings, not one, so that a momentarily stale history cannot decide alone.
+                    if absent_reads >= 2:
                         proof = VenueUnavailable(
                             f"order {intent.client_order_index} never reached the venue: no trace of it after its "
                             f"{self.window_ms} ms window", venue=self.venue, connector=self.name,
