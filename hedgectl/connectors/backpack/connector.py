@@ -245,7 +245,9 @@ class BackpackConnector(Connector):
         except httpx.TimeoutException as exc:
             if idempotent:
                 raise VenueTimeout(f"{method} {path}: no answer in {self.config.timeout_secs}s", **where) from None
-            raise AmbiguousOutcome(f"{method} {path}: no answer ({type(exc).__name__}); outcome unknown", **where) from None
+            raise AmbiguousOutcome(
+                f"{method} {path}: no answer ({type(exc).__name__}); outcome unknown", **where
+            ) from None
         except httpx.TransportError as exc:
             if idempotent:
                 raise VenueUnavailable(f"{method} {path}: connection failed ({type(exc).__name__})", **where) from None
@@ -281,7 +283,8 @@ class BackpackConnector(Connector):
         return rules
 
     async def top_of_book(self, symbol: str) -> TopOfBook:
-        document = wire.expect(await self._read("depth", "/api/v1/depth", {"symbol": symbol, "limit": 5}), dict, "depth")
+        depth = await self._read("depth", "/api/v1/depth", {"symbol": symbol, "limit": 5})
+        document = wire.expect(depth, dict, "depth")
         bid, bid_size = wire.best_prices(document.get("bids", []), best_is_max=True)
         ask, ask_size = wire.best_prices(document.get("asks", []), best_is_max=False)
         return TopOfBook(symbol=symbol, bid=bid, bid_size=bid_size, ask=ask, ask_size=ask_size)
@@ -389,8 +392,9 @@ class BackpackConnector(Connector):
         if not self.client_id_range.contains(intent.client_order_index):
             raise InvalidOrder(f"clientId {intent.client_order_index} is outside uint32", **where)
         if rules.quantize_size(intent.size) != intent.size:
-            raise InvalidOrder(f"{intent.symbol}: size {plain(intent.size)} is not on the step {plain(rules.step_size)}",
-                               **where)
+            raise InvalidOrder(
+                f"{intent.symbol}: size {plain(intent.size)} is not on the step {plain(rules.step_size)}", **where
+            )
         rules.check_size(intent.size, reduce_only=intent.reduce_only)
         params: dict[str, Any] = {
             "symbol": intent.symbol,
