@@ -357,13 +357,19 @@ class TrackingOrder:
         return await self.tracker.next_update(timeout)
 
     async def wait_final(self, timeout: float | None = None) -> OrderSnapshot:
-        """Wait for a terminal state; if the confirming task failed, its error is raised here, not lost."""
-        snapshot = await self.tracker.wait_final(timeout)
-        if self.task is not None and self.task.done() and not self.task.cancelled():
-            error = self.task.exception()
-            if error is not None:
-                raise error
-        return snapshot
+        """Wait for a terminal state; if the confirming task fails, its error is raised as soon as it does, not lost.
+
+        A task that gives up (e.g. the venue cannot be read) leaves the order where it was, so nothing else would wake
+        the waiter before its timeout.
+        """
+        waiter = asyncio.ensure_future(self.tracker.wait_final(timeout))
+        task = self.task
+        if task is not None and not task.done():
+            await asyncio.wait({waiter, task}, return_when=asyncio.FIRST_COMPLETED)
+        if task is not None and task.done() and not task.cancelled() and task.exception() is not None:
+            waiter.cancel()
+            raise task.exception()
+        return await waiter
 
 
 class TrackingMarketOrder(TrackingOrder):
