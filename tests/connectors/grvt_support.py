@@ -63,6 +63,7 @@ class PaperGrvt:
                 connector.fence_ttl_ms = 300
                 connector.absence_grace_secs = 0.2
                 connector.poll_max_secs = 0.1
+                connector.confirm_patience_secs = 0.5
                 return await scenario(connector)
 
         return asyncio.run(main())

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from hedgectl.connectors.grvt import GrvtConnector
-from hedgectl.errors import VenueUnavailable
+from hedgectl.errors import AmbiguousOutcome, VenueUnavailable
 from hedgectl.execution.orders import OrderState, Side
 
 from .grvt_support import ETH, PaperGrvt, paper_grvt  # noqa: F401
@@ -65,3 +65,36 @@ def test_refused_connection_fails_the_order_without_sending_it(paper_grvt: Paper
         paper_grvt.run(scenario)
     assert seen[-1] is OrderState.FAILED
     assert paper_grvt.venues.state("grvt")["orders"] == []
+
+
+def test_resting_order_that_never_landed_fails_once_its_fence_has_run_out(paper_grvt: PaperGrvt) -> None:
+    paper_grvt.arm("error", path="/full/v1/create_order", count=1)
+
+    async def scenario(connector: GrvtConnector):
+        handle = await connector.submit_limit_order(ETH, Side.BUY, Decimal("0.05"), Decimal("3000"))
+        return handle.client_order_index, await handle.wait_final(10)
+
+    index, snapshot = paper_grvt.run(scenario)
+    assert snapshot.state is OrderState.FAILED
+    fences = paper_grvt.venues.state("grvt")["cancel_fences"]
+    assert [fence["client_order_id"] for fence in fences] == [str(index)]
+    assert paper_grvt.resting() == [] and paper_grvt.orders(index) == []
+
+
+def test_lost_answer_stays_unknown_while_the_venue_cannot_be_read(paper_grvt: PaperGrvt) -> None:
+    paper_grvt.arm("drop_after_execute", count=1)
+    paper_grvt.arm("error", path="/full/v1/order", status=503)
+    seen: list[OrderState] = []
+
+    async def scenario(connector: GrvtConnector):
+        await connector.prepare(ETH)
+        handle = await connector.submit_market_order(ETH, Side.BUY, Decimal("0.1"),
+                                                     listeners=[lambda snapshot, _: seen.append(snapshot.state)])
+        with pytest.raises(AmbiguousOutcome) as unresolved:
+            await handle.wait_final(10)
+        return handle.client_order_index, handle.snapshot(), unresolved.value
+
+    index, snapshot, error = paper_grvt.run(scenario)
+    assert snapshot.state is OrderState.UNKNOWN and seen[-1] is OrderState.UNKNOWN
+    assert error.client_order_index == index
+    assert len(paper_grvt.orders(index)) == 1

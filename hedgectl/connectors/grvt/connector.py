@@ -124,6 +124,8 @@ class GrvtConnector(Connector):
         self.fence_ttl_ms = FENCE_TTL_MS
         self.absence_grace_secs = ABSENCE_GRACE_SECS
         self.poll_max_secs = POLL_MAX_SECS
+        #: How long the venue may stay unreadable while an order is confirmed before the outcome is ambiguous.
+        self.confirm_patience_secs = max(30.0, 2.0 * self.ioc_expiry_secs)
 
     def __repr__(self) -> str:
         return f"GrvtConnector(name={self.name!r}, trades={self.hosts.trades!r}, chain_id={self.chain_id})"
@@ -497,7 +499,6 @@ class GrvtConnector(Connector):
         index = tracker.intent.client_order_index
         loop = asyncio.get_running_loop()
         started = loop.time()
-        patience = max(30.0, float(self.ioc_expiry_secs) * 2)
         delay = POLL_FIRST_SECS
         unreadable_since: float | None = None
         fenced_at: float | None = None
@@ -508,7 +509,7 @@ class GrvtConnector(Connector):
                 document = await self._lookup(index)
             except (VenueUnavailable, RateLimited, VenueProtocolError) as exc:
                 unreadable_since = unreadable_since or loop.time()
-                if loop.time() - unreadable_since > patience:
+                if loop.time() - unreadable_since > self.confirm_patience_secs:
                     raise AmbiguousOutcome(f"client order {index} could not be confirmed: {exc}", venue=self.venue,
                                            connector=self.name, client_order_index=index) from None
                 logger.info("%s: order lookup failed (%s); retrying", self.name, exc)
