@@ -3,12 +3,15 @@ limit orders and cancels, and refusals that fail the tracker and raise."""
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
 
+from hedgectl.config.secrets import Secret
 from hedgectl.connectors.grvt import GrvtConnector
-from hedgectl.errors import AuthError, InsufficientMargin, InvalidOrder
+from hedgectl.errors import AuthError, ConfigError, InsufficientMargin, InvalidOrder
 from hedgectl.execution.orders import OrderState, Side
 
 from .grvt_support import ETH, PaperGrvt, paper_grvt  # noqa: F401
@@ -171,3 +174,19 @@ def test_orders_signed_for_the_wrong_chain_are_an_auth_error(paper_grvt: PaperGr
         paper_grvt.run(scenario, chain_id=325)
     assert refused.value.code == 2002
     assert paper_grvt.signed_size() == 0
+
+
+def test_unusable_private_key_fails_the_order_before_anything_is_sent(paper_grvt: PaperGrvt) -> None:
+    seen: list[OrderState] = []
+    config = paper_grvt.config()
+    config = replace(config, secrets={**config.secrets, "private_key": Secret("0x1234", source="test")})
+
+    async def scenario() -> None:
+        async with GrvtConnector(config) as connector:
+            await connector.submit_market_order(ETH, Side.BUY, Decimal("0.1"),
+                                                listeners=[lambda snapshot, _: seen.append(snapshot.state)])
+
+    with pytest.raises(ConfigError, match="private_key"):
+        asyncio.run(scenario())
+    assert seen == [OrderState.FAILED]
+    assert paper_grvt.venues.state("grvt")["orders"] == []

@@ -425,8 +425,8 @@ class GrvtConnector(Connector):
         index = intent.client_order_index
         try:
             order, expires_ns = await self._order_document(intent, max_slippage)
-        except VenueError as exc:
-            tracker.apply(OrderEvent.REJECT, reason=str(exc), error=exc)
+        except (VenueError, ConfigError) as exc:
+            tracker.apply(OrderEvent.REJECT, reason=str(exc), error=exc if isinstance(exc, VenueError) else None)
             raise
         tracker.apply(OrderEvent.SUBMIT, info={"time_in_force": order["time_in_force"],
                                                "limit_price": order["legs"][0].get("limit_price"),
