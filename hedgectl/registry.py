@@ -83,6 +83,29 @@ VENUES: dict[str, VenueSpec] = {
         default_symbol="ETH",
         key_file_format="api key index: <int>\nprivate key: <hex>",
     ),
+    "grvt": VenueSpec(
+        kind="grvt",
+        connector="hedgectl.connectors.grvt:GrvtConnector",
+        default_base_url="https://trades.grvt.io",
+        options=(
+            OptionSpec("environment", "choice", "prod", choices=("prod", "testnet", "staging", "dev"),
+                       help="GRVT environment: its hosts and EIP-712 chain id"),
+            OptionSpec("sub_account_id", "int", None, minimum=1,
+                       help="trading sub account; default: the one the API key logs in to"),
+            OptionSpec("chain_id", "int", None, minimum=1,
+                       help="EIP-712 chain id; default from environment (325 prod)"),
+            OptionSpec("edge_url", "url", None, help="login host; default from environment or base_url"),
+            OptionSpec("market_data_url", "url", None, help="market data host; default from environment or base_url"),
+            OptionSpec("ioc_expiry_secs", "int", 15, minimum=1, maximum=3600,
+                       help="signature lifetime of immediate-or-cancel orders"),
+        ),
+        secrets=(
+            SecretSpec("api_key", "API_KEY", "GRVT trading API key"),
+            SecretSpec("private_key", "PRIVATE_KEY", "private key of the API key's signing wallet, hex"),
+        ),
+        default_symbol="ETH_USDT_Perp",
+        key_file_format="API Key: <key>\nPrivate Key: <hex>",
+    ),
 }
 
 COMMON_CONNECTOR_KEYS = ("venue", "base_url", "key_file", "timeout_secs", "read_retries")

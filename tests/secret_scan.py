@@ -16,24 +16,31 @@ import pytest
 from hedgectl.config.secrets import known_secret_forms
 
 _lock = threading.Lock()
-_texts: list[str] = []
+_texts: list[tuple[str, str]] = []  # (where it came from, text)
 
 
-def record_output(*texts: str) -> None:
+def record_output(*texts: str, source: str = "hedgectl output") -> None:
     """Add text that hedgectl printed (from a fixture that captured it) to the current test's scan."""
     with _lock:
-        _texts.extend(t for t in texts if t)
+        _texts.extend((source, t) for t in texts if t)
+
+
+#: Third-party wire traces hedgectl never turns on (its logging setup keeps them at INFO or above); at DEBUG they
+#: print raw response headers, session cookies included, which would be the library user's own choice to enable.
+UNSCANNED_DEBUG_LOGGERS = ("httpcore.",)
 
 
 class _RecordEverything(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno <= logging.DEBUG and record.name.startswith(UNSCANNED_DEBUG_LOGGERS):
+            return
         try:
             text = record.getMessage()
             if record.exc_info and record.exc_info[1] is not None:
                 text += " " + repr(record.exc_info[1])
         except Exception:  # a record that cannot format is scanned as its template
             text = str(record.msg)
-        record_output(text)
+        record_output(text, source=f"log record of {record.name}")
 
 
 _handler = _RecordEverything(level=logging.DEBUG)
@@ -45,13 +52,14 @@ def pytest_sessionstart(session) -> None:
     root.setLevel(logging.DEBUG)
 
 
-def find_leaks(texts: list[str]) -> list[str]:
-    """The secret forms found in ``texts``, each shown masked (first and last two characters)."""
+def find_leaks(texts: list[tuple[str, str]]) -> list[str]:
+    """The secret forms found in ``texts``, each masked (first and last two characters) and with where it was."""
     forms = known_secret_forms()
-    leaks = []
+    leaks = set()
     for form in forms:
-        if any(form in text for text in texts):
-            leaks.append(f"{form[:2]}...{form[-2:]} ({len(form)} chars)")
+        for source, text in texts:
+            if form in text:
+                leaks.add(f"{form[:2]}...{form[-2:]} ({len(form)} chars) in {source}")
     return sorted(leaks)
 
 
@@ -69,7 +77,10 @@ def pytest_runtest_makereport(item, call):
         return
     report = outcome.get_result()
     with _lock:
-        texts = list(_texts) + [section[-1] for section in item._report_sections]
+        # pytest's own "log" sections repeat the records the handler above already scanned (and filtered)
+        texts = list(_texts) + [
+            (f"captured {section[1]}", section[-1]) for section in item._report_sections if section[1] != "log"
+        ]
         _texts.clear()
     leaks = find_leaks(texts)
     if leaks and report.outcome != "failed":
