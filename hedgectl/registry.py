@@ -52,6 +52,10 @@ class VenueSpec:
     secrets: tuple[SecretSpec, ...]
     default_symbol: str
     key_file_format: str
+    #: the config values (options or non-secret secrets) that tell one account of this venue from another
+    account_fields: tuple[str, ...] = ()
+    #: defaults for the hedge when this venue plays a role
+    default_slippage: str = "0.005"
 
 
 VENUES: dict[str, VenueSpec] = {
@@ -68,6 +72,8 @@ VENUES: dict[str, VenueSpec] = {
         ),
         default_symbol="ETH_USDC_PERP",
         key_file_format="API Key: <base64>\nAPI Secret: <base64>",
+        account_fields=("api_key",),
+        default_slippage="0.005",
     ),
     "lighter": VenueSpec(
         kind="lighter",
@@ -82,6 +88,8 @@ VENUES: dict[str, VenueSpec] = {
         secrets=(SecretSpec("private_key", "PRIVATE_KEY", "api private key, 40-byte hex"),),
         default_symbol="ETH",
         key_file_format="api key index: <int>\nprivate key: <hex>",
+        account_fields=("account_index",),
+        default_slippage="0.01",
     ),
     "grvt": VenueSpec(
         kind="grvt",
@@ -105,6 +113,8 @@ VENUES: dict[str, VenueSpec] = {
         ),
         default_symbol="ETH_USDT_Perp",
         key_file_format="API Key: <key>\nPrivate Key: <hex>",
+        account_fields=("sub_account_id", "api_key"),
+        default_slippage="0.005",
     ),
 }
 

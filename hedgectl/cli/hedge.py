@@ -57,6 +57,9 @@ def run_hedge(
     net_tolerance: str | None = typer.Option(None, "--net-tolerance", help="Allowed |net| (base units)."),
     slippage: list[str] | None = typer.Option(None, "--slippage", help="VENUE=FRACTION, e.g. lighter=0.01."),
     retries: list[str] | None = typer.Option(None, "--retries", help="VENUE=N order retries, e.g. backpack=3."),
+    role: list[str] | None = typer.Option(
+        None, "--role", help="ROLE=CONNECTOR, e.g. BP=grvt: which connector plays the bridge (BP) or a hedge leg."
+    ),
     allow_existing: bool = typer.Option(False, "--allow-existing", help="Start even if a leg holds a position."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Run the preflight, print the plan, trade nothing."),
     paper: bool = PAPER_OPTION,
@@ -96,12 +99,34 @@ def run_hedge(
             params = override(params, slippage={**params.slippage, **slippage_map})
         if retries_map:
             params = override(params, retries={**params.retries, **retries_map})
+        roles_map = _venue_map(role, "--role", str)
+        unknown_roles = set(roles_map) - {"BP", "L1", "L2"}
+        if unknown_roles:
+            raise UsageError(f"--role takes BP, L1 or L2, got {', '.join(sorted(unknown_roles))}")
+        if roles_map:
+            params = override(params, roles={**params.roles, **roles_map})
+        _check_roles(env.config, params)
         if params.wait_min_secs > params.wait_max_secs:
             raise UsageError(
                 f"wait min ({params.wait_min_secs}) is greater than wait max ({params.wait_max_secs})"
             )
         result = run(_run_cycle(app_state, env.config, params, terminal, dry_run=dry_run))
     raise typer.Exit(_exit_code(result, dry_run=dry_run))
+
+
+def _check_roles(config, params) -> None:
+    """Refuse role bindings that cannot work: unknown connectors, one account in two roles, a venue without symbol."""
+    from hedgectl.config.loader import account_identity
+
+    seen: dict[tuple, str] = {}
+    for role_name, connector_name in params.roles.items():
+        connector = config.connector(connector_name)
+        if connector.venue not in params.symbols:
+            raise UsageError(f"no symbol for venue '{connector.venue}' (role {role_name}); set hedge.symbols")
+        identity = account_identity(connector)
+        if identity in seen:
+            raise UsageError(f"roles {seen[identity]} and {role_name} would trade the same account ({connector_name})")
+        seen[identity] = role_name
 
 
 def _exit_code(result, *, dry_run: bool) -> int:

@@ -356,11 +356,23 @@ def _check_roles(hedge: HedgeConfig, connectors: dict[str, ConnectorConfig], pro
             continue
         if connector.venue not in hedge.symbols:
             problems.add("hedge.symbols", f"no symbol for venue '{connector.venue}' (used by role {role})")
-        account = (connector.venue, connector.base_url, connector.options.get("account_index"))
+        account = account_identity(connector)
         if account in seen_accounts:
             problems.add(where, f"uses the same account as role {seen_accounts[account]}; each role needs its own")
         else:
             seen_accounts[account] = role
+
+
+def account_identity(connector: ConnectorConfig) -> tuple:
+    """What tells this connector's venue account from another's: the venue, its URL and the venue's account fields."""
+    fields = VENUES[connector.venue].account_fields
+    values = []
+    for name in fields:
+        if name in connector.secrets:
+            values.append(connector.secrets[name].reveal())
+        else:
+            values.append(connector.options.get(name))
+    return (connector.venue, connector.base_url, *values)
 
 
 def _parse_telemetry(

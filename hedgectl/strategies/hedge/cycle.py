@@ -25,7 +25,7 @@ from typing import Any, Protocol
 from hedgectl import locks
 from hedgectl.config.model import HedgeConfig
 from hedgectl.connectors.base import Connector, MarketRules, Position
-from hedgectl.decimals import ZERO, plain, quantize_down
+from hedgectl.decimals import ZERO, plain, quantize_down, significant
 from hedgectl.errors import (
     AuthError,
     BelowMinimumSize,
@@ -421,7 +421,7 @@ class HedgeCycle:
             "order",
             f"{role} {purpose}: {intent.side.value} {plain(intent.size)} -> {snapshot.state.value}"
             f" filled {plain(snapshot.filled_size)}"
-            + (f" @ {plain(snapshot.average_price)}" if snapshot.average_price else ""),
+            + (f" @ {plain(significant(snapshot.average_price))}" if snapshot.average_price else ""),
             role=role,
             purpose=purpose,
             client_order_index=intent.client_order_index,
@@ -429,7 +429,7 @@ class HedgeCycle:
             size=plain(intent.size),
             state=snapshot.state.value,
             filled=plain(snapshot.filled_size),
-            average_price=None if snapshot.average_price is None else plain(snapshot.average_price),
+            average_price=None if snapshot.average_price is None else plain(significant(snapshot.average_price)),
             reason=snapshot.reason,
         )
         return snapshot
