@@ -16,7 +16,9 @@ from hedgectl.cli import config as config_cmd
 from hedgectl.cli import connectors as connectors_cmd
 from hedgectl.cli import hedge as hedge_cmd
 from hedgectl.cli import history as history_cmd
+from hedgectl.cli import notify as notify_cmd
 from hedgectl.cli import sim as sim_cmd
+from hedgectl.cli import telemetry as telemetry_cmd
 from hedgectl.cli.state import AppState
 from hedgectl.errors import ExitCode
 
@@ -34,6 +36,8 @@ app.add_typer(connectors_cmd.app, name="connectors")
 app.add_typer(sim_cmd.app, name="sim")
 app.add_typer(hedge_cmd.app, name="hedge")
 app.command("history")(history_cmd.history)
+app.add_typer(telemetry_cmd.app, name="telemetry")
+app.add_typer(notify_cmd.app, name="notify")
 
 
 def _version(value: bool) -> None:

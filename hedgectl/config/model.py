@@ -68,7 +68,7 @@ class TelemetryConfig:
     base_url: str | None = None
     group: str | None = None
     interval_secs: float = 10.0
-    bots: dict[str, str] = field(default_factory=lambda: {"BP": "bp", "L1": "lighter1", "L2": "lighter2"})
+    bots: dict[str, str] = field(default_factory=lambda: {"BP": "triad-bp", "L1": "triad-l1", "L2": "triad-l2"})
     token: Secret | None = field(default=None, repr=False)
 
 

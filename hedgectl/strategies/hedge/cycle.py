@@ -109,6 +109,7 @@ class HedgeResult:
     duration_secs: float = 0.0
     naked_window_ms: float | None = None
     interrupted: bool = False  # the operator stopped it
+    flattened: dict[str, Decimal] = field(default_factory=dict)  # signed size each leg held when it was closed
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -121,6 +122,7 @@ class HedgeResult:
             "open": self.open_positions,
             "duration_secs": round(self.duration_secs, 3),
             "naked_window_ms": None if self.naked_window_ms is None else round(self.naked_window_ms, 3),
+            "flattened": {role: plain(size) for role, size in self.flattened.items()},
         }
 
 
@@ -756,6 +758,7 @@ class HedgeCycle:
             open_positions=[r.describe() for r in flat.values() if not r.flat],
             duration_secs=time.time() - self._started_at,
             naked_window_ms=self.naked_window_ms,
+            flattened={role: r.before for role, r in flat.items() if r.before and r.flat},
         )
         self.status.outcome = outcome.value
         self.journal.finish_cycle(
