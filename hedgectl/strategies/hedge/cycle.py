@@ -422,7 +422,7 @@ class HedgeCycle:
         self._emit(
             "order",
             f"{role} {purpose}: {intent.side.value} {plain(intent.size)} -> {snapshot.state.value}"
-            f" filled {plain(snapshot.filled_size)}"
+            + (f" ({plain(snapshot.filled_size)} filled)" if snapshot.state is not OrderState.FILLED else "")
             + (f" @ {plain(significant(snapshot.average_price))}" if snapshot.average_price else ""),
             role=role,
             purpose=purpose,
