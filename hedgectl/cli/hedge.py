@@ -10,7 +10,7 @@ import typer
 
 from hedgectl.cli.paper import PAPER_OPTION, SEED_OPTION, command_env
 from hedgectl.cli.state import AppState, run, state
-from hedgectl.errors import ExitCode, UsageError
+from hedgectl.errors import CycleAborted, ExitCode, UsageError
 
 app = typer.Typer(help="Run the tri-venue hedge, watch it, recover it after a crash.", no_args_is_help=True)
 
@@ -90,6 +90,8 @@ def run_hedge(
         net_tolerance=_decimal(net_tolerance, "--net-tolerance", positive=False),
         allow_existing=allow_existing or None,
     )
+    import asyncio
+
     terminal = app_state.terminal(json_mode=json_output)
     with command_env(app_state, paper=paper, seed=seed) as env:
         params = override(env.config.hedge, **changes)
@@ -110,8 +112,15 @@ def run_hedge(
             raise UsageError(
                 f"wait min ({params.wait_min_secs}) is greater than wait max ({params.wait_max_secs})"
             )
-        result = run(_run_cycle(app_state, env.config, params, terminal, dry_run=dry_run))
+        try:
+            result = run(_run_cycle(app_state, env.config, params, terminal, dry_run=dry_run))
+        except asyncio.CancelledError:
+            raise CycleAborted(
+                "aborted by a second interrupt without flattening: positions may be open; "
+                "run 'hedgectl hedge recover'"
+            ) from None
     raise typer.Exit(_exit_code(result, dry_run=dry_run))
+
 
 
 def _check_roles(config, params) -> None:

@@ -418,7 +418,11 @@ class HedgeCycle:
         except VenueError as exc:
             self._emit("order", f"{role} {purpose} refused: {exc}", role=role, purpose=purpose, error=str(exc))
             return OrderSnapshot(intent=intent, state=OrderState.FAILED, error=exc, reason=str(exc))
-        snapshot = await handle.wait_final(self.params.order_timeout_secs)
+        try:
+            snapshot = await handle.wait_final(self.params.order_timeout_secs)
+        except VenueError as exc:
+            # the venue could not say what became of the order (it stays UNKNOWN): the position will tell
+            snapshot = replace(handle.snapshot(), error=exc, reason=str(exc))
         self._emit(
             "order",
             f"{role} {purpose}: {intent.side.value} {plain(intent.size)} -> {snapshot.state.value}"
