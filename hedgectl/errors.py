@@ -126,6 +126,10 @@ class BelowMinimumSize(InvalidOrder):
     """The size is below the market's minimum; refused locally before anything is sent."""
 
 
+class PostOnlyRejected(InvalidOrder):
+    """A post-only order would have taken liquidity, so the venue refused it; nothing was filled (re-price it)."""
+
+
 class NonceMismatch(VenueError):
     """Lighter error 21104: the transaction's nonce is not the one the venue expects for this api key."""
 

@@ -1,0 +1,596 @@
+"""The Backpack connector: Ed25519-signed REST over one keep-alive httpx client, every order confirmed from the venue.
+
+An order request whose answer is lost (timeout, dropped connection, 5xx) is never resent: the order is looked up by
+its clientId (resting order, order history, fills) until the venue shows it, or until the request's signature window
+has passed with no trace of it, which proves it never executed (the venue refuses a request older than its window).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from hedgectl.config.model import ConnectorConfig
+from hedgectl.connectors.backpack import wire
+from hedgectl.connectors.backpack.signing import Signer
+from hedgectl.connectors.base import Balance, Connector, Fill, MarketRules, OrderReport, Position, TopOfBook
+from hedgectl.decimals import ZERO, plain
+from hedgectl.errors import (
+    AmbiguousOutcome,
+    ConfigError,
+    InvalidOrder,
+    OrderNotFound,
+    VenueError,
+    VenueProtocolError,
+    VenueTimeout,
+    VenueUnavailable,
+)
+from hedgectl.execution.client_ids import BACKPACK_RANGE
+from hedgectl.execution.orders import (
+    OrderEvent,
+    OrderIntent,
+    OrderState,
+    OrderTracker,
+    OrderType,
+    TrackingLimitOrder,
+    TrackingMarketOrder,
+    TransitionListener,
+)
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_WINDOW_MS = 5000
+MAX_WINDOW_MS = 60000
+HISTORY_PAGE = 200
+HISTORY_PAGES = 3
+FILLS_PAGE = 1000
+FILLS_PAGES = 20
+# Transport failures raised before a single byte of the request could have left the process.
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+class _Watch:
+    """An order the connector is still confirming: its tracker and the event that wakes its confirmation loop."""
+
+    __slots__ = ("tracker", "wake", "sent_at", "absent_after")
+
+    def __init__(self, tracker: OrderTracker, sent_at: float, absent_after: float):
+        self.tracker = tracker
+        self.wake = asyncio.Event()
+        self.sent_at = sent_at  # venue time (Unix seconds) when the request was signed
+        self.absent_after = absent_after  # local monotonic time after which an order with no trace never landed
+
+
+class BackpackConnector(Connector):
+    """One Backpack account (perpetuals). Symbols are Backpack's own (``ETH_USDC_PERP``)."""
+
+    venue = "backpack"
+    client_id_range = BACKPACK_RANGE
+
+    #: seconds between reads while a lost answer is being resolved
+    resolve_poll_secs = 0.2
+    #: seconds between reads of a resting order
+    resting_poll_secs = 0.5
+    #: a lost answer still unresolved after this many seconds ends the handle's task with AmbiguousOutcome
+    resolve_timeout_secs = 60.0
+    #: slack added to the request window (clock error, queueing) before absence counts as proof
+    absence_margin_secs = 1.0
+    #: how long cancel_all waits for the venue to show no open order
+    cancel_confirm_secs = 5.0
+
+    def __init__(
+        self,
+        config: ConnectorConfig,
+        *,
+        data_dir: Path | None = None,
+        clock: Callable[[], float] = time.time,
+    ):
+        secret = config.secrets.get("api_secret")
+        if not secret:
+            raise ConfigError(f"connectors.{config.name}: missing api_secret")
+        api_key = config.secrets.get("api_key")
+        try:
+            self._signer = Signer(secret.reveal(), api_key.reveal() if api_key else None)
+        except ValueError as exc:
+            raise ConfigError(f"connectors.{config.name}: {exc}") from None
+        window = int(config.options.get("window_ms") or DEFAULT_WINDOW_MS)
+        if not 1 <= window <= MAX_WINDOW_MS:
+            raise ConfigError(f"connectors.{config.name}.window_ms: must be in 1..{MAX_WINDOW_MS}, got {window}")
+        self.window_ms = window
+        self._clock = clock
+        self._clock_offset_ms: float | None = None
+        self._clock_lock = asyncio.Lock()
+        self._http: httpx.AsyncClient | None = None
+        self._watches: dict[int, _Watch] = {}
+        self._tasks: set[asyncio.Task] = set()
+        super().__init__(config, data_dir=data_dir)
+
+    def __repr__(self) -> str:
+        return f"BackpackConnector(name={self.name!r}, base_url={self.config.base_url!r})"
+
+    def account_key(self) -> str:
+        return hashlib.sha256(self._signer.api_key.encode()).hexdigest()[:16]
+
+    # --- lifecycle -------------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._http is None:
+            self._http = httpx.AsyncClient(
+                base_url=self.config.base_url.rstrip("/"),
+                timeout=self.config.timeout_secs,
+                # A connection kept warm between prepare() and the order saves a TCP/TLS handshake on the order path.
+                limits=httpx.Limits(max_connections=16, max_keepalive_connections=8, keepalive_expiry=55.0),
+                headers={"Content-Type": "application/json; charset=utf-8", "Accept": "application/json"},
+            )
+
+    async def close(self) -> None:
+        unconfirmed = [w.tracker.intent.client_order_index for w in self._watches.values()]
+        if unconfirmed:
+            logger.warning("%s: closing while orders %s are still being confirmed", self.name, unconfirmed)
+        tasks, self._tasks = list(self._tasks), set()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._http is not None:
+            http, self._http = self._http, None
+            await http.aclose()
+
+    async def check(self) -> None:
+        await self.sync_clock(force=True)
+        await self._read("account", "/api/v1/account", instruction="accountQuery")
+
+    async def prepare(self, symbol: str) -> MarketRules:
+        """Market rules and the clock offset, and a warm connection, so that submit_order does no extra I/O."""
+        rules = await self.market_rules(symbol)
+        await self.sync_clock()
+        return rules
+
+    # --- transport -------------------------------------------------------------------------------------------
+
+    @property
+    def clock_offset_ms(self) -> float | None:
+        """Venue time minus local time, as last learned from ``/api/v1/time`` (None before the first request)."""
+        return self._clock_offset_ms
+
+    def venue_time_ms(self) -> int:
+        return int(self._clock() * 1000 + (self._clock_offset_ms or 0))
+
+    async def sync_clock(self, *, force: bool = False) -> float:
+        """Learn the venue's clock offset from ``/api/v1/time`` (halfway through the round trip)."""
+        async with self._clock_lock:
+            if self._clock_offset_ms is not None and not force:
+                return self._clock_offset_ms
+
+            async def read_time() -> float:
+                before = self._clock()
+                server = await self._request("GET", "/api/v1/time")
+                after = self._clock()
+                try:
+                    server_ms = int(server)
+                except (TypeError, ValueError):
+                    raise VenueProtocolError(f"/api/v1/time answered {server!r}", venue=self.venue) from None
+                return server_ms - (before + after) * 500
+
+            offset = await self.with_read_retries("server time", read_time)
+            if self._clock_offset_ms is None or abs(offset - self._clock_offset_ms) > 250:
+                logger.info("%s: venue clock offset %+.0f ms", self.name, offset)
+            self._clock_offset_ms = offset
+            return offset
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, Any] | None = None,
+        *,
+        instruction: str | None = None,
+        idempotent: bool = True,
+    ) -> Any:
+        """Send one request (signed when ``instruction`` is given) and return its decoded JSON (None when empty).
+
+        Errors come back as the exception tree. A request that is not ``idempotent`` and may have reached the venue
+        without an answer raises AmbiguousOutcome; one refused as expired is resent once after re-learning the
+        clock (the venue executed nothing).
+        """
+        if self._http is None:
+            await self.start()
+        if instruction is not None and self._clock_offset_ms is None:
+            await self.sync_clock()
+        query = params if method == "GET" else None
+        content = None if method == "GET" or params is None else json.dumps(params, separators=(",", ":"))
+        for attempt in (1, 2):
+            headers = None
+            if instruction is not None:
+                headers = self._signer.headers(instruction, params, self.venue_time_ms(), self.window_ms)
+            response = await self._exchange(method, path, query, content, headers, idempotent)
+            if response.is_success:
+                return self._decode(response, path)
+            error = wire.error_from_response(response.status_code, response.text, connector=self.name)
+            if isinstance(error, wire.RequestExpired) and attempt == 1:
+                logger.warning("%s: %s %s refused as expired; re-learning the venue clock", self.name, method, path)
+                await self.sync_clock(force=True)
+                continue
+            if not idempotent and response.status_code >= 500:
+                raise AmbiguousOutcome(
+                    f"{method} {path}: answered {response.status_code} ({error.message}); outcome unknown",
+                    venue=self.venue, connector=self.name, code=error.code, status=response.status_code,
+                )
+            raise error
+        raise AssertionError("unreachable")  # the loop returns or raises on its second pass
+
+    async def _exchange(
+        self, method: str, path: str, query: Any, content: str | None, headers: dict[str, str] | None,
+        idempotent: bool,
+    ) -> httpx.Response:
+        where = dict(venue=self.venue, connector=self.name)
+        started = time.perf_counter()
+        try:
+            response = await self._http.request(method, path, params=query, content=content, headers=headers)
+        except NOT_SENT as exc:
+            error_class = VenueTimeout if isinstance(exc, httpx.TimeoutException) else VenueUnavailable
+            raise error_class(f"{method} {path}: cannot connect ({type(exc).__name__})", **where) from None
+        except httpx.TimeoutException as exc:
+            if idempotent:
+                raise VenueTimeout(f"{method} {path}: no answer in {self.config.timeout_secs}s", **where) from None
+            raise AmbiguousOutcome(f"{method} {path}: no answer ({type(exc).__name__}); outcome unknown", **where) from None
+        except httpx.TransportError as exc:
+            if idempotent:
+                raise VenueUnavailable(f"{method} {path}: connection failed ({type(exc).__name__})", **where) from None
+            raise AmbiguousOutcome(
+                f"{method} {path}: connection lost ({type(exc).__name__}); outcome unknown", **where
+            ) from None
+        self.last_latency_ms = (time.perf_counter() - started) * 1000
+        logger.debug("%s: %s %s -> %s in %.1f ms", self.name, method, path, response.status_code, self.last_latency_ms)
+        return response
+
+    def _decode(self, response: httpx.Response, path: str) -> Any:
+        text = response.text
+        if not text.strip():
+            return None
+        try:
+            return json.loads(text)
+        except ValueError:
+            raise VenueProtocolError(
+                f"{path}: answer is not JSON: {text[:120]!r}", venue=self.venue, connector=self.name
+            ) from None
+
+    async def _read(self, what: str, path: str, params: dict[str, Any] | None = None, *,
+                    instruction: str | None = None) -> Any:
+        return await self.with_read_retries(what, lambda: self._request("GET", path, params, instruction=instruction))
+
+    # --- market data -----------------------------------------------------------------------------------------
+
+    async def fetch_market_rules(self, symbol: str) -> MarketRules:
+        document = await self._read("market rules", "/api/v1/market", {"symbol": symbol})
+        rules = wire.market_rules(wire.expect(document, dict, "market"))
+        if rules.symbol != symbol:
+            raise VenueProtocolError(f"asked for market {symbol}, got {rules.symbol}", venue=self.venue)
+        return rules
+
+    async def top_of_book(self, symbol: str) -> TopOfBook:
+        document = wire.expect(await self._read("depth", "/api/v1/depth", {"symbol": symbol, "limit": 5}), dict, "depth")
+        bid, bid_size = wire.best_prices(document.get("bids", []), best_is_max=True)
+        ask, ask_size = wire.best_prices(document.get("asks", []), best_is_max=False)
+        return TopOfBook(symbol=symbol, bid=bid, bid_size=bid_size, ask=ask, ask_size=ask_size)
+
+    # --- account ---------------------------------------------------------------------------------------------
+
+    async def positions(self) -> list[Position]:
+        rows = wire.expect(await self._read("positions", "/api/v1/position", instruction="positionQuery"), list,
+                           "positions")
+        parsed = [wire.position(row, connector=self.name) for row in rows]
+        return [position for position in parsed if position.signed_size != 0]
+
+    async def balance(self) -> Balance:
+        document = await self._read("collateral", "/api/v1/capital/collateral", instruction="collateralQuery")
+        return wire.balance(wire.expect(document, dict, "collateral"), connector=self.name)
+
+    async def fills(self, symbol: str | None = None, *, since: float | None = None) -> list[Fill]:
+        rows = await self._fill_rows(symbol, since_ms=int(since * 1000) if since is not None else None)
+        return sorted((wire.fill(row) for row in rows), key=lambda item: item.at)
+
+    async def _fill_rows(self, symbol: str | None, *, since_ms: int | None = None,
+                         pages: int = FILLS_PAGES) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        for page in range(pages):
+            params: dict[str, Any] = {"limit": FILLS_PAGE, "offset": page * FILLS_PAGE}
+            if symbol:
+                params["symbol"] = symbol
+            if since_ms is not None:
+                params["from"] = since_ms
+            batch = wire.expect(
+                await self._read("fills", "/wapi/v1/history/fills", params, instruction="fillHistoryQueryAll"),
+                list, "fills",
+            )
+            rows.extend(batch)
+            if len(batch) < FILLS_PAGE:
+                return rows
+        logger.warning("%s: fill history truncated at %d rows", self.name, len(rows))
+        return rows
+
+    # --- orders: reads ---------------------------------------------------------------------------------------
+
+    async def open_orders(self, symbol: str | None = None) -> list[OrderReport]:
+        params = {"symbol": symbol} if symbol else None
+        rows = wire.expect(await self._read("open orders", "/api/v1/orders", params, instruction="orderQueryAll"),
+                           list, "open orders")
+        return [wire.order_report(row) for row in rows]
+
+    async def find_order(self, symbol: str, client_order_index: int) -> OrderReport | None:
+        found = await self._lookup(symbol, client_order_index)
+        return found[0] if found is not None else None
+
+    async def _lookup(
+        self, symbol: str, client_order_index: int, *, since_ms: int | None = None, intent: OrderIntent | None = None
+    ) -> tuple[OrderReport, str | None] | None:
+        """The venue's view of one order by clientId: resting, then order history, then fills; None without a trace."""
+        try:
+            document = await self._read("order", "/api/v1/order", {"symbol": symbol, "clientId": client_order_index},
+                                        instruction="orderQuery")
+            return wire.order_report(wire.expect(document, dict, "order")), wire.expiry_reason(document)
+        except OrderNotFound:
+            pass
+        for page in range(HISTORY_PAGES):
+            rows = wire.expect(
+                await self._read("order history", "/wapi/v1/history/orders",
+                                 {"symbol": symbol, "limit": HISTORY_PAGE, "offset": page * HISTORY_PAGE},
+                                 instruction="orderHistoryQueryAll"),
+                list, "order history",
+            )
+            for row in rows:
+                if isinstance(row, dict) and wire.client_id(row.get("clientId")) == client_order_index:
+                    return wire.order_report(row), wire.expiry_reason(row)
+            if len(rows) < HISTORY_PAGE:
+                break
+        fills = [
+            wire.fill(row) for row in await self._fill_rows(symbol, since_ms=since_ms, pages=1)
+            if isinstance(row, dict) and wire.client_id(row.get("clientId")) == client_order_index
+        ]
+        if not fills:
+            return None
+        filled = sum((item.size for item in fills), ZERO)
+        notional = sum((item.size * item.price for item in fills), ZERO)
+        # A market order executes in one match, so its fills are all it will get; a limit order may still rest.
+        done = intent is not None and (intent.order_type is OrderType.MARKET or filled >= intent.size)
+        report = OrderReport(
+            client_order_index=client_order_index,
+            venue_order_id=fills[0].order_id,
+            symbol=symbol,
+            side=fills[0].side,
+            size=intent.size if intent is not None else filled,
+            filled_size=filled,
+            done=done,
+            status="Fills",
+            average_price=notional / filled,
+            fee=sum((item.fee for item in fills), ZERO),
+        )
+        return report, None
+
+    # --- orders: writes --------------------------------------------------------------------------------------
+
+    def _order_params(self, intent: OrderIntent, rules: MarketRules, max_slippage: Decimal | None) -> dict[str, Any]:
+        """The orderExecute body: sizes and prices as plain strings already on the step / tick, never re-rounded."""
+        where = dict(venue=self.venue, connector=self.name)
+        if intent.venue != self.venue:
+            raise InvalidOrder(f"intent for venue {intent.venue} sent to {self.venue}", **where)
+        if not self.client_id_range.contains(intent.client_order_index):
+            raise InvalidOrder(f"clientId {intent.client_order_index} is outside uint32", **where)
+        if rules.quantize_size(intent.size) != intent.size:
+            raise InvalidOrder(f"{intent.symbol}: size {plain(intent.size)} is not on the step {plain(rules.step_size)}",
+                               **where)
+        rules.check_size(intent.size, reduce_only=intent.reduce_only)
+        params: dict[str, Any] = {
+            "symbol": intent.symbol,
+            "side": wire.SIDE_TO_WIRE[intent.side],
+            "orderType": "Limit" if intent.order_type is OrderType.LIMIT else "Market",
+            "quantity": plain(intent.size),
+            "clientId": intent.client_order_index,
+        }
+        if intent.reduce_only:
+            params["reduceOnly"] = True
+        if intent.order_type is OrderType.LIMIT:
+            if intent.price is None or rules.quantize_price(intent.price) != intent.price or intent.price <= 0:
+                raise InvalidOrder(f"{intent.symbol}: limit price {intent.price} is not a positive multiple of the "
+                                   f"tick {plain(rules.tick_size)}", **where)
+            params["price"] = plain(intent.price)
+            params["timeInForce"] = "GTC"
+            if intent.post_only:
+                params["postOnly"] = True
+        elif max_slippage is not None:
+            if max_slippage <= 0:
+                raise InvalidOrder(f"max slippage must be positive, got {plain(max_slippage)}", **where)
+            params["slippageTolerance"] = plain(max_slippage * 100)
+            params["slippageToleranceType"] = "Percent"
+        return params
+
+    async def submit_order(
+        self,
+        intent: OrderIntent,
+        *,
+        max_slippage: Decimal | None = None,
+        listeners: list[TransitionListener] | None = None,
+    ) -> TrackingMarketOrder | TrackingLimitOrder:
+        tracker = OrderTracker(intent, listeners=listeners)
+        try:
+            rules = self.cached_market_rules(intent.symbol)
+            if rules is None:
+                logger.warning("%s: %s not prepared; reading its rules on the order path", self.name, intent.symbol)
+                rules = await self.market_rules(intent.symbol)
+            params = self._order_params(intent, rules, max_slippage)
+        except VenueError as error:
+            tracker.apply(OrderEvent.REJECT, reason=str(error), error=error)
+            raise
+        sent_at = self.venue_time_ms() / 1000
+        loop = asyncio.get_running_loop()
+        # Absence proves nothing until the signed request is too old for the venue to accept.
+        watch = _Watch(tracker, sent_at, loop.time() + self.window_ms / 1000 + self.absence_margin_secs)
+        tracker.apply(OrderEvent.SUBMIT, info={"client_id": intent.client_order_index})
+        try:
+            document = await self._request("POST", "/api/v1/order", params, instruction="orderExecute",
+                                           idempotent=False)
+        except AmbiguousOutcome as lost:
+            logger.warning("%s: answer to order %d lost (%s); resolving by clientId", self.name,
+                           intent.client_order_index, lost.message)
+            tracker.apply(OrderEvent.LOSE_ANSWER, reason=lost.message)
+            return self._handle(watch)
+        except VenueError as error:
+            tracker.apply(OrderEvent.REJECT, reason=str(error), error=error)
+            raise
+        except asyncio.CancelledError:
+            # The request may be on the wire: resolve it in the background so listeners still learn the outcome.
+            tracker.apply(OrderEvent.LOSE_ANSWER, reason="cancelled while waiting for the answer")
+            self._handle(watch)
+            raise
+        report_document = wire.expect(document, dict, "order")
+        refused = self._fold(tracker, wire.order_report(report_document), wire.expiry_reason(report_document))
+        if refused is not None:
+            raise refused
+        return self._handle(watch)
+
+    def _handle(self, watch: _Watch) -> TrackingMarketOrder | TrackingLimitOrder:
+        tracker = watch.tracker
+        task = None
+        if not tracker.snapshot().is_final:
+            self._watches[tracker.intent.client_order_index] = watch
+            task = asyncio.get_running_loop().create_task(
+                self._confirm(watch), name=f"{self.name}:confirm:{tracker.intent.client_order_index}"
+            )
+            self._tasks.add(task)
+            task.add_done_callback(self._task_done)
+        if tracker.intent.order_type is OrderType.LIMIT:
+            intent = tracker.intent
+            return TrackingLimitOrder(
+                tracker, canceller=lambda: self._cancel_tracked(intent.symbol, intent.client_order_index), task=task
+            )
+        return TrackingMarketOrder(tracker, task=task)
+
+    def _task_done(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("%s: %s", task.get_name(), task.exception())
+
+    def _fold(self, tracker: OrderTracker, report: OrderReport, reason: str | None) -> VenueError | None:
+        """Apply a venue report to the tracker; returns the error when the report is a refusal (tracker FAILED)."""
+        snapshot = tracker.snapshot()
+        if snapshot.is_final:
+            return None
+        if report.filled_size < snapshot.filled_size:
+            logger.debug("%s: ignoring a stale report of order %d", self.name, tracker.intent.client_order_index)
+            return None
+        refused = wire.refusal(report, reason, connector=self.name)
+        if refused is not None and tracker.can_apply(OrderEvent.REJECT):
+            tracker.apply(OrderEvent.REJECT, reason=str(refused), error=refused, venue_order_id=report.venue_order_id)
+            return refused
+        tracker.apply_fill_report(
+            filled_size=report.filled_size,
+            done=report.done,
+            average_price=report.average_price,
+            fee=report.fee,
+            venue_order_id=report.venue_order_id,
+            reason=reason,
+            info={"status": report.status},
+        )
+        return None
+
+    async def _confirm(self, watch: _Watch) -> None:
+        """Drive one order to a final state from the venue's reports (the body of the handle's task)."""
+        tracker = watch.tracker
+        intent = tracker.intent
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.resolve_timeout_secs
+        since_ms = int((watch.sent_at - self.absence_margin_secs) * 1000)
+        try:
+            while not tracker.snapshot().is_final:
+                unknown = tracker.state is OrderState.UNKNOWN
+                try:
+                    found = await self._lookup(intent.symbol, intent.client_order_index, since_ms=since_ms,
+                                               intent=intent)
+                except VenueError as exc:
+                    logger.info("%s: confirming order %d: %s", self.name, intent.client_order_index, exc)
+                else:
+                    if found is not None:
+                        self._fold(tracker, *found)
+                    elif unknown and loop.time() >= watch.absent_after:
+                        proof = VenueUnavailable(
+                            f"order {intent.client_order_index} never reached the venue: no trace of it after its "
+                            f"{self.window_ms} ms window", venue=self.venue, connector=self.name,
+                        )
+                        tracker.apply(OrderEvent.REJECT, reason=proof.message, error=proof)
+                        return
+                if tracker.snapshot().is_final:
+                    return
+                if tracker.state is OrderState.UNKNOWN and loop.time() >= deadline:
+                    raise AmbiguousOutcome(
+                        f"order {intent.client_order_index}: outcome still unknown after "
+                        f"{self.resolve_timeout_secs:.0f}s", venue=self.venue, connector=self.name,
+                        client_order_index=intent.client_order_index,
+                    )
+                delay = self.resolve_poll_secs if tracker.state in (OrderState.UNKNOWN, OrderState.SUBMITTING) \
+                    else self.resting_poll_secs
+                watch.wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(watch.wake.wait(), delay)
+        finally:
+            self._watches.pop(intent.client_order_index, None)
+
+    async def cancel_order(self, symbol: str, client_order_index: int) -> None:
+        """Ask the venue to cancel one order; OrderNotFound when it is not resting (filled, cancelled or unknown)."""
+        document = await self.with_read_retries(
+            "cancel",
+            lambda: self._request("DELETE", "/api/v1/order", {"symbol": symbol, "clientId": client_order_index},
+                                  instruction="orderCancel"),
+        )
+        self._after_cancel([document] if isinstance(document, dict) else [])
+
+    async def _cancel_tracked(self, symbol: str, client_order_index: int) -> None:
+        """A handle's cancel: an order that is no longer resting is left to its confirmation loop to report."""
+        try:
+            await self.cancel_order(symbol, client_order_index)
+        except OrderNotFound:
+            watch = self._watches.get(client_order_index)
+            if watch is not None:
+                watch.wake.set()
+
+    async def cancel_all(self, symbol: str | None = None) -> None:
+        """Cancel every resting order (of ``symbol``, or on every market) and return once the venue shows none."""
+        symbols = [symbol] if symbol else sorted({order.symbol for order in await self.open_orders()})
+        for name in symbols:
+            document = await self.with_read_retries(
+                "cancel all",
+                lambda name=name: self._request("DELETE", "/api/v1/orders", {"symbol": name},
+                                                instruction="orderCancelAll"),
+            )
+            self._after_cancel(document if isinstance(document, list) else [])
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.cancel_confirm_secs
+        while True:
+            still_open = await self.open_orders(symbol)
+            if not still_open:
+                return
+            if loop.time() >= deadline:
+                ids = ", ".join(str(order.client_order_index or order.venue_order_id) for order in still_open)
+                raise VenueError(f"orders still open after cancel-all: {ids}", venue=self.venue, connector=self.name)
+            await asyncio.sleep(0.1)
+
+    def _after_cancel(self, documents: list[Any]) -> None:
+        """Fold cancel answers into the orders being confirmed (a 202 has none) and wake their loops."""
+        for document in documents:
+            if not isinstance(document, dict):
+                continue
+            watch = self._watches.get(wire.client_id(document.get("clientId")) or -1)
+            if watch is not None:
+                self._fold(watch.tracker, wire.order_report(document), wire.expiry_reason(document))
+        for watch in self._watches.values():
+            watch.wake.set()
