@@ -1,0 +1,1037 @@
+"""The Lighter connector: reads over plain HTTP, transactions signed and sent through lighter-sdk, nonces owned here.
+
+Read-only paths (positions, balance, market rules, book, nonce show) never load the SDK. Authenticated reads
+(orders, trades) need an auth token from the signer, which loads it on first use. Orders are confirmed from the
+venue (accountOrders by client order index, then trades), never from "sendTx answered 200".
+
+Nonces: one slot per (venue, account, api key) shared by the process, used under its lock. In the default
+"optimistic" mode the nonce is fetched once (in ``prepare``) and counted locally, so the order path does no nonce
+fetch; "api" mode fetches it before every transaction. A refusal with 21104 re-reads the nonce from the venue and
+sends again (bounded). A lost answer (timeout, dropped connection, 5xx, 429) is resolved before anything is sent
+again: the client order index is looked up, then the transaction hash, then the venue's next nonce. When the
+venue's next nonce is still the lost transaction's nonce, the order is sent again with that SAME nonce and the same
+client order index: at most one transaction per nonce can ever execute, so a late arrival of the lost one and the
+new one exclude each other and no duplicate is possible.
+
+Market orders carry a worst-price bound in integer ticks: the best ask (buy) or bid (sell) of a recent book moved
+by ``max_slippage`` and rounded towards the touch. The book is the one ``prepare`` or ``top_of_book`` read last;
+only when it is older than ``book_max_age_secs`` is it read again on the order path. Keep ``max_slippage`` modest:
+the venue refuses a market sell whose bound is far below mark (21733, mapped to InvalidOrder).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hedgectl.connectors.base import Balance, Connector, Fill, MarketRules, OrderReport, Position, TopOfBook
+from hedgectl.connectors.lighter.nonces import NonceFile, nonce_slot
+from hedgectl.connectors.lighter.rest import LighterRest
+from hedgectl.connectors.lighter.wire import (
+    MARGIN_MODES,
+    MAX_BASE_AMOUNT,
+    MAX_CLIENT_ORDER_INDEX,
+    MAX_PRICE_UNITS,
+    NIL_MARKET_INDEX,
+    ORDER_EXPIRY_DEFAULT,
+    ORDER_EXPIRY_IOC,
+    ORDER_TYPE_LIMIT,
+    ORDER_TYPE_MARKET,
+    REFUSAL_STATUSES,
+    TIF_GOOD_TILL_TIME,
+    TIF_IMMEDIATE_OR_CANCEL,
+    TIF_POST_ONLY,
+    VENUE,
+    decimal_field,
+    error_for_code,
+    int_field,
+    is_working,
+    list_field,
+    to_units,
+)
+from hedgectl.decimals import ROUND_CEILING, ROUND_FLOOR, ZERO, plain, step_of_decimals
+from hedgectl.errors import (
+    AmbiguousOutcome,
+    AuthError,
+    BelowMinimumSize,
+    ConfigError,
+    InvalidOrder,
+    NonceMismatch,
+    OrderNotFound,
+    RateLimited,
+    VenueError,
+    VenueProtocolError,
+    VenueTimeout,
+    VenueUnavailable,
+)
+from hedgectl.execution.client_ids import LIGHTER_RANGE
+from hedgectl.execution.orders import (
+    OrderEvent,
+    OrderIntent,
+    OrderState,
+    OrderTracker,
+    OrderType,
+    Side,
+    TrackingLimitOrder,
+    TrackingMarketOrder,
+    TransitionListener,
+)
+
+if TYPE_CHECKING:
+    from hedgectl.config.model import ConnectorConfig
+    from hedgectl.connectors.lighter.signer import LighterSigner, SendResult, SignedTx
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_SLIPPAGE = Decimal("0.01")
+#: Delays between reads that confirm a market order; the first read goes out as soon as sendTx answers.
+CONFIRM_DELAYS = (0.0, 0.02, 0.03, 0.05, 0.1, 0.1, 0.2, 0.2, 0.3, 0.5)
+#: Delays between reads that resolve a lost answer (order lookup, tx lookup, next nonce).
+RESOLVE_DELAYS = (0.0, 0.05, 0.1, 0.2, 0.4, 0.8)
+LIMIT_POLL_SECS = 0.5
+TRADES_PAGE = 100
+
+
+@dataclass(frozen=True)
+class LighterMarket:
+    """A Lighter market: the venue-neutral rules plus what signing needs (market id, decimals) and fee rates."""
+
+    rules: MarketRules
+    market_id: int
+    size_decimals: int
+    price_decimals: int
+    taker_fee: Decimal  # fraction of notional
+    maker_fee: Decimal
+
+
+@dataclass(frozen=True)
+class NonceStatus:
+    """What ``nonce show`` prints: the venue's next nonce beside this process's and the last one recorded locally."""
+
+    account_index: int
+    api_key_index: int
+    server_next: int
+    local_next: int | None
+    persisted_last_used: int | None
+
+
+@dataclass(frozen=True)
+class NonceRefresh:
+    api_key_index: int
+    before: int | None
+    after: int
+
+    @property
+    def changed(self) -> bool:
+        return self.before != self.after
+
+
+@dataclass
+class _OrderPlan:
+    """Everything an order needs on the wire, computed before the nonce lock is taken."""
+
+    intent: OrderIntent
+    market: LighterMarket
+    base_amount: int
+    price: int
+    order_type: int
+    time_in_force: int
+    order_expiry: int
+    settled: asyncio.Event = field(default_factory=asyncio.Event)
+    sent: list[SignedTx] = field(default_factory=list)
+    venue_tx_hash: str | None = None
+    predicted_execution_ms: int | None = None
+
+
+class LighterConnector(Connector):
+    """One Lighter account and api key (options: account_index, api_key_index, chain_id, nonce_manager)."""
+
+    venue = VENUE
+    client_id_range = LIGHTER_RANGE
+
+    def __init__(self, config: ConnectorConfig, *, data_dir: Path | None = None):
+        options = config.options
+        try:
+            self.account_index = int(options["account_index"])
+            self.api_key_index = int(options["api_key_index"])
+        except (KeyError, TypeError, ValueError):
+            raise ConfigError(f"connectors.{config.name}: account_index and api_key_index must be integers") from None
+        super().__init__(config, data_dir=data_dir)
+        chain_id = options.get("chain_id")
+        self.chain_id = int(chain_id) if chain_id is not None else None
+        self.nonce_mode = options.get("nonce_manager") or "optimistic"
+        if self.nonce_mode not in ("optimistic", "api"):
+            raise ConfigError(f"connectors.{config.name}.nonce_manager: 'optimistic' or 'api', not {self.nonce_mode!r}")
+        self.base_url = config.base_url.rstrip("/")
+        self.timeout = float(config.timeout_secs)
+        self.default_max_slippage = DEFAULT_MAX_SLIPPAGE
+        self.book_max_age_secs = 10.0
+        self.max_send_attempts = 3
+        self.confirm_timeout_secs = max(15.0, 3 * self.timeout)
+        self.resolve_timeout_secs = max(5.0, 2 * self.timeout)
+        self._rest = LighterRest(self.base_url, timeout=self.timeout, connector=self.name,
+                                 on_latency=self._record_latency)
+        self._nonce = nonce_slot(self.base_url, self.account_index, self.api_key_index)
+        self._nonce_file = NonceFile(data_dir, self.account_index, self.api_key_index) if data_dir else None
+        self._markets: dict[str, LighterMarket] = {}
+        self._books: dict[str, TopOfBook] = {}
+        self._signer: LighterSigner | None = None
+        self._signer_lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task] = set()
+
+    def __repr__(self) -> str:
+        return f"LighterConnector({self.name!r}, account={self.account_index}, api_key={self.api_key_index})"
+
+    def account_key(self) -> str:
+        return str(self.account_index)
+
+    def _record_latency(self, milliseconds: float) -> None:
+        self.last_latency_ms = milliseconds
+
+    # --- lifecycle -------------------------------------------------------------------------------------------
+
+    async def close(self) -> None:
+        tasks, self._tasks = list(self._tasks), set()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            try:
+                await task
+            except BaseException:  # cancelled or failed: the holder of the handle sees the outcome, not close()
+                pass
+        self._persist_nonce()
+        signer, self._signer = self._signer, None
+        if signer is not None:
+            await signer.close()
+        await self._rest.close()
+
+    async def _ensure_signer(self) -> LighterSigner:
+        """The SDK's signer for this account, built inside the running loop on first use."""
+        if self._signer is not None:
+            return self._signer
+        async with self._signer_lock:
+            if self._signer is None:
+                private_key = self.config.secrets.get("private_key")
+                if not private_key:
+                    raise ConfigError(f"connectors.{self.name}: missing private_key")
+                from hedgectl.connectors.lighter.signer import LighterSigner
+
+                self._signer = LighterSigner(
+                    self.base_url,
+                    self.account_index,
+                    self.api_key_index,
+                    private_key,
+                    chain_id=self.chain_id,
+                    connector=self.name,
+                )
+        return self._signer
+
+    async def prepare(self, symbol: str) -> MarketRules:
+        """Rules, signer, auth token, nonce and a fresh book for ``symbol``: the order path then does no extra I/O."""
+        rules = await self.market_rules(symbol)
+        signer = await self._ensure_signer()
+        signer.auth_token()
+        async with self._nonce.lock():
+            # read through the SDK's own HTTP session, so its connection to the venue is open before the first send
+            next_nonce = await signer.fetch_next_nonce(timeout=self.timeout)
+            if self._nonce.next_nonce is None:
+                self._nonce.next_nonce = next_nonce
+        await self.top_of_book(symbol)
+        return rules
+
+    async def check(self) -> None:
+        """The account exists, the venue knows our api key, and an authenticated read is accepted."""
+        await self.with_read_retries("account", self._account)
+        signer = await self._ensure_signer()
+        await signer.check_key()
+        await self.with_read_retries("trades", lambda: self._auth_get("trades", {
+            "account_index": self.account_index, "sort_by": "timestamp", "limit": 1,
+        }))
+
+    # --- market data -----------------------------------------------------------------------------------------
+
+    async def _load_markets(self) -> None:
+        """Every market's details in one read (symbol -> market id, decimals, minimums, fees)."""
+        document = await self.with_read_retries("orderBookDetails", lambda: self._rest.get("orderBookDetails", {}))
+        for detail in list_field(document, "order_book_details"):
+            market = _market_from_detail(detail)
+            self._markets[market.rules.symbol] = market
+            self._rules.setdefault(market.rules.symbol, market.rules)
+
+    async def fetch_market_rules(self, symbol: str) -> MarketRules:
+        await self._load_markets()
+        market = self._markets.get(symbol)
+        if market is None:
+            known = ", ".join(sorted(self._markets)) or "none"
+            raise InvalidOrder(f"unknown symbol {symbol!r} (markets: {known})", venue=VENUE, connector=self.name)
+        return market.rules
+
+    async def market(self, symbol: str) -> LighterMarket:
+        market = self._markets.get(symbol)
+        if market is None:
+            await self.market_rules(symbol)
+            market = self._markets[symbol]
+        return market
+
+    async def top_of_book(self, symbol: str) -> TopOfBook:
+        market = await self.market(symbol)
+        document = await self.with_read_retries(
+            "orderBookOrders", lambda: self._rest.get("orderBookOrders", {"market_id": market.market_id, "limit": 1})
+        )
+        bids, asks = list_field(document, "bids"), list_field(document, "asks")
+        book = TopOfBook(
+            symbol=symbol,
+            bid=decimal_field(bids[0], "price") if bids else None,
+            bid_size=decimal_field(bids[0], "remaining_base_amount") if bids else None,
+            ask=decimal_field(asks[0], "price") if asks else None,
+            ask_size=decimal_field(asks[0], "remaining_base_amount") if asks else None,
+        )
+        self._books[symbol] = book
+        return book
+
+    async def _recent_book(self, symbol: str) -> TopOfBook:
+        book = self._books.get(symbol)
+        if book is None or time.time() - book.at > self.book_max_age_secs:
+            logger.info("%s: book of %s is missing or stale, reading it on the order path", self.name, symbol)
+            book = await self.top_of_book(symbol)
+        return book
+
+    # --- account ---------------------------------------------------------------------------------------------
+
+    async def _account(self) -> dict[str, Any]:
+        document = await self._rest.get("account", {"by": "index", "value": self.account_index})
+        accounts = list_field(document, "accounts")
+        if not accounts:
+            raise AuthError(f"account {self.account_index} not found", venue=VENUE, connector=self.name)
+        return accounts[0]
+
+    async def positions(self) -> list[Position]:
+        account = await self.with_read_retries("account", self._account)
+        positions = []
+        for entry in list_field(account, "positions"):
+            size = decimal_field(entry, "position")
+            if size == 0:
+                continue
+            sign = int_field(entry, "sign")
+            if sign not in (1, -1):
+                raise VenueProtocolError(f"position sign {sign} is neither 1 nor -1", venue=VENUE, connector=self.name)
+            symbol = str(entry.get("symbol") or "")
+            value = decimal_field(entry, "position_value", required=False)
+            mark = value / size if value is not None else None
+            rules = self._rules.get(symbol)
+            if mark is not None and rules is not None:
+                mark = rules.quantize_price(mark, ROUND_FLOOR)
+            liquidation = decimal_field(entry, "liquidation_price", required=False)
+            positions.append(
+                Position(
+                    connector=self.name,
+                    venue=VENUE,
+                    symbol=symbol,
+                    signed_size=sign * size,
+                    entry_price=decimal_field(entry, "avg_entry_price", required=False),
+                    mark_price=mark,
+                    unrealized_pnl=decimal_field(entry, "unrealized_pnl", required=False),
+                    realized_pnl=decimal_field(entry, "realized_pnl", required=False),
+                    liquidation_price=liquidation if liquidation else None,
+                )
+            )
+        return positions
+
+    async def balance(self) -> Balance:
+        account = await self.with_read_retries("account", self._account)
+        return Balance(
+            connector=self.name,
+            venue=VENUE,
+            asset="USDC",
+            equity=decimal_field(account, "total_asset_value"),
+            available=decimal_field(account, "available_balance"),
+            collateral=decimal_field(account, "collateral", required=False),
+        )
+
+    async def fills(self, symbol: str | None = None, *, since: float | None = None) -> list[Fill]:
+        params: dict[str, Any] = {
+            "account_index": self.account_index,
+            "sort_by": "timestamp",
+            "sort_dir": "desc",
+            "limit": TRADES_PAGE,
+        }
+        market = None
+        if symbol is not None:
+            market = await self.market(symbol)
+            params["market_id"] = market.market_id
+        elif not self._markets:
+            await self._load_markets()
+        document = await self.with_read_retries("trades", lambda: self._auth_get("trades", params))
+        by_id = {m.market_id: m for m in self._markets.values()}
+        fills = []
+        for trade in list_field(document, "trades"):
+            fill = self._fill_from_trade(trade, by_id)
+            if fill is None or (market is not None and fill.symbol != market.rules.symbol):
+                continue
+            if since is not None and fill.at < since:
+                continue
+            fills.append(fill)
+        fills.sort(key=lambda item: item.at)
+        return fills
+
+    def _fill_from_trade(self, trade: dict[str, Any], by_id: dict[int, LighterMarket]) -> Fill | None:
+        if trade.get("bid_account_id") == self.account_index:
+            side = Side.BUY
+        elif trade.get("ask_account_id") == self.account_index:
+            side = Side.SELL
+        else:
+            return None
+        market = by_id.get(int_field(trade, "market_id"))
+        if market is None:
+            raise VenueProtocolError(f"trade in unknown market {trade.get('market_id')}", venue=VENUE,
+                                     connector=self.name)
+        size = decimal_field(trade, "size")
+        price = decimal_field(trade, "price")
+        notional = decimal_field(trade, "usd_amount", required=False) or size * price
+        is_maker_ask = bool(trade.get("is_maker_ask"))
+        maker = (side is Side.SELL) == is_maker_ask
+        kind = {"liquidation": "liquidation", "deleverage": "adl"}.get(str(trade.get("type") or "trade"), "trade")
+        client_id = trade.get("bid_client_id" if side is Side.BUY else "ask_client_id")
+        order_id = trade.get("bid_id" if side is Side.BUY else "ask_id")
+        return Fill(
+            symbol=market.rules.symbol,
+            side=side,
+            size=size,
+            price=price,
+            # the venue's fee rate for our role; trades carry no fee amount of their own
+            fee=ZERO if kind != "trade" else notional * (market.maker_fee if maker else market.taker_fee),
+            kind=kind,
+            at=_seconds(trade.get("timestamp")),
+            order_id=str(order_id) if order_id is not None else None,
+            client_order_index=client_id if isinstance(client_id, int) and client_id > 0 else None,
+        )
+
+    # --- authenticated reads ---------------------------------------------------------------------------------
+
+    async def _auth_get(self, endpoint: str, params: dict[str, Any]) -> dict[str, Any]:
+        signer = await self._ensure_signer()
+        try:
+            return await self._rest.get(endpoint, params, auth_token=signer.auth_token())
+        except AuthError:
+            # a token the venue no longer accepts (its clock, a restart): one fresh token, once
+            signer.forget_auth_token()
+            return await self._rest.get(endpoint, params, auth_token=signer.auth_token())
+
+    async def _orders_by_client_index(self, client_order_index: int, nonces: set[int] | None = None
+                                      ) -> list[dict[str, Any]]:
+        """The account's orders with this client order index (only those signed with ``nonces``, when given)."""
+        document = await self._auth_get(
+            "accountOrders",
+            {"account_index": self.account_index, "client_order_indexes": str(client_order_index)},
+        )
+        return [
+            order for order in list_field(document, "orders")
+            if order.get("client_order_index") == client_order_index
+            and (nonces is None or order.get("nonce") is None or order.get("nonce") in nonces)
+        ]
+
+    def _report(self, order: dict[str, Any], by_id: dict[int, LighterMarket] | None = None) -> OrderReport:
+        markets = by_id or {m.market_id: m for m in self._markets.values()}
+        market = markets.get(int_field(order, "market_index"))
+        symbol = market.rules.symbol if market else str(order.get("market_symbol") or order.get("market_index"))
+        filled = decimal_field(order, "filled_base_amount")
+        quote = decimal_field(order, "filled_quote_amount", required=False)
+        status = str(order.get("status") or "")
+        index = order.get("client_order_index")
+        created = order.get("created_at") or order.get("timestamp")
+        return OrderReport(
+            client_order_index=index if isinstance(index, int) else None,
+            venue_order_id=str(order.get("order_index")) if order.get("order_index") is not None else None,
+            symbol=symbol,
+            side=Side.SELL if order.get("is_ask") else Side.BUY,
+            size=decimal_field(order, "initial_base_amount"),
+            filled_size=filled,
+            done=not is_working(status),
+            status=status,
+            average_price=(quote / filled) if quote and filled else None,
+            price=decimal_field(order, "price", required=False),
+            reduce_only=bool(order.get("reduce_only")),
+            created_at=_seconds(created) if created else None,
+        )
+
+    async def find_order(self, symbol: str, client_order_index: int) -> OrderReport | None:
+        await self.market(symbol)
+        orders = await self.with_read_retries(
+            "accountOrders", lambda: self._orders_by_client_index(client_order_index)
+        )
+        if not orders:
+            return None
+        # the same client order index may be reused once an order is final; the newest is the one asked about
+        return self._report(max(orders, key=lambda order: int(order.get("order_index") or 0)))
+
+    async def open_orders(self, symbol: str | None = None) -> list[OrderReport]:
+        if symbol is not None:
+            market_ids = [(await self.market(symbol)).market_id]
+        else:
+            if not self._markets:
+                await self._load_markets()
+            account = await self.with_read_retries("account", self._account)
+            market_ids = [
+                int_field(entry, "market_id")
+                for entry in list_field(account, "positions")
+                if int(entry.get("open_order_count") or 0) > 0
+            ]
+        reports = []
+        for market_id in market_ids:
+            document = await self.with_read_retries("accountActiveOrders", lambda m=market_id: self._auth_get(
+                "accountActiveOrders", {"account_index": self.account_index, "market_id": m}
+            ))
+            reports.extend(self._report(order) for order in list_field(document, "orders"))
+        return [report for report in reports if not report.done]
+
+    # --- nonces ----------------------------------------------------------------------------------------------
+
+    async def _server_next_nonce(self, api_key_index: int | None = None) -> int:
+        key = self.api_key_index if api_key_index is None else api_key_index
+        document = await self.with_read_retries("nextNonce", lambda: self._rest.get(
+            "nextNonce", {"account_index": self.account_index, "api_key_index": key}
+        ))
+        return int_field(document, "nonce")
+
+    async def _take_nonce(self) -> int:
+        """The nonce for the next transaction (call under the slot's lock); fetched only when not known locally."""
+        if self.nonce_mode == "api" or self._nonce.next_nonce is None:
+            self._nonce.next_nonce = await self._server_next_nonce()
+        return self._nonce.next_nonce
+
+    async def nonce_status(self) -> NonceStatus:
+        """The venue's next nonce, this process's next nonce (None until it signed or prepared) and the last used."""
+        server_next = await self._server_next_nonce()
+        return NonceStatus(
+            account_index=self.account_index,
+            api_key_index=self.api_key_index,
+            server_next=server_next,
+            local_next=self._nonce.next_nonce,
+            persisted_last_used=self._nonce_file.last_used() if self._nonce_file else None,
+        )
+
+    async def refresh_nonce(self, api_key_index: int | None = None) -> NonceRefresh:
+        """Re-read the venue's next nonce for an api key and make it this process's; returns before and after."""
+        key = self.api_key_index if api_key_index is None else api_key_index
+        slot = nonce_slot(self.base_url, self.account_index, key)
+        async with slot.lock():
+            before = slot.next_nonce
+            if before is None and key == self.api_key_index and self._nonce_file is not None:
+                last_used = self._nonce_file.last_used()
+                before = last_used + 1 if last_used is not None else None
+            after = await self._server_next_nonce(key)
+            slot.next_nonce = after
+        if key == self.api_key_index and self._nonce_file is not None and after > 0:
+            self._nonce_file.write(after - 1)
+        logger.info("%s: nonce of api key %s refreshed: %s -> %s", self.name, key, before, after)
+        return NonceRefresh(api_key_index=key, before=before, after=after)
+
+    def _persist_nonce(self) -> None:
+        if self._nonce_file is not None and self._nonce.last_used is not None:
+            self._nonce_file.write(self._nonce.last_used)
+
+    # --- sending transactions --------------------------------------------------------------------------------
+
+    async def _send_once(self, sign: Callable[[int], SignedTx], nonce: int) -> tuple[SignedTx, SendResult]:
+        signer = await self._ensure_signer()
+        tx = sign(nonce)
+        started = time.perf_counter()
+        result = await signer.send(tx, timeout=self.timeout)
+        self.last_latency_ms = (time.perf_counter() - started) * 1000
+        logger.debug("%s: tx type %s nonce %s -> %s %s", self.name, tx.tx_type, nonce, result.outcome.value,
+                     result.code)
+        return tx, result
+
+    def _refusal(self, result: SendResult) -> VenueError:
+        return error_for_code(result.code, result.message, connector=self.name, status=result.http_status,
+                              context="sendTx")
+
+    async def _send_idempotent(self, what: str, sign: Callable[[int], SignedTx]) -> SendResult:
+        """Send a transaction whose repetition is harmless (cancel, cancel-all, leverage), with bounded retries."""
+        from hedgectl.connectors.lighter.signer import SendOutcome
+
+        last_error: VenueError | None = None
+        async with self._nonce.lock():
+            for attempt in range(1, self.max_send_attempts + 1):
+                tx, result = await self._send_once(sign, await self._take_nonce())
+                if result.outcome is SendOutcome.ACCEPTED:
+                    self._nonce.used(tx.nonce)
+                    return result
+                if result.outcome is SendOutcome.NOT_SENT:
+                    last_error = VenueUnavailable(f"{what}: {result.message}", venue=VENUE, connector=self.name)
+                    await asyncio.sleep(0.1 * attempt)
+                    continue
+                if result.outcome is SendOutcome.AMBIGUOUS:
+                    self._nonce.invalidate()
+                    last_error = VenueUnavailable(f"{what}: {result.message}", venue=VENUE, connector=self.name,
+                                                  status=result.http_status)
+                    await asyncio.sleep(0.1 * attempt)
+                    continue
+                error = self._refusal(result)
+                if isinstance(error, NonceMismatch):
+                    self._nonce.invalidate()
+                elif not isinstance(error, RateLimited):
+                    raise error
+                last_error = error
+                await asyncio.sleep(0.05 * attempt if isinstance(error, RateLimited) else 0)
+        assert last_error is not None
+        raise last_error
+
+    # --- orders ----------------------------------------------------------------------------------------------
+
+    async def submit_order(
+        self,
+        intent: OrderIntent,
+        *,
+        max_slippage: Decimal | None = None,
+        listeners: list[TransitionListener] | None = None,
+    ) -> TrackingMarketOrder | TrackingLimitOrder:
+        tracker = OrderTracker(intent, listeners=listeners)
+        try:
+            plan = await self._plan(intent, max_slippage)
+        except VenueError as exc:
+            tracker.apply(OrderEvent.REJECT, reason=str(exc), error=exc)
+            raise
+        tracker.apply(OrderEvent.SUBMIT, info={"api_key_index": self.api_key_index})
+        task = asyncio.get_running_loop().create_task(
+            self._work(tracker, plan), name=f"lighter-order-{intent.client_order_index}"
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        settled = asyncio.ensure_future(plan.settled.wait())
+        try:
+            await asyncio.wait({settled, task}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            settled.cancel()
+        snapshot = tracker.snapshot()
+        if snapshot.state is OrderState.FAILED:
+            await asyncio.wait({task})
+            raise snapshot.error or InvalidOrder("order refused", venue=VENUE, connector=self.name)
+        if snapshot.state is OrderState.SUBMITTING and task.done():
+            # the task ended without a verdict (an unexpected error): the order may be out, so it is unknown
+            error = task.exception() if not task.cancelled() else None
+            tracker.apply(OrderEvent.LOSE_ANSWER, reason=f"order task ended: {error!r}")
+            raise AmbiguousOutcome(f"order {intent.client_order_index}: {error!r}", venue=VENUE,
+                                   connector=self.name, client_order_index=intent.client_order_index) from error
+        if intent.order_type is OrderType.LIMIT:
+            return TrackingLimitOrder(
+                tracker, canceller=lambda: self.cancel_order(intent.symbol, intent.client_order_index), task=task
+            )
+        return TrackingMarketOrder(tracker, task=task)
+
+    async def _plan(self, intent: OrderIntent, max_slippage: Decimal | None) -> _OrderPlan:
+        market = await self.market(intent.symbol)
+        await self._ensure_signer()
+        if not 1 <= intent.client_order_index <= MAX_CLIENT_ORDER_INDEX:
+            raise InvalidOrder(f"client order index {intent.client_order_index} outside 1..2^48-1", venue=VENUE,
+                               connector=self.name)
+        base_amount = to_units(intent.size, market.size_decimals, what="size")
+        if not 1 <= base_amount <= MAX_BASE_AMOUNT:
+            raise InvalidOrder(f"size {plain(intent.size)} outside the venue's range", venue=VENUE,
+                               connector=self.name)
+        if intent.order_type is OrderType.MARKET:
+            slippage = self.default_max_slippage if max_slippage is None else max_slippage
+            if not ZERO <= slippage < 1:
+                raise InvalidOrder(f"max_slippage {slippage} must be in [0, 1)", venue=VENUE, connector=self.name)
+            book = await self._recent_book(intent.symbol)
+            touch = book.ask if intent.side is Side.BUY else book.bid
+            if touch is None:
+                missing = "asks" if intent.side is Side.BUY else "bids"
+                raise VenueUnavailable(f"{intent.symbol}: the book has no {missing}", venue=VENUE,
+                                       connector=self.name)
+            price = _worst_price(touch, slippage, intent.side, market.rules)
+            reference = touch
+            order_type, time_in_force, expiry = ORDER_TYPE_MARKET, TIF_IMMEDIATE_OR_CANCEL, ORDER_EXPIRY_IOC
+        else:
+            assert intent.price is not None
+            price = reference = intent.price
+            order_type = ORDER_TYPE_LIMIT
+            time_in_force = TIF_POST_ONLY if intent.post_only else TIF_GOOD_TILL_TIME
+            expiry = ORDER_EXPIRY_DEFAULT
+        if not intent.reduce_only and intent.size * reference < market.rules.min_notional:
+            raise BelowMinimumSize(
+                f"{intent.symbol}: {plain(intent.size)} at {plain(reference)} is below the minimum notional "
+                f"{plain(market.rules.min_notional)}", venue=VENUE, connector=self.name,
+            )
+        price_units = min(max(to_units(price, market.price_decimals, what="price"), 1), MAX_PRICE_UNITS)
+        return _OrderPlan(intent, market, base_amount, price_units, order_type, time_in_force, expiry)
+
+    def _signer_for(self, plan: _OrderPlan) -> Callable[[int], SignedTx]:
+        intent = plan.intent
+
+        def sign(nonce: int) -> SignedTx:
+            assert self._signer is not None
+            tx = self._signer.sign_create_order(
+                market_index=plan.market.market_id,
+                client_order_index=intent.client_order_index,
+                base_amount=plan.base_amount,
+                price=plan.price,
+                is_ask=intent.side is Side.SELL,
+                order_type=plan.order_type,
+                time_in_force=plan.time_in_force,
+                reduce_only=intent.reduce_only,
+                order_expiry=plan.order_expiry,
+                nonce=nonce,
+            )
+            plan.sent.append(tx)
+            return tx
+
+        return sign
+
+    async def _work(self, tracker: OrderTracker, plan: _OrderPlan) -> None:
+        """The order's task: send (owning the nonce), resolve a lost answer, then confirm from the venue."""
+        try:
+            accepted = await self._send_order(tracker, plan)
+        finally:
+            plan.settled.set()
+        if accepted:
+            try:
+                await self._confirm(tracker, plan)
+            finally:
+                self._persist_nonce()
+
+    async def _send_order(self, tracker: OrderTracker, plan: _OrderPlan) -> bool:
+        """Send until the venue has the order (True) or refused it (False, tracker FAILED); AmbiguousOutcome else."""
+        from hedgectl.connectors.lighter.signer import SendOutcome
+
+        sign = self._signer_for(plan)
+        coi = plan.intent.client_order_index
+        lost: list[SignedTx] = []
+        resend_nonce: int | None = None
+        async with self._nonce.lock():
+            for attempt in range(1, self.max_send_attempts + 1):
+                try:
+                    nonce = resend_nonce if resend_nonce is not None else await self._take_nonce()
+                    tx, result = await self._send_once(sign, nonce)
+                except VenueError as exc:
+                    # nothing went out on this attempt (nonce read failed, signer refused)
+                    if lost:
+                        raise AmbiguousOutcome(f"order {coi}: {exc}", venue=VENUE, connector=self.name,
+                                               client_order_index=coi) from exc
+                    tracker.apply(OrderEvent.REJECT, reason=str(exc), error=exc)
+                    return False
+                resend_nonce = None
+                info = {"nonce": tx.nonce, "tx_hash": tx.tx_hash, "attempts": attempt}
+                if result.outcome is SendOutcome.ACCEPTED:
+                    self._nonce.used(tx.nonce)
+                    plan.predicted_execution_ms = result.predicted_execution_ms
+                    plan.venue_tx_hash = result.tx_hash
+                    tracker.apply(OrderEvent.ACCEPT, info={**info, "tx_hash": result.tx_hash or tx.tx_hash})
+                    return True
+                if result.outcome is SendOutcome.REFUSED:
+                    error = self._refusal(result)
+                    if isinstance(error, NonceMismatch):
+                        self._nonce.invalidate()
+                    if lost and await self._lost_order_landed(plan, lost, settle=True):
+                        tracker.apply(OrderEvent.ACCEPT, info={**info, "landed": lost[-1].tx_hash})
+                        return True
+                    if isinstance(error, (NonceMismatch, RateLimited)) and attempt < self.max_send_attempts:
+                        logger.warning("%s: order %s attempt %d refused (%s); sending again", self.name, coi,
+                                       attempt, error)
+                        if isinstance(error, RateLimited):
+                            await asyncio.sleep(0.1 * attempt)
+                        continue
+                    tracker.apply(OrderEvent.REJECT, reason=str(error), error=error, info=info)
+                    return False
+                if result.outcome is SendOutcome.NOT_SENT and not lost:
+                    error = VenueUnavailable(f"sendTx: {result.message}", venue=VENUE, connector=self.name)
+                    tracker.apply(OrderEvent.REJECT, reason=str(error), error=error, info=info)
+                    return False
+                # the answer is lost: the order may be at the venue
+                if result.outcome is not SendOutcome.NOT_SENT:
+                    lost.append(tx)
+                self._nonce.invalidate()
+                if tracker.state is OrderState.SUBMITTING:
+                    tracker.apply(OrderEvent.LOSE_ANSWER, reason=f"answer lost: {result.message}", info=info)
+                plan.settled.set()
+                logger.warning("%s: order %s answer lost (%s); resolving by client order index", self.name, coi,
+                               result.message)
+                verdict = await self._resolve_lost(plan, lost)
+                if verdict == "landed":
+                    tracker.apply(OrderEvent.ACCEPT, info={**info, "landed": True})
+                    return True
+                resend_nonce = verdict
+        raise AmbiguousOutcome(
+            f"order {coi}: no answer after {self.max_send_attempts} attempts; it may or may not be at the venue",
+            venue=VENUE, connector=self.name, client_order_index=coi,
+        )
+
+    async def _lost_order_landed(self, plan: _OrderPlan, lost: list[SignedTx], *, settle: bool = False) -> bool:
+        """True when the venue shows the order (by client order index) or one of the lost transactions (by hash)."""
+        for round_ in range(2 if settle else 1):
+            if round_:
+                await asyncio.sleep(RESOLVE_DELAYS[-1])
+            try:
+                if await self._orders_by_client_index(plan.intent.client_order_index, {tx.nonce for tx in lost}):
+                    return True
+                for tx in lost:
+                    if await self._tx_known(tx.tx_hash):
+                        return True
+            except VenueError as exc:
+                logger.info("%s: lookup of a lost order failed: %s", self.name, exc)
+                raise AmbiguousOutcome(
+                    f"order {plan.intent.client_order_index}: cannot tell whether it reached the venue ({exc})",
+                    venue=VENUE, connector=self.name, client_order_index=plan.intent.client_order_index,
+                ) from exc
+        return False
+
+    async def _tx_known(self, tx_hash: str) -> bool:
+        try:
+            document = await self._rest.get("tx", {"by": "hash", "value": tx_hash})
+        except (VenueUnavailable, RateLimited):
+            raise
+        except VenueError:
+            return False  # the venue answered that it has no such transaction
+        return bool(document.get("hash") or document.get("tx_hash"))
+
+    async def _resolve_lost(self, plan: _OrderPlan, lost: list[SignedTx]) -> int | str:
+        """"landed", or the nonce to send the order again with, once the venue proved the lost one has not run."""
+        coi = plan.intent.client_order_index
+        deadline = time.monotonic() + self.resolve_timeout_secs
+        last_error: Exception | None = None
+        consumed_checks = 0
+        step = 0
+        while True:
+            try:
+                if await self._orders_by_client_index(coi, {tx.nonce for tx in lost}):
+                    return "landed"
+                for tx in lost:
+                    if await self._tx_known(tx.tx_hash):
+                        return "landed"
+                server_next = await self._server_next_nonce()
+                self._nonce.next_nonce = server_next
+                if server_next <= lost[-1].nonce:
+                    # the lost transaction's nonce is unused: sending with it again means that at most one of the
+                    # two can ever run (and a nonce below it means the lost one was refused)
+                    return server_next
+                # the nonce is consumed, yet neither the order nor our transaction shows: look again before
+                # concluding that someone else (another process on this key) used it
+                consumed_checks += 1
+                if consumed_checks >= 3:
+                    return server_next
+            except VenueError as exc:
+                last_error = exc
+            if time.monotonic() >= deadline:
+                raise AmbiguousOutcome(
+                    f"order {coi}: the venue could not be asked whether it has the order ({last_error})",
+                    venue=VENUE, connector=self.name, client_order_index=coi,
+                )
+            await asyncio.sleep(RESOLVE_DELAYS[min(step, len(RESOLVE_DELAYS) - 1)])
+            step += 1
+
+    async def _confirm(self, tracker: OrderTracker, plan: _OrderPlan) -> None:
+        """Poll the venue until the order is final (market orders within ``confirm_timeout_secs``)."""
+        intent = plan.intent
+        is_market = intent.order_type is OrderType.MARKET
+        deadline = time.monotonic() + self.confirm_timeout_secs if is_market else None
+        delays = list(CONFIRM_DELAYS)
+        first = _first_delay(plan.predicted_execution_ms)
+        if first is not None:
+            delays[0] = first
+        step = 0
+        last_error: VenueError | None = None
+        while not tracker.snapshot().is_final:
+            delay = delays[step] if step < len(delays) else (delays[-1] if is_market else LIMIT_POLL_SECS)
+            step += 1
+            if delay:
+                await asyncio.sleep(delay)
+            try:
+                report = await self._confirming_report(plan)
+            except (VenueUnavailable, RateLimited, VenueProtocolError) as exc:
+                last_error = exc
+                report = None
+            if report is not None:
+                self._apply_report(tracker, report)
+            if deadline is not None and time.monotonic() > deadline and not tracker.snapshot().is_final:
+                raise VenueTimeout(
+                    f"order {intent.client_order_index}: no final state from the venue within "
+                    f"{self.confirm_timeout_secs:g}s" + (f" (last error: {last_error})" if last_error else ""),
+                    venue=VENUE, connector=self.name,
+                )
+
+    async def _confirming_report(self, plan: _OrderPlan) -> OrderReport | None:
+        """The order by client order index; for a market order not listed (yet), its trades by transaction hash."""
+        mine = await self._orders_by_client_index(plan.intent.client_order_index, {tx.nonce for tx in plan.sent})
+        if mine:
+            return self._report(max(mine, key=lambda order: int(order.get("order_index") or 0)))
+        if plan.intent.order_type is not OrderType.MARKET:
+            return None
+        return await self._report_from_trades(plan)
+
+    async def _report_from_trades(self, plan: _OrderPlan) -> OrderReport | None:
+        hashes = {tx.tx_hash for tx in plan.sent} | {plan.venue_tx_hash}
+        coi = plan.intent.client_order_index
+        document = await self._auth_get("trades", {
+            "account_index": self.account_index, "market_id": plan.market.market_id,
+            "sort_by": "timestamp", "sort_dir": "desc", "limit": TRADES_PAGE,
+        })
+        side_key = "bid" if plan.intent.side is Side.BUY else "ask"
+        ours = [
+            trade for trade in list_field(document, "trades")
+            if trade.get(f"{side_key}_account_id") == self.account_index
+            and (trade.get("tx_hash") in hashes or trade.get(f"{side_key}_client_id") == coi)
+        ]
+        if not ours:
+            return None
+        filled = sum((decimal_field(trade, "size") for trade in ours), ZERO)
+        quote = sum((decimal_field(trade, "size") * decimal_field(trade, "price") for trade in ours), ZERO)
+        return OrderReport(
+            client_order_index=coi, venue_order_id=str(ours[0].get(f"{side_key}_id")), symbol=plan.intent.symbol,
+            side=plan.intent.side, size=plan.intent.size, filled_size=filled,
+            done=True,  # an immediate-or-cancel order that has trades has run to its end
+            status="filled" if filled >= plan.intent.size else "canceled", average_price=quote / filled,
+            reduce_only=plan.intent.reduce_only,
+        )
+
+    def _apply_report(self, tracker: OrderTracker, report: OrderReport) -> None:
+        intent = tracker.intent
+        filled = min(report.filled_size, intent.size)
+        if report.done and filled == 0:
+            error_class = REFUSAL_STATUSES.get(report.status)
+            if error_class is not None and tracker.can_apply(OrderEvent.REJECT):
+                error = error_class(f"order {intent.client_order_index} {report.status}", venue=VENUE,
+                                    connector=self.name)
+                tracker.apply(OrderEvent.REJECT, reason=report.status, error=error,
+                              venue_order_id=report.venue_order_id)
+                return
+        tracker.apply_fill_report(
+            filled_size=filled,
+            done=report.done,
+            average_price=report.average_price,
+            venue_order_id=report.venue_order_id,
+            reason=report.status if report.done and filled < intent.size else None,
+        )
+
+    async def cancel_order(self, symbol: str, client_order_index: int) -> None:
+        """Cancel a resting order by client order index; returns once the venue no longer has it open."""
+        market = await self.market(symbol)
+        existing = await self.find_order(symbol, client_order_index)
+        if existing is None:
+            raise OrderNotFound(f"no order with client order index {client_order_index}", venue=VENUE,
+                                connector=self.name)
+        if existing.done:
+            return
+        signer = await self._ensure_signer()
+        await self._send_idempotent("cancel", lambda nonce: signer.sign_cancel_order(
+            market_index=market.market_id, order_index=client_order_index, nonce=nonce))
+        await self._wait_until(
+            lambda: self.find_order(symbol, client_order_index),
+            lambda report: report is None or report.done,
+            f"order {client_order_index} still open after the cancel",
+        )
+
+    async def cancel_all(self, symbol: str | None = None) -> None:
+        """Cancel every resting order (of ``symbol``, or all markets); returns once the venue lists none open."""
+        market_index = (await self.market(symbol)).market_id if symbol is not None else NIL_MARKET_INDEX
+        signer = await self._ensure_signer()
+        await self._send_idempotent("cancel all", lambda nonce: signer.sign_cancel_all(
+            market_index=market_index, nonce=nonce))
+        await self._wait_until(
+            lambda: self.open_orders(symbol),
+            lambda orders: not orders,
+            "orders still open after cancel-all",
+        )
+
+    async def _wait_until(self, read: Callable[[], Awaitable[Any]], done: Callable[[Any], bool], what: str) -> None:
+        deadline = time.monotonic() + self.confirm_timeout_secs
+        for step in range(10_000):
+            if done(await read()):
+                return
+            if time.monotonic() > deadline:
+                break
+            await asyncio.sleep(CONFIRM_DELAYS[min(step + 1, len(CONFIRM_DELAYS) - 1)])
+        raise VenueTimeout(what, venue=VENUE, connector=self.name)
+
+    async def update_leverage(self, symbol: str, leverage: Decimal | int, margin_mode: str = "cross") -> None:
+        """Set the market's leverage (initial margin fraction 1/leverage) and margin mode ("cross" or "isolated")."""
+        market = await self.market(symbol)
+        leverage = Decimal(leverage)
+        if leverage < 1:
+            raise InvalidOrder(f"leverage must be at least 1, got {plain(leverage)}", venue=VENUE, connector=self.name)
+        try:
+            mode = MARGIN_MODES[margin_mode]
+        except KeyError:
+            raise InvalidOrder(f"margin mode must be one of {', '.join(MARGIN_MODES)}", venue=VENUE,
+                               connector=self.name) from None
+        fraction = int(Decimal(10_000) / leverage)
+        signer = await self._ensure_signer()
+        sent = await self._send_idempotent("update leverage", lambda nonce: signer.sign_update_leverage(
+            market_index=market.market_id, initial_margin_fraction=fraction, margin_mode=mode, nonce=nonce))
+        tx_hash = sent.tx_hash or ""
+        await self._wait_until(lambda: self._tx_status(tx_hash), lambda status: status is not None,
+                               "the leverage update was not executed")
+
+    async def _tx_status(self, tx_hash: str) -> int | None:
+        """The executed/failed status of a transaction; raises InvalidOrder when the venue failed it."""
+        try:
+            document = await self._rest.get("tx", {"by": "hash", "value": tx_hash})
+        except (VenueUnavailable, RateLimited):
+            return None
+        except VenueError:
+            return None
+        status = document.get("status")
+        if status == 0:
+            raise InvalidOrder(f"transaction {tx_hash[:16]}... failed at the venue", venue=VENUE, connector=self.name)
+        return status if status == 2 else None
+
+
+def _market_from_detail(detail: dict[str, Any]) -> LighterMarket:
+    size_decimals = int_field(detail, "size_decimals")
+    price_decimals = int_field(detail, "price_decimals")
+    supported_size = detail.get("supported_size_decimals")
+    supported_price = detail.get("supported_price_decimals")
+    step_decimals = min(size_decimals, supported_size) if isinstance(supported_size, int) else size_decimals
+    tick_decimals = min(price_decimals, supported_price) if isinstance(supported_price, int) else price_decimals
+    symbol = str(detail.get("symbol") or "")
+    market_id = int_field(detail, "market_id")
+    rules = MarketRules(
+        symbol=symbol,
+        base_asset=symbol,
+        step_size=step_of_decimals(step_decimals),
+        tick_size=step_of_decimals(tick_decimals),
+        min_size=decimal_field(detail, "min_base_amount"),
+        min_notional=decimal_field(detail, "min_quote_amount", required=False) or ZERO,
+        market_id=market_id,
+    )
+    return LighterMarket(
+        rules=rules,
+        market_id=market_id,
+        size_decimals=size_decimals,
+        price_decimals=price_decimals,
+        taker_fee=(decimal_field(detail, "taker_fee", required=False) or ZERO) / 100,
+        maker_fee=(decimal_field(detail, "maker_fee", required=False) or ZERO) / 100,
+    )
+
+
+def _worst_price(touch: Decimal, slippage: Decimal, side: Side, rules: MarketRules) -> Decimal:
+    """The worst acceptable price: the touch moved by ``slippage``, rounded towards the touch (never looser)."""
+    if side is Side.BUY:
+        return rules.quantize_price(touch * (1 + slippage), ROUND_FLOOR)
+    return max(rules.quantize_price(touch * (1 - slippage), ROUND_CEILING), rules.tick_size)
+
+
+def _first_delay(predicted_execution_ms: int | None) -> float | None:
+    """Seconds until the venue's predicted execution (a timestamp in ms, or a duration), capped at half a second."""
+    if not predicted_execution_ms or predicted_execution_ms <= 0:
+        return None
+    if predicted_execution_ms > 10**12:
+        seconds = predicted_execution_ms / 1000 - time.time()
+    else:
+        seconds = predicted_execution_ms / 1000
+    return min(max(seconds, 0.0), 0.5)
+
+
+def _seconds(timestamp: Any) -> float:
+    """A venue timestamp (ms, or s, or µs) as epoch seconds."""
+    value = float(timestamp or 0)
+    if value > 1e14:
+        return value / 1e6
+    if value > 1e11:
+        return value / 1e3
+    return value

@@ -1,0 +1,153 @@
+"""Lighter's wire vocabulary for the connector: error codes mapped into the hedgectl error tree, order statuses,
+and the integer units (size_decimals / price_decimals) that signed transactions carry.
+
+Nothing here imports lighter-sdk; the read-only paths use it without loading the SDK.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from hedgectl.errors import (
+    AuthError,
+    InsufficientMargin,
+    InvalidOrder,
+    NonceMismatch,
+    PostOnlyRejected,
+    RateLimited,
+    VenueError,
+    VenueProtocolError,
+)
+
+VENUE = "lighter"
+
+CODE_OK = 200
+CODE_INVALID_NONCE = 21104
+CODE_BATCH_NONCES_NOT_CONSECUTIVE = 21105
+CODE_INVALID_PUBLIC_KEY = 21108
+CODE_INVALID_SIGNATURE = 21120
+CODE_ACCIDENTAL_PRICE = 21733
+CODE_TOO_MANY_REQUESTS = 23000
+
+MAX_CLIENT_ORDER_INDEX = 2**48 - 1
+MAX_BASE_AMOUNT = 2**48 - 1
+MAX_PRICE_UNITS = 2**32 - 1
+NIL_MARKET_INDEX = 255
+
+ORDER_TYPE_LIMIT = 0
+ORDER_TYPE_MARKET = 1
+TIF_IMMEDIATE_OR_CANCEL = 0
+TIF_GOOD_TILL_TIME = 1
+TIF_POST_ONLY = 2
+#: The signer's "28 days from now" expiry for resting orders; market / IOC orders carry 0.
+ORDER_EXPIRY_DEFAULT = -1
+ORDER_EXPIRY_IOC = 0
+CANCEL_ALL_IMMEDIATE = 0
+
+MARGIN_MODES = {"cross": 0, "isolated": 1}
+
+#: Statuses of an order the sequencer is still working; every other status is final.
+WORKING_STATUSES = frozenset({"in-progress", "pending", "open"})
+
+#: Final statuses that, with nothing filled, mean the venue refused the order (FAILED with this error class).
+#: Other ``canceled-*`` statuses (too much slippage, not enough liquidity, expired, ...) end CANCELLED.
+REFUSAL_STATUSES: dict[str, type[VenueError]] = {
+    "canceled-margin-not-allowed": InsufficientMargin,
+    "canceled-invalid-balance": InsufficientMargin,
+    "canceled-reduce-only": InvalidOrder,
+    "canceled-position-not-allowed": InvalidOrder,
+    "canceled-post-only": PostOnlyRejected,
+}
+
+_CODE_ERRORS: dict[int, tuple[type[VenueError], str]] = {
+    CODE_INVALID_NONCE: (NonceMismatch, "invalid nonce"),
+    CODE_BATCH_NONCES_NOT_CONSECUTIVE: (NonceMismatch, "batch nonces are not consecutive"),
+    CODE_INVALID_PUBLIC_KEY: (AuthError, "the api key is not registered for this account"),
+    CODE_INVALID_SIGNATURE: (AuthError, "invalid signature (check chain_id: 304 mainnet, 300 testnet)"),
+    CODE_ACCIDENTAL_PRICE: (
+        InvalidOrder,
+        "accidental price: the sell's worst-price bound is too far below mark (lower max_slippage)",
+    ),
+    CODE_TOO_MANY_REQUESTS: (RateLimited, "too many requests"),
+}
+
+
+def error_for_code(
+    code: int | None, message: str, *, connector: str | None, status: int | None = None, context: str | None = None
+) -> VenueError:
+    """The hedgectl error for a Lighter ``{"code", "message"}`` refusal (an HTTP 400, or a 200 with code != 200).
+
+    ``context`` (the request, e.g. "sendTx") prefixes the message.
+    """
+    known = _CODE_ERRORS.get(code) if code is not None else None
+    text = message or "request refused"
+    if known is not None:
+        cls, description = known
+        text = description if not message or message.lower() in description.lower() else f"{description} ({message})"
+    elif status in (401, 403) or "auth" in text.lower() or "signature" in text.lower():
+        cls = AuthError
+    elif code is not None and 21700 <= code < 21800:
+        cls = InvalidOrder  # the venue's order-validation family
+    else:
+        cls = VenueError
+    if context:
+        text = f"{context}: {text}"
+    return cls(text, venue=VENUE, connector=connector, code=code, status=status)
+
+
+def is_working(status: str) -> bool:
+    return status in WORKING_STATUSES
+
+
+# --- decimals and integer units -------------------------------------------------------------------------------------
+
+
+def to_units(value: Decimal, decimals: int, *, what: str) -> int:
+    """``value`` in the market's smallest units (3500.12 with 2 decimals -> 350012); it must already be on the grid."""
+    scaled = value.scaleb(decimals)
+    if scaled != scaled.to_integral_value():
+        raise InvalidOrder(f"{what} {value} has more than {decimals} decimals", venue=VENUE)
+    return int(scaled)
+
+
+def from_units(units: int, decimals: int) -> Decimal:
+    return Decimal(units).scaleb(-decimals)
+
+
+def decimal_field(document: dict[str, Any], name: str, *, required: bool = True) -> Decimal | None:
+    """A decimal field of a venue document (string or number); VenueProtocolError when it is missing or not a number."""
+    value = document.get(name)
+    if value is None or value == "":
+        if required:
+            raise VenueProtocolError(f"field {name!r} missing in the venue's answer", venue=VENUE)
+        return None
+    if isinstance(value, bool):
+        raise VenueProtocolError(f"field {name!r} is not a number: {value!r}", venue=VENUE)
+    try:
+        # JSON numbers arrive as float; their repr is the shortest text that round-trips
+        result = Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value))
+    except InvalidOperation:
+        raise VenueProtocolError(f"field {name!r} is not a number: {value!r}", venue=VENUE) from None
+    if not result.is_finite():
+        raise VenueProtocolError(f"field {name!r} is not finite: {value!r}", venue=VENUE)
+    return result
+
+
+def int_field(document: dict[str, Any], name: str) -> int:
+    value = document.get(name)
+    if isinstance(value, bool) or value is None:
+        raise VenueProtocolError(f"field {name!r} missing or not an integer", venue=VENUE)
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise VenueProtocolError(f"field {name!r} is not an integer: {value!r}", venue=VENUE) from None
+
+
+def list_field(document: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    value = document.get(name)
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise VenueProtocolError(f"field {name!r} is not a list of objects", venue=VENUE)
+    return value

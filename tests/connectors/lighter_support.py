@@ -1,0 +1,132 @@
+"""Paper Lighter for the Lighter connector tests: the venue on an ephemeral loopback port, connectors configured for
+its accounts, and direct views of what the venue itself recorded (orders, positions, nonces, audit).
+
+Test modules import the ``paper_lighter`` fixture from here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from hedgectl.config.model import ConnectorConfig
+from hedgectl.config.secrets import Secret
+from hedgectl.connectors.lighter import LighterConnector
+from hedgectl.sim.runner import ThreadedPaperVenues
+
+T = TypeVar("T")
+
+ETH = "ETH"
+
+
+@dataclass
+class PaperLighter:
+    """Paper Lighter for one test, with helpers that read the venue's own state (never through hedgectl)."""
+
+    venues: ThreadedPaperVenues
+
+    @property
+    def venue(self) -> Any:
+        return self.venues.venues.venue("lighter")
+
+    @property
+    def url(self) -> str:
+        return self.venues.url("lighter")
+
+    def account(self, name: str = "lighter1") -> dict[str, Any]:
+        accounts = self.venues.accounts_document()["lighter"]["accounts"]
+        return next(account for account in accounts if account["name"] == name)
+
+    def config(self, name: str = "lighter1", *, timeout_secs: float = 5.0, read_retries: int = 3,
+               nonce_manager: str = "optimistic", base_url: str | None = None,
+               connector_name: str | None = None) -> ConnectorConfig:
+        account = self.account(name)
+        return ConnectorConfig(
+            name=connector_name or name,
+            venue="lighter",
+            base_url=base_url or self.url,
+            options={
+                "account_index": account["account_index"],
+                "api_key_index": account["api_key_index"],
+                "chain_id": None,
+                "nonce_manager": nonce_manager,
+            },
+            secrets={"private_key": Secret(account["api_private_key"], source="paper")},
+            timeout_secs=timeout_secs,
+            read_retries=read_retries,
+        )
+
+    def connector(self, name: str = "lighter1", *, data_dir: Path | None = None, **config: Any) -> LighterConnector:
+        connector = LighterConnector(self.config(name, **config), data_dir=data_dir)
+        # keep waits short in tests; the schedules themselves are what production uses
+        connector.resolve_timeout_secs = 3.0
+        connector.confirm_timeout_secs = 5.0
+        return connector
+
+    def run(self, scenario: Callable[[LighterConnector], Awaitable[T]], name: str = "lighter1", **config: Any) -> T:
+        """Run ``scenario(connector)`` in a fresh event loop with a started connector, closed afterwards."""
+
+        async def main() -> T:
+            async with self.connector(name, **config) as connector:
+                return await scenario(connector)
+
+        return asyncio.run(main())
+
+    def arm(self, kind: str, **options: Any) -> None:
+        self.venues.arm("lighter", kind, **options)
+
+    def state(self) -> dict[str, Any]:
+        return self.venues.state("lighter")
+
+    def orders(self, name: str = "lighter1", client_order_index: int | None = None) -> list[dict[str, Any]]:
+        """Every order the venue recorded for account ``name`` (optionally one client order index), oldest first."""
+        index = self.account(name)["account_index"]
+        return [
+            order for order in self.state()["lighter"]["orders"]
+            if order["owner_account_index"] == index
+            and (client_order_index is None or order["client_order_index"] == client_order_index)
+        ]
+
+    def open_orders(self, name: str = "lighter1") -> list[dict[str, Any]]:
+        return [order for order in self.state()["open_orders"] if order["account"] == name]
+
+    def signed_size(self, name: str = "lighter1", symbol: str = ETH) -> Decimal:
+        return self.venues.call_sync(lambda: self.venue.exchange.account(name).size(symbol))
+
+    def next_nonce(self, name: str = "lighter1") -> int:
+        account = self.account(name)
+        entry = next(item for item in self.state()["lighter"]["accounts"] if item["name"] == name)
+        return next(key["next_nonce"] for key in entry["api_keys"]
+                    if key["api_key_index"] == account["api_key_index"])
+
+    def audit(self) -> list[str]:
+        """Duplicate executions of a client order index, or fills beyond an order's size (empty when all is well)."""
+        return self.venues.exchange_audit()
+
+    async def sdk_market_order(self, name: str, *, is_ask: bool, base_amount: int, client_order_index: int,
+                               worst_price: int) -> None:
+        """Trade as another client of the account would: the unmodified SDK with its own nonce manager."""
+        import lighter
+
+        account = self.account(name)
+        client = lighter.SignerClient(url=self.url, account_index=account["account_index"],
+                                      api_private_keys={account["api_key_index"]: account["api_private_key"]})
+        try:
+            _, response, error = await client.create_market_order(
+                market_index=0, client_order_index=client_order_index, base_amount=base_amount,
+                avg_execution_price=worst_price, is_ask=is_ask,
+            )
+        finally:
+            await client.close()
+        assert error is None and response.code == 200, (error, response)
+
+
+@pytest.fixture
+def paper_lighter(paper_venues_factory: Callable[..., ThreadedPaperVenues]) -> PaperLighter:
+    return PaperLighter(paper_venues_factory(kinds=["lighter"]))

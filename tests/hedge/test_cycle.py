@@ -1,0 +1,152 @@
+"""The hedge cycle against paper venues: every scenario ends flat (checked from the venues' own state)."""
+
+from decimal import Decimal
+
+import pytest
+
+from hedgectl.errors import LockHeld, PreflightFailed, UnresolvedCycle
+from hedgectl.execution.orders import OrderState
+from hedgectl.strategies.hedge.phases import Outcome
+
+
+@pytest.mark.parametrize("direction", ["long", "short"])
+def test_a_full_cycle_ends_flat_with_pnl_reported(hedge_run, direction):
+    run = hedge_run(direction=direction)
+    assert run.result.outcome is Outcome.COMPLETED, run.result.reason
+    assert run.all_flat()
+    assert run.venues.exchange_audit() == []
+    assert set(run.result.pnl) == {"BP", "L1", "L2", "total"}
+    assert run.result.pnl["total"] == sum(run.result.pnl[r] for r in ("BP", "L1", "L2"))
+    assert run.result.pnl["total"] < 0  # fees and spread: a round trip on paper never earns money
+    bp_entry = run.orders("BP", "entry")[0]
+    assert bp_entry.intent.side.value == ("buy" if direction == "long" else "sell")
+    l1 = run.orders("L1", "hedge")[0]
+    assert l1.intent.side is not bp_entry.intent.side
+    assert l1.intent.size == bp_entry.filled_size
+    phases = [data["phase"] for name, data in run.events if name == "phase"]
+    assert phases == ["bp_entry", "l1_hedge", "wait", "l2_entry", "rebalance", "monitor", "flatten", "done"]
+
+
+def test_l1_rejected_after_bp_filled_unwinds_bp(hedge_run):
+    run = hedge_run(before=lambda v: v.arm("lighter", "reject", account="lighter1", count=20))
+    assert run.result.outcome is Outcome.EMERGENCY_EXIT
+    assert "L1" in run.result.reason
+    assert run.all_flat()
+    assert run.orders("BP", "entry")[0].filled_size > 0
+    assert all(o.filled_size == 0 for o in run.orders("L1"))
+
+
+def test_partial_bp_fill_is_hedged_for_exactly_the_filled_size(hedge_run):
+    run = hedge_run(before=lambda v: v.arm("backpack", "partial_fill", fraction="0.5", count=1))
+    entry = run.orders("BP", "entry")
+    assert len(entry) == 1  # the rest is not chased: what filled is hedged at once
+    assert entry[0].filled_size == Decimal("0.25")
+    hedges = run.orders("L1", "hedge")
+    assert sum(o.filled_size for o in hedges) == Decimal("0.25")
+    assert hedges[0].intent.size == Decimal("0.25")
+    assert run.result.outcome is Outcome.COMPLETED
+    assert run.all_flat()
+
+
+def test_bp_rebalance_failing_ends_in_an_emergency_exit_that_is_flat(hedge_run):
+    run = hedge_run(at_phase={"rebalance": lambda v: v.arm("backpack", "reject", count=1)})
+    assert run.result.outcome is Outcome.EMERGENCY_EXIT
+    assert "rebalance" in run.result.reason
+    assert run.all_flat()
+
+
+def test_l2_liquidated_while_monitored_triggers_an_emergency_exit_that_ends_flat(hedge_run):
+    run = hedge_run(
+        monitor_timeout_secs=10,
+        at_phase={"monitor": lambda v: v.arm("lighter", "liquidate", account="lighter2")},
+    )
+    assert run.result.outcome is Outcome.EMERGENCY_EXIT
+    assert "liquidated" in run.result.reason and "L2" in run.result.reason
+    assert run.all_flat()
+
+
+def test_read_errors_while_monitored_are_unknown_not_an_emergency(hedge_run):
+    run = hedge_run(at_phase={"monitor": lambda v: v.arm("lighter", "error", status=503, count=4)})
+    assert run.result.outcome is Outcome.COMPLETED, run.result.reason
+    assert run.all_flat()
+
+
+@pytest.mark.parametrize(
+    ("venue", "account", "phase"),
+    [("backpack", "backpack", None), ("lighter", "lighter1", None), ("lighter", "lighter2", "l2_entry")],
+)
+def test_a_lost_answer_on_any_leg_never_duplicates_an_order(hedge_run, venue, account, phase):
+    arm = lambda v: v.arm(venue, "drop_after_execute", account=account, count=1)  # noqa: E731
+    run = hedge_run(before=None if phase else arm, at_phase={phase: arm} if phase else None)
+    assert run.venues.exchange_audit() == []
+    assert run.result.outcome is Outcome.COMPLETED, run.result.reason
+    assert run.all_flat()
+    states = [o.state for role in ("BP", "L1", "L2") for o in run.orders(role)]
+    assert OrderState.UNKNOWN not in states
+
+
+def test_interrupt_during_the_wait_exits_safely_and_flat(hedge_run):
+    run = hedge_run(wait_min_secs=5, wait_max_secs=5, stop_at_phase="wait")
+    assert run.result.outcome is Outcome.EMERGENCY_EXIT
+    assert "interrupted" in run.result.reason
+    assert run.all_flat()
+
+
+def test_a_second_cycle_on_the_same_accounts_is_refused_while_one_runs(hedge_run, paper_venues_factory):
+    venues = paper_venues_factory()
+    refused = []
+
+    def attempt(v):
+        try:
+            hedge_run(venues=v)
+        except LockHeld as exc:
+            refused.append(str(exc))
+
+    def try_second(v):  # from another thread: the first cycle's event loop is running this hook
+        import threading
+
+        worker = threading.Thread(target=attempt, args=(v,))
+        worker.start()
+        worker.join(timeout=30)
+
+    run = hedge_run(venues=venues, at_phase={"wait": try_second})
+    assert refused and "in use" in refused[0]
+    assert run.result.outcome is Outcome.COMPLETED
+    assert run.all_flat()
+
+
+def test_an_unresolved_cycle_blocks_a_new_one_until_recovered(hedge_run, paper_venues_factory, tmp_path):
+    from hedgectl.journal import Journal, journal_path
+
+    venues = paper_venues_factory()
+    first = hedge_run(venues=venues)
+    journal = Journal(journal_path(tmp_path))
+    cycle = journal.cycle(first.result.cycle_id)
+    stale = journal.start_cycle(direction="long", accounts=cycle.accounts, params=cycle.params, pid=1)
+    journal.close()
+    with pytest.raises(UnresolvedCycle, match=stale):
+        hedge_run(venues=venues)
+
+
+def test_an_existing_position_is_refused_unless_allowed(hedge_run, paper_venues_factory):
+    venues = paper_venues_factory()
+    hedge_run(venues=venues, direction="long")
+    with pytest.raises(PreflightFailed, match="holds"):
+        hedge_run(venues=venues, before=lambda v: _open_backpack_position(v))
+
+
+def _open_backpack_position(venues):
+    import asyncio
+
+    from hedgectl.config.starter import paper_config
+    from hedgectl.execution.orders import Side
+    from hedgectl.registry import build_connector
+
+    config = paper_config(venues.accounts_document())
+
+    async def trade():
+        async with build_connector(config.connectors["backpack"]) as connector:
+            handle = await connector.submit_market_order("ETH_USDC_PERP", Side.BUY, Decimal("0.1"))
+            await handle.wait_final(5)
+
+    asyncio.run(trade())
