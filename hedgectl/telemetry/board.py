@@ -1,0 +1,433 @@
+"""The live board: Rich tables of the hedge legs from a collector's /api/status, and the polling loop around them.
+
+`legs_table` takes plain `LegRow` data and adds a NET row, so `positions --watch` draws venue reads the same way the
+board draws heartbeats.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import httpx
+from rich.console import Console, Group, RenderableType
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from hedgectl.telemetry.protocol import AUTH_HEADER, ROLES
+
+logger = logging.getLogger(__name__)
+
+_ROLE_ORDER = {role: index for index, role in enumerate(ROLES)}
+
+KEY_REFRESH = "r"
+KEY_PRUNE = "p"
+KEY_QUIT = "q"
+KEY_HELP = "r refresh · p prune offline · q quit"
+
+
+@dataclass(frozen=True)
+class LegRow:
+    """One leg as the board shows it. `online`/`age_ms` are None where liveness means nothing (direct venue reads)."""
+
+    label: str
+    role: str | None = None
+    symbol: str | None = None
+    direction: str | None = None
+    position: Decimal | None = None
+    balance: Decimal | None = None
+    latency_ms: float | None = None
+    online: bool | None = None
+    age_ms: float | None = None
+
+
+@dataclass(frozen=True)
+class BoardGroup:
+    """The legs of one hedge group; `name` None holds the bots that announced no group."""
+
+    name: str | None
+    rows: tuple[LegRow, ...]
+
+
+def net_position(rows: Iterable[LegRow]) -> Decimal | None:
+    """Sum of the signed positions, or None when any leg's position is unknown."""
+    total = Decimal(0)
+    for row in rows:
+        if row.position is None:
+            return None
+        total += row.position
+    return total
+
+
+def format_age(age_ms: float | None) -> str:
+    """A short age: 850ms, 12s, 3m05s, 2h10m."""
+    if age_ms is None:
+        return "-"
+    if age_ms < 1000:
+        return f"{int(age_ms)}ms"
+    seconds = int(age_ms // 1000)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+def _decimal_text(value: Decimal | None) -> str:
+    return "?" if value is None else format(value, "f")
+
+
+def _signed_text(value: Decimal | None) -> Text:
+    if value is None:
+        return Text("?", style="yellow")
+    return Text(format(value, "f"), style="green" if value > 0 else "red" if value < 0 else "")
+
+
+def legs_table(
+    rows: Sequence[LegRow],
+    *,
+    title: str | None = None,
+    show_liveness: bool = True,
+    net_row: bool = True,
+    flat_tolerance: Decimal = Decimal(0),
+) -> Table:
+    """A table of legs, with a NET row that is highlighted when the legs do not cancel out within `flat_tolerance`."""
+    table = Table(title=title, title_justify="left", expand=False)
+    table.add_column("Role")
+    table.add_column("Bot" if show_liveness else "Leg")
+    if show_liveness:
+        table.add_column("Status")
+        table.add_column("Age", justify="right")
+    table.add_column("Symbol")
+    table.add_column("Dir")
+    table.add_column("Position", justify="right")
+    table.add_column("Balance", justify="right")
+    table.add_column("Latency", justify="right")
+    for row in rows:
+        cells: list[RenderableType] = [row.role or "-", row.label]
+        if show_liveness:
+            cells.append(Text("online", style="bold green") if row.online else Text("offline", style="bold red"))
+            cells.append(format_age(row.age_ms))
+        cells += [
+            row.symbol or "-",
+            row.direction or "-",
+            _signed_text(row.position),
+            "-" if row.balance is None else format(row.balance, "f"),
+            "-" if row.latency_ms is None else f"{row.latency_ms:g}ms",
+        ]
+        table.add_row(*cells)
+    if net_row:
+        net = net_position(rows)
+        flat = net is not None and abs(net) <= flat_tolerance
+        style = "bold green" if flat else "bold white on red"
+        label = "flat" if flat else "NOT FLAT" if net is not None else "unknown"
+        cells = [Text("NET", style="bold"), Text(label, style=style)]
+        if show_liveness:
+            cells += ["", ""]
+        cells += ["", "", Text(_decimal_text(net), style=style), "", ""]
+        table.add_section()
+        table.add_row(*cells)
+    return table
+
+
+def _to_decimal(value: Any) -> Decimal | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (int, float, str)):
+        try:
+            number = Decimal(str(value).strip())
+        except InvalidOperation:
+            return None
+        return number if number.is_finite() else None
+    return None
+
+
+def _to_float(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+def _to_text(value: Any) -> str | None:
+    if value is None or isinstance(value, (dict, list)):
+        return None
+    return str(value)
+
+
+def leg_row_from_status(bot: Mapping[str, Any]) -> LegRow:
+    """A board row from one entry of /api/status `bots`; malformed fields show as unknown rather than failing."""
+    payload = bot.get("payload")
+    if not isinstance(payload, Mapping):
+        payload = {}
+    role = _to_text(payload.get("role"))
+    return LegRow(
+        label=str(bot.get("name", "?")),
+        role=role.upper() if role else None,
+        symbol=_to_text(payload.get("symbol")),
+        direction=_to_text(payload.get("direction")),
+        position=_to_decimal(payload.get("position_base")),
+        balance=_to_decimal(payload.get("balance_total")),
+        latency_ms=_to_float(payload.get("latency")),
+        online=bot.get("online") is True,
+        age_ms=_to_float(bot.get("last_update_ms_ago")),
+    )
+
+
+def _row_order(row: LegRow) -> tuple[int, str]:
+    return (_ROLE_ORDER.get(row.role or "", len(ROLES)), row.label)
+
+
+def board_groups(status: Mapping[str, Any]) -> list[BoardGroup]:
+    """Bots of a status document grouped by payload.group (sorted), legs in role order BP, L1, L2; ungrouped last."""
+    bots = status.get("bots")
+    grouped: dict[str | None, list[LegRow]] = {}
+    for bot in bots if isinstance(bots, list) else []:
+        if not isinstance(bot, Mapping):
+            continue
+        payload = bot.get("payload")
+        group = _to_text(payload.get("group")) if isinstance(payload, Mapping) else None
+        grouped.setdefault(group or None, []).append(leg_row_from_status(bot))
+    names = sorted(name for name in grouped if name is not None)
+    if None in grouped:
+        names.append(None)
+    return [BoardGroup(name, tuple(sorted(grouped[name], key=_row_order))) for name in names]
+
+
+def render_board(
+    status: Mapping[str, Any] | None,
+    *,
+    source: str | None = None,
+    error: str | None = None,
+    flat_tolerance: Decimal = Decimal(0),
+    footer: str | None = None,
+) -> RenderableType:
+    """One frame of the board: a header line, a table per group (with NET), and the ungrouped bots on their own."""
+    parts: list[RenderableType] = []
+    groups = board_groups(status) if status is not None else []
+    count = sum(len(group.rows) for group in groups)
+    online = sum(1 for group in groups for row in group.rows if row.online)
+    header = Text.assemble(
+        ("Telemetry", "bold"),
+        f" {source}" if source else "",
+        f"  {count} bots, ",
+        (f"{online} online", "green" if online == count else "yellow"),
+        f"  {time.strftime('%H:%M:%S')}",
+    )
+    parts.append(header)
+    if error:
+        parts.append(Text(f"collector error: {error}", style="bold red"))
+    for group in groups:
+        if group.name is None:
+            parts.append(legs_table(group.rows, title="Ungrouped bots", net_row=False))
+        else:
+            parts.append(legs_table(group.rows, title=f"Group {group.name}", flat_tolerance=flat_tolerance))
+    if status is not None and not groups:
+        parts.append(Text("no bots have reported yet", style="dim"))
+    if footer:
+        parts.append(Text(footer, style="dim"))
+    return Group(*parts)
+
+
+class BoardError(Exception):
+    """The collector could not be reached or refused the request; the message never contains the token."""
+
+
+class BoardClient:
+    """Reads /api/status and calls /admin/prune on a collector (hedgectl's or the old Node one)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None = None,
+        *,
+        client: httpx.AsyncClient | None = None,
+        timeout_secs: float = 5.0,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._token = token
+        self._own_client = client is None
+        self._client = client if client is not None else httpx.AsyncClient(timeout=timeout_secs)
+        self._headers = {AUTH_HEADER: token} if token else {}
+
+    def __repr__(self) -> str:
+        return f"BoardClient(base_url={self.base_url!r})"
+
+    async def _request(self, method: str, path: str, **options: Any) -> Any:
+        try:
+            response = await self._client.request(method, self.base_url + path, headers=self._headers, **options)
+        except httpx.HTTPError as exc:
+            raise BoardError(self._scrub(f"{type(exc).__name__}: {exc}")) from None
+        if response.status_code == 401:
+            raise BoardError("collector refused the token (401)")
+        if response.status_code != 200:
+            raise BoardError(self._scrub(f"HTTP {response.status_code} from {path}: {response.text[:200]}"))
+        try:
+            return response.json()
+        except ValueError:
+            raise BoardError(f"{path} did not answer JSON") from None
+
+    def _scrub(self, text: str) -> str:
+        return text.replace(self._token, "<hidden>") if self._token else text
+
+    async def status(self) -> dict[str, Any]:
+        """The /api/status document."""
+        document = await self._request("GET", "/api/status")
+        if not isinstance(document, dict) or not isinstance(document.get("bots"), list):
+            raise BoardError("/api/status answered something other than a status document")
+        return document
+
+    async def prune(self, older_ms: int | None = None) -> list[str]:
+        """Remove bots silent for `older_ms` (default: the offline ones); returns the removed names when told."""
+        params = {} if older_ms is None else {"older_ms": str(older_ms)}
+        document = await self._request("POST", "/admin/prune", params=params)
+        # The old Node collector's answer may not list names.
+        removed = document.get("removed") if isinstance(document, dict) else None
+        return [str(name) for name in removed] if isinstance(removed, list) else []
+
+    async def aclose(self) -> None:
+        if self._own_client:
+            await self._client.aclose()
+
+    async def __aenter__(self) -> BoardClient:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.aclose()
+
+
+async def _frame(
+    board: BoardClient, note: str | None, flat_tolerance: Decimal, footer: str | None
+) -> tuple[RenderableType, bool]:
+    try:
+        status = await board.status()
+    except BoardError as exc:
+        return render_board(None, source=board.base_url, error=str(exc), footer=note or footer), False
+    frame = render_board(status, source=board.base_url, flat_tolerance=flat_tolerance, footer=note or footer)
+    return frame, True
+
+
+async def watch_board(
+    console: Console,
+    board: BoardClient,
+    *,
+    interval_secs: float = 2.0,
+    once: bool = False,
+    prune_first: bool = False,
+    commands: asyncio.Queue[str] | None = None,
+    flat_tolerance: Decimal = Decimal(0),
+) -> bool:
+    """Show the board on `console`, refreshing every `interval_secs` until cancelled or told to quit.
+
+    `once` prints a single frame. `prune_first` prunes offline bots before the first frame. `commands` delivers
+    keys: KEY_REFRESH redraws now, KEY_PRUNE prunes offline bots, KEY_QUIT ends the watch.
+    Returns whether the last fetch succeeded.
+    """
+    note = None
+    if prune_first:
+        note = await _prune_note(board)
+    if once:
+        frame, ok = await _frame(board, note, flat_tolerance, None)
+        console.print(frame)
+        return ok
+    footer = KEY_HELP if commands is not None else None
+    frame, ok = await _frame(board, note, flat_tolerance, footer)
+    with Live(frame, console=console, auto_refresh=False, transient=False) as live:
+        live.refresh()
+        while True:
+            key = await _next_command(commands, interval_secs)
+            note = None
+            if key == KEY_QUIT:
+                return ok
+            if key == KEY_PRUNE:
+                note = await _prune_note(board)
+            frame, ok = await _frame(board, note, flat_tolerance, footer)
+            live.update(frame, refresh=True)
+
+
+async def _prune_note(board: BoardClient) -> str:
+    try:
+        removed = await board.prune()
+    except BoardError as exc:
+        return f"prune failed: {exc}"
+    return f"pruned {len(removed)} offline bots" + (f": {', '.join(removed)}" if removed else "")
+
+
+async def _next_command(commands: asyncio.Queue[str] | None, timeout_secs: float) -> str | None:
+    if commands is None:
+        await asyncio.sleep(timeout_secs)
+        return None
+    try:
+        return await asyncio.wait_for(commands.get(), timeout_secs)
+    except TimeoutError:
+        return None
+
+
+@contextlib.asynccontextmanager
+async def key_commands(fd: int) -> AsyncIterator[asyncio.Queue[str]]:
+    """Single key presses from the terminal on `fd` (put in cbreak mode meanwhile), lower-cased, as a queue."""
+    # POSIX-only modules, imported here so the board itself renders anywhere.
+    import termios
+    import tty
+
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[str] = asyncio.Queue()
+    saved = termios.tcgetattr(fd)
+
+    def on_readable() -> None:
+        try:
+            data = os.read(fd, 64)
+        except OSError:
+            loop.remove_reader(fd)
+            return
+        for char in data.decode("utf-8", errors="ignore").lower():
+            queue.put_nowait(char)
+
+    tty.setcbreak(fd)
+    loop.add_reader(fd, on_readable)
+    try:
+        yield queue
+    finally:
+        loop.remove_reader(fd)
+        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+
+
+async def watch(
+    console: Console,
+    base_url: str,
+    token: str | None = None,
+    *,
+    interval_secs: float = 2.0,
+    once: bool = False,
+    prune_first: bool = False,
+    keys_fd: int | None = None,
+    flat_tolerance: Decimal = Decimal(0),
+) -> bool:
+    """What `telemetry watch` runs: the board of the collector at `base_url`, reading keys from `keys_fd` when given
+    (a terminal; ignored with `once`). Returns whether the last fetch succeeded."""
+    async with BoardClient(base_url, token) as board:
+        if once or keys_fd is None:
+            return await watch_board(
+                console,
+                board,
+                interval_secs=interval_secs,
+                once=once,
+                prune_first=prune_first,
+                flat_tolerance=flat_tolerance,
+            )
+        async with key_commands(keys_fd) as commands:
+            return await watch_board(
+                console,
+                board,
+                interval_secs=interval_secs,
+                prune_first=prune_first,
+                commands=commands,
+                flat_tolerance=flat_tolerance,
+            )
