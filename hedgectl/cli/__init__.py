@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Exit as exc:
         return exc.exit_code
     except typer.TyperException as exc:  # bad usage: unknown option, missing argument, bad value
-        exc.show()
+        Terminal().error(_usage_line(exc))
         return ExitCode.USAGE
     except (typer.Abort, KeyboardInterrupt):
         Terminal().error("interrupted")
@@ -92,6 +92,15 @@ def main(argv: list[str] | None = None) -> int:
         Terminal().error(f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)")
         return ExitCode.FAILURE
     return returned if isinstance(returned, int) else ExitCode.OK
+
+
+def _usage_line(exc: typer.TyperException) -> str:
+    """Typer's usage error as one line, with where to find help (scripts read one line, not a usage block)."""
+    message = " ".join(exc.format_message().split())
+    ctx = getattr(exc, "ctx", None)
+    if ctx is not None and ctx.help_option_names:
+        return f"{message} (see '{ctx.command_path} {ctx.help_option_names[0]}')"
+    return message
 
 
 def run() -> None:
