@@ -14,9 +14,15 @@ import typer
 from hedgectl import __version__
 from hedgectl.cli import config as config_cmd
 from hedgectl.cli import connectors as connectors_cmd
+from hedgectl.cli import flatten as flatten_cmd
 from hedgectl.cli import hedge as hedge_cmd
 from hedgectl.cli import history as history_cmd
+from hedgectl.cli import min_order as min_order_cmd
+from hedgectl.cli import nonce as nonce_cmd
+from hedgectl.cli import order as order_cmd
+from hedgectl.cli import positions as positions_cmd
 from hedgectl.cli import sim as sim_cmd
+from hedgectl.cli import smoke_test as smoke_test_cmd
 from hedgectl.cli.state import AppState
 from hedgectl.errors import ExitCode
 
@@ -34,6 +40,12 @@ app.add_typer(connectors_cmd.app, name="connectors")
 app.add_typer(sim_cmd.app, name="sim")
 app.add_typer(hedge_cmd.app, name="hedge")
 app.command("history")(history_cmd.history)
+app.command("positions")(positions_cmd.positions)
+app.add_typer(nonce_cmd.app, name="nonce")
+app.add_typer(min_order_cmd.app, name="min-order")
+app.command("smoke-test")(smoke_test_cmd.smoke_test)
+app.add_typer(order_cmd.app, name="order")
+app.command("flatten")(flatten_cmd.flatten)
 
 
 def _version(value: bool) -> None:
