@@ -42,7 +42,9 @@ def venue_session(app_state: AppState, *, paper: bool, seed: int | None = None) 
         yield VenueSession(env.config, app_state.data_dir(env.config))
 
 
-def select_connectors(config: Config, names: Sequence[str] | None, all_connectors: bool, *, default_all: bool) -> list[str]:
+def select_connectors(
+    config: Config, names: Sequence[str] | None, all_connectors: bool, *, default_all: bool
+) -> list[str]:
     """The connector names a command works on, checked against the config (UsageError for unknown ones).
 
     Without names, ``--all`` (or ``default_all``) means every configured connector.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import typer
 
 from hedgectl.cli.common import JSON_OPTION, SYMBOL_OPTION, market_rules, parse_side, parse_size, venue_session
@@ -53,10 +55,10 @@ async def _smoke(session, name, symbol, side, size, timeout):
     symbol = symbol or config.symbol_for(name)
     async with ConnectorSet(config, data_dir=session.data_dir) as connectors:
         connector = await connectors.get(name)
-        try:
-            await market_rules(connector, symbol)  # an unknown symbol is a usage error, before the test starts
-        except VenueError:
-            pass  # the venue's failure is reported by the test's first step, which reads the rules again
+        # an unknown symbol is a usage error before the test starts; any other failure of the venue is reported
+        # by the test's first step, which reads the rules again
+        with contextlib.suppress(VenueError):
+            await market_rules(connector, symbol)
         test = SmokeTest(
             connectors, name, symbol, side=side, size=size, chase_timeout=timeout,
             order_timeout=config.hedge.order_timeout_secs,

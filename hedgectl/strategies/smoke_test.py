@@ -161,7 +161,8 @@ class SmokeTest:
             )
         except TrackingLimitError as exc:
             filled = exc.result.filled_size
-            raise StepFailed(f"{exc} (filled {plain(filled)} of {plain(size)} with {len(exc.result.orders)} orders)")
+            orders = len(exc.result.orders)
+            raise StepFailed(f"{exc} (filled {plain(filled)} of {plain(size)} with {orders} orders)") from exc
         detail = (
             f"filled {plain(result.filled_size)} at {_price(result.average_price)} with {len(result.orders)} "
             f"order{'s' if len(result.orders) != 1 else ''}"

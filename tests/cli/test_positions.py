@@ -169,3 +169,16 @@ def test_bad_interval_is_a_usage_error(desk):
     assert result.exit_code == 2
     assert result.stderr.count("\n") == 1
     assert "--interval" in result.stderr
+
+
+def test_a_positions_read_loads_neither_the_lighter_sdk_nor_aiohttp(desk):
+    # cron runs this command often: it must start fast, and the Lighter SDK alone costs most of a second
+    probe = (
+        "import sys; from hedgectl.cli import main; code = main(['positions', '--json']); "
+        "print(code, sorted(m for m in ('lighter', 'eth_account', 'aiohttp') if m in sys.modules), file=sys.stderr)"
+    )
+    env = {**os.environ, "HEDGECTL_CONFIG": str(desk.config_path)}
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=60)
+
+    assert result.stderr.splitlines()[-1] == "0 []", result.stderr[-2000:]
+    assert len(json.loads(result.stdout)["positions"]) == 3
