@@ -85,9 +85,13 @@ def parse_side(text: str) -> Side:
         raise UsageError(f"--side must be buy or sell, got '{text}'") from None
 
 
+#: The shortest polling interval: faster reads would eat into the rate limit a running hedge shares.
+MIN_INTERVAL_SECS = 0.2
+
+
 def check_interval(seconds: float, *, option: str = "--interval") -> float:
-    if not seconds > 0:
-        raise UsageError(f"{option} must be positive, got {seconds:g}")
+    if not seconds >= MIN_INTERVAL_SECS:
+        raise UsageError(f"{option} must be at least {MIN_INTERVAL_SECS:g} seconds, got {seconds:g}")
     return seconds
 
 
