@@ -19,6 +19,7 @@ __all__ = [
     "plain",
     "decimals_of",
     "step_of_decimals",
+    "significant",
     "is_multiple",
     "ROUND_DOWN",
     "ROUND_UP",
@@ -85,3 +86,11 @@ def decimals_of(step: Decimal) -> int:
 def step_of_decimals(decimals: int) -> Decimal:
     """The step of a market quoted with ``decimals`` places: 4 -> Decimal("0.0001")."""
     return Decimal(1).scaleb(-decimals)
+
+
+def significant(value: Decimal, digits: int = 10) -> Decimal:
+    """``value`` rounded to ``digits`` significant digits, for display (an average price of a walk of the book)."""
+    if value == 0 or not value.is_finite():
+        return value
+    exponent = value.adjusted() - digits + 1
+    return value.quantize(Decimal(1).scaleb(exponent)) if exponent < 0 else value

@@ -52,6 +52,10 @@ class VenueSpec:
     secrets: tuple[SecretSpec, ...]
     default_symbol: str
     key_file_format: str
+    #: the config values (options or non-secret secrets) that tell one account of this venue from another
+    account_fields: tuple[str, ...] = ()
+    #: defaults for the hedge when this venue plays a role
+    default_slippage: str = "0.005"
 
 
 VENUES: dict[str, VenueSpec] = {
@@ -68,6 +72,8 @@ VENUES: dict[str, VenueSpec] = {
         ),
         default_symbol="ETH_USDC_PERP",
         key_file_format="API Key: <base64>\nAPI Secret: <base64>",
+        account_fields=("api_key",),
+        default_slippage="0.005",
     ),
     "lighter": VenueSpec(
         kind="lighter",
@@ -82,6 +88,33 @@ VENUES: dict[str, VenueSpec] = {
         secrets=(SecretSpec("private_key", "PRIVATE_KEY", "api private key, 40-byte hex"),),
         default_symbol="ETH",
         key_file_format="api key index: <int>\nprivate key: <hex>",
+        account_fields=("account_index",),
+        default_slippage="0.01",
+    ),
+    "grvt": VenueSpec(
+        kind="grvt",
+        connector="hedgectl.connectors.grvt:GrvtConnector",
+        default_base_url="https://trades.grvt.io",
+        options=(
+            OptionSpec("environment", "choice", "prod", choices=("prod", "testnet", "staging", "dev"),
+                       help="GRVT environment: its hosts and EIP-712 chain id"),
+            OptionSpec("sub_account_id", "int", None, minimum=1,
+                       help="trading sub account; default: the one the API key logs in to"),
+            OptionSpec("chain_id", "int", None, minimum=1,
+                       help="EIP-712 chain id; default from environment (325 prod)"),
+            OptionSpec("edge_url", "url", None, help="login host; default from environment or base_url"),
+            OptionSpec("market_data_url", "url", None, help="market data host; default from environment or base_url"),
+            OptionSpec("ioc_expiry_secs", "int", 15, minimum=1, maximum=3600,
+                       help="signature lifetime of immediate-or-cancel orders"),
+        ),
+        secrets=(
+            SecretSpec("api_key", "API_KEY", "GRVT trading API key"),
+            SecretSpec("private_key", "PRIVATE_KEY", "private key of the API key's signing wallet, hex"),
+        ),
+        default_symbol="ETH_USDT_Perp",
+        key_file_format="API Key: <key>\nPrivate Key: <hex>",
+        account_fields=("sub_account_id", "api_key"),
+        default_slippage="0.005",
     ),
 }
 

@@ -17,6 +17,8 @@ import pytest
 from hedgectl.cli import main
 from hedgectl.sim.runner import ThreadedPaperVenues
 
+pytest_plugins = ["pytester", "tests.secret_scan"]
+
 ISOLATED_ENV_PREFIXES = ("HEDGECTL_", "XTB_")
 
 
@@ -68,14 +70,36 @@ class CliResult:
         return self.stdout + self.stderr
 
 
+LOGGERS_THE_CLI_CONFIGURES = ("", "hedgectl", "httpx", "httpcore", "aiohttp.access", "urllib3", "asyncio")
+
+
 @pytest.fixture
 def cli(capsys):
-    """Run ``hedgectl ARGS`` in-process: returns exit code, stdout and stderr."""
+    """Run ``hedgectl ARGS`` in-process: returns exit code, stdout and stderr.
+
+    The command line configures logging for its process; here that configuration is undone after each run so it
+    does not leak into the tests that follow.
+    """
+    import logging
 
     def run(*args: str) -> CliResult:
+        from tests.secret_scan import record_output
+
+        loggers = [logging.getLogger(name) for name in LOGGERS_THE_CLI_CONFIGURES]
+        levels = [logger.level for logger in loggers]
+        handlers = list(logging.getLogger().handlers)
         capsys.readouterr()
-        code = main(list(args))
+        try:
+            code = main(list(args))
+        finally:
+            for logger, level in zip(loggers, levels):
+                logger.setLevel(level)
+            root = logging.getLogger()
+            for handler in list(root.handlers):
+                if handler not in handlers:
+                    root.removeHandler(handler)
         captured = capsys.readouterr()
+        record_output(captured.out, captured.err)
         return CliResult(int(code), captured.out, captured.err)
 
     return run
@@ -86,6 +110,8 @@ def cli_subprocess():
     """Run ``python -m hedgectl ARGS`` in a child process (for import-time and signal behaviour)."""
 
     def run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 120):
+        from tests.secret_scan import record_output
+
         full_env = {**os.environ, **(env or {})}
         completed = subprocess.run(
             [sys.executable, "-m", "hedgectl", *args],
@@ -95,6 +121,7 @@ def cli_subprocess():
             cwd=cwd,
             timeout=timeout,
         )
+        record_output(completed.stdout, completed.stderr)
         return CliResult(completed.returncode, completed.stdout, completed.stderr)
 
     return run
@@ -110,6 +137,7 @@ def paper_venues_factory() -> Iterator[Callable[..., ThreadedPaperVenues]]:
         options.setdefault("tick_seconds", 0)
         venues = ThreadedPaperVenues(**options).start()
         started.append(venues)
+        _register_paper_secrets(venues.accounts_document())
         return venues
 
     yield start
@@ -127,3 +155,16 @@ def paper_venues(paper_venues_factory: Callable[..., ThreadedPaperVenues]) -> Th
 def paper_accounts(paper_venues: ThreadedPaperVenues) -> dict[str, Any]:
     """The accounts document (the shape ``sim serve --accounts-out`` writes) of ``paper_venues``."""
     return paper_venues.accounts_document()
+
+
+def _register_paper_secrets(accounts: dict[str, Any]) -> None:
+    """Paper keys are secrets like any other: the secret scanner watches for them from the moment they exist."""
+    from hedgectl.config.secrets import register_secret
+
+    for section in accounts.values():
+        for account in section.get("accounts", []):
+            for key in ("api_secret", "api_private_key", "private_key"):
+                if account.get(key):
+                    register_secret(account[key])
+        if section.get("bot_token"):
+            register_secret(section["bot_token"])

@@ -19,10 +19,12 @@ from hedgectl.cli import hedge as hedge_cmd
 from hedgectl.cli import history as history_cmd
 from hedgectl.cli import min_order as min_order_cmd
 from hedgectl.cli import nonce as nonce_cmd
+from hedgectl.cli import notify as notify_cmd
 from hedgectl.cli import order as order_cmd
 from hedgectl.cli import positions as positions_cmd
 from hedgectl.cli import sim as sim_cmd
 from hedgectl.cli import smoke_test as smoke_test_cmd
+from hedgectl.cli import telemetry as telemetry_cmd
 from hedgectl.cli.state import AppState
 from hedgectl.errors import ExitCode
 
@@ -40,6 +42,8 @@ app.add_typer(connectors_cmd.app, name="connectors")
 app.add_typer(sim_cmd.app, name="sim")
 app.add_typer(hedge_cmd.app, name="hedge")
 app.command("history")(history_cmd.history)
+app.add_typer(telemetry_cmd.app, name="telemetry")
+app.add_typer(notify_cmd.app, name="notify")
 app.command("positions")(positions_cmd.positions)
 app.add_typer(nonce_cmd.app, name="nonce")
 app.add_typer(min_order_cmd.app, name="min-order")

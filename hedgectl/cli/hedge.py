@@ -57,6 +57,9 @@ def run_hedge(
     net_tolerance: str | None = typer.Option(None, "--net-tolerance", help="Allowed |net| (base units)."),
     slippage: list[str] | None = typer.Option(None, "--slippage", help="VENUE=FRACTION, e.g. lighter=0.01."),
     retries: list[str] | None = typer.Option(None, "--retries", help="VENUE=N order retries, e.g. backpack=3."),
+    role: list[str] | None = typer.Option(
+        None, "--role", help="ROLE=CONNECTOR, e.g. BP=grvt: which connector plays the bridge (BP) or a hedge leg."
+    ),
     allow_existing: bool = typer.Option(False, "--allow-existing", help="Start even if a leg holds a position."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Run the preflight, print the plan, trade nothing."),
     paper: bool = PAPER_OPTION,
@@ -96,12 +99,34 @@ def run_hedge(
             params = override(params, slippage={**params.slippage, **slippage_map})
         if retries_map:
             params = override(params, retries={**params.retries, **retries_map})
+        roles_map = _venue_map(role, "--role", str)
+        unknown_roles = set(roles_map) - {"BP", "L1", "L2"}
+        if unknown_roles:
+            raise UsageError(f"--role takes BP, L1 or L2, got {', '.join(sorted(unknown_roles))}")
+        if roles_map:
+            params = override(params, roles={**params.roles, **roles_map})
+        _check_roles(env.config, params)
         if params.wait_min_secs > params.wait_max_secs:
             raise UsageError(
                 f"wait min ({params.wait_min_secs}) is greater than wait max ({params.wait_max_secs})"
             )
         result = run(_run_cycle(app_state, env.config, params, terminal, dry_run=dry_run))
     raise typer.Exit(_exit_code(result, dry_run=dry_run))
+
+
+def _check_roles(config, params) -> None:
+    """Refuse role bindings that cannot work: unknown connectors, one account in two roles, a venue without symbol."""
+    from hedgectl.config.loader import account_identity
+
+    seen: dict[tuple, str] = {}
+    for role_name, connector_name in params.roles.items():
+        connector = config.connector(connector_name)
+        if connector.venue not in params.symbols:
+            raise UsageError(f"no symbol for venue '{connector.venue}' (role {role_name}); set hedge.symbols")
+        identity = account_identity(connector)
+        if identity in seen:
+            raise UsageError(f"roles {seen[identity]} and {role_name} would trade the same account ({connector_name})")
+        seen[identity] = role_name
 
 
 def _exit_code(result, *, dry_run: bool) -> int:
@@ -119,6 +144,8 @@ def _exit_code(result, *, dry_run: bool) -> int:
 
 
 async def _run_cycle(app_state: AppState, config, params, terminal, *, dry_run: bool):
+    import asyncio
+
     from hedgectl.cli.hedge_view import HedgeLiveView
     from hedgectl.journal import Journal, journal_path
     from hedgectl.registry import ConnectorSet
@@ -128,13 +155,12 @@ async def _run_cycle(app_state: AppState, config, params, terminal, *, dry_run: 
     data_dir = app_state.data_dir(config)
     journal = Journal(journal_path(data_dir))
     connectors = ConnectorSet(config, data_dir=data_dir)
+    notifier = None if dry_run else _notifier(config, params)
+    heartbeat = None
     try:
         names = sorted(set(params.roles.values()))
-        for name in names:
-            config.connector(name)  # unknown names fail here with a one-line usage error
         built = {name: await connectors.get(name) for name in names}
         legs = legs_from_config(built, params)
-        notifier = _notifier(config)
 
         def on_event(name: str, data: dict[str, Any], text: str) -> None:
             terminal.event(name, data)
@@ -142,6 +168,8 @@ async def _run_cycle(app_state: AppState, config, params, terminal, *, dry_run: 
         cycle = HedgeCycle(
             legs, params, journal=journal, data_dir=data_dir, notifier=notifier, on_event=on_event, dry_run=dry_run
         )
+        if not dry_run:
+            heartbeat = _start_heartbeats(config, params, cycle.status)
         view = HedgeLiveView(cycle.status)
         with terminal.live(lambda: view):
             result = await run_strategy(cycle)
@@ -153,19 +181,37 @@ async def _run_cycle(app_state: AppState, config, params, terminal, *, dry_run: 
             terminal.result(summary, lambda: view.summary(result))
         return result
     finally:
+        if heartbeat is not None:
+            heartbeat.cancel()
+            await asyncio.gather(heartbeat, return_exceptions=True)
+        if notifier is not None:
+            await notifier.aclose()
         await connectors.close()
         journal.close()
 
 
-def _notifier(config):
-    """The Telegram notifier when Telegram is configured, else None."""
-    if not (config.telegram.enabled and config.telegram.bot_token and config.telegram.chat_id):
+def _notifier(config, params):
+    """The Telegram notifier when Telegram is enabled and its token and chat id are set, else None."""
+    telegram = config.telegram
+    if not (telegram.enabled and telegram.bot_token and telegram.chat_id):
         return None
-    try:
-        from hedgectl.notify.telegram import HedgeTelegramNotifier
-    except ImportError:
+    from hedgectl.notify.hedge import HedgeTelegramNotifier
+
+    return HedgeTelegramNotifier.from_config(telegram, liquidation_warning_pct=params.liquidation_warning_pct)
+
+
+def _start_heartbeats(config, params, status):
+    """The heartbeat task (when telemetry is enabled): it reports what the cycle last read, never blocks it."""
+    if not config.telemetry.enabled:
         return None
-    return HedgeTelegramNotifier.from_config(config.telegram)
+    from hedgectl.telemetry.heartbeat import start_heartbeat_task
+    from hedgectl.telemetry.readings import readings_from_status
+    from hedgectl.telemetry.settings import settings_from_config
+
+    async def source():
+        return readings_from_status(status, params)
+
+    return start_heartbeat_task(settings_from_config(config.telemetry), source)
 
 
 @app.command("status")

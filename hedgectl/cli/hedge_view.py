@@ -10,7 +10,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from hedgectl.decimals import plain
+from hedgectl.decimals import plain, significant
 from hedgectl.strategies.hedge.status import CycleStatus
 
 STATE_STYLES = {"filled": "green", "failed": "red", "cancelled": "yellow", "unknown": "magenta"}
@@ -54,7 +54,7 @@ class HedgeLiveView:
                 leg.side or "-",
                 _fmt(leg.target),
                 _fmt(leg.filled),
-                _fmt(leg.average_price),
+                _fmt(None if leg.average_price is None else significant(leg.average_price)),
                 Text(leg.state, style=state_style),
                 "-" if leg.latency_ms is None else f"{leg.latency_ms:.1f}",
                 position,

@@ -5,6 +5,7 @@ The venues run in a background thread for the duration of the command and stop w
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -44,5 +45,8 @@ def command_env(app_state: AppState, *, paper: bool, seed: int | None = None) ->
     # a config file, when there is one, only contributes its data directory; paper needs none
     data_dir = app_state.config().general.data_dir if find_config_path(app_state.config_path) else None
     options = {} if seed is None else {"seed": seed}
+    if not app_state.debug:
+        # the embedded venues' own trade log would drown the command's output; --debug shows it
+        logging.getLogger("hedgectl.sim").setLevel(logging.WARNING)
     with ThreadedPaperVenues(**options) as venues:
         yield CommandEnv(paper_config(venues.accounts_document(), data_dir=data_dir), venues)

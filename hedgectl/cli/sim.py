@@ -13,7 +13,7 @@ from hedgectl.errors import UsageError
 
 app = typer.Typer(help="Paper venues: serve them, inject faults, inspect their state.", no_args_is_help=True)
 
-VENUES = ("backpack", "lighter", "telegram")
+VENUES = ("backpack", "lighter", "grvt", "telegram")
 JSON_OPTION = typer.Option(False, "--json", help="Print JSON.")
 URL_OPTION = typer.Option(None, "--url", help="The paper venue's base URL (default: from --accounts or the config).")
 ACCOUNTS_OPTION = typer.Option(
@@ -28,6 +28,7 @@ def serve(
     backpack_port: int = typer.Option(0, "--backpack-port", min=0, max=65535, help="0 picks a free port."),
     lighter_port: int = typer.Option(0, "--lighter-port", min=0, max=65535),
     telegram_port: int = typer.Option(0, "--telegram-port", min=0, max=65535),
+    grvt_port: int = typer.Option(0, "--grvt-port", min=0, max=65535),
     seed: int = typer.Option(0, "--seed", help="Seed of the market's random walk and of every other random choice."),
     tick_seconds: float = typer.Option(1.0, "--tick-seconds", min=0, help="Seconds between price steps (0 freezes)."),
     accounts_out: Path | None = typer.Option(None, "--accounts-out", help="Write the accounts file here (0600)."),
@@ -36,7 +37,7 @@ def serve(
     ),
     state_file: Path | None = typer.Option(None, "--state-file", help="Keep accounts and positions across restarts."),
 ) -> None:
-    """Start paper Backpack, Lighter and Telegram with funded accounts; stay up until Ctrl-C."""
+    """Start paper Backpack, Lighter, GRVT and Telegram with funded accounts; stay up until Ctrl-C."""
     from hedgectl.sim.runner import run_serve
 
     terminal = state(ctx).terminal()
@@ -58,7 +59,7 @@ def serve(
 
     run_serve(
         host=host,
-        ports={"backpack": backpack_port, "lighter": lighter_port, "telegram": telegram_port},
+        ports={"backpack": backpack_port, "lighter": lighter_port, "grvt": grvt_port, "telegram": telegram_port},
         seed=seed,
         tick_seconds=tick_seconds,
         accounts_out=accounts_out,
@@ -107,7 +108,7 @@ def _request(method: str, url: str, body: Any = None) -> Any:
 @app.command("fault")
 def fault(
     ctx: typer.Context,
-    venue: str = typer.Argument(..., help="backpack, lighter or telegram."),
+    venue: str = typer.Argument(..., help="backpack, lighter, grvt or telegram."),
     kind: str | None = typer.Argument(
         None,
         help="latency, error, rate_limit, reject, drop_after_execute, partial_fill, nonce_skew, liquidate, "
@@ -159,7 +160,7 @@ def fault(
 @app.command("state")
 def show_state(
     ctx: typer.Context,
-    venue: str = typer.Argument(..., help="backpack, lighter or telegram."),
+    venue: str = typer.Argument(..., help="backpack, lighter, grvt or telegram."),
     url: str | None = URL_OPTION,
     accounts: Path | None = ACCOUNTS_OPTION,
     json_output: bool = JSON_OPTION,

@@ -261,9 +261,9 @@ def _parse_connector(
     for secret in spec.secrets:
         variable = env_name(name, secret.env_suffix)
         if env.get(variable):
-            secrets[secret.name] = Secret(env[variable], source=f"${variable}")
+            secrets[secret.name] = Secret(env[variable], source=f"${variable}", register=secret.secret)
         elif file_values.get(secret.name):
-            secrets[secret.name] = Secret(file_values[secret.name], source=str(key_file))
+            secrets[secret.name] = Secret(file_values[secret.name], source=str(key_file), register=secret.secret)
         else:
             missing.append(f"{secret.name} ({secret.help}): set ${variable} or key_file")
     return ConnectorConfig(
@@ -356,11 +356,23 @@ def _check_roles(hedge: HedgeConfig, connectors: dict[str, ConnectorConfig], pro
             continue
         if connector.venue not in hedge.symbols:
             problems.add("hedge.symbols", f"no symbol for venue '{connector.venue}' (used by role {role})")
-        account = (connector.venue, connector.base_url, connector.options.get("account_index"))
+        account = account_identity(connector)
         if account in seen_accounts:
             problems.add(where, f"uses the same account as role {seen_accounts[account]}; each role needs its own")
         else:
             seen_accounts[account] = role
+
+
+def account_identity(connector: ConnectorConfig) -> tuple:
+    """What tells this connector's venue account from another's: the venue, its URL and the venue's account fields."""
+    fields = VENUES[connector.venue].account_fields
+    values = []
+    for name in fields:
+        if name in connector.secrets:
+            values.append(connector.secrets[name].reveal())
+        else:
+            values.append(connector.options.get(name))
+    return (connector.venue, connector.base_url, *values)
 
 
 def _parse_telemetry(

@@ -13,7 +13,6 @@ from typing import Any
 from hedgectl.config.secrets import Secret
 
 ROLES = ("BP", "L1", "L2")
-ROLE_TITLES = {"BP": "bridge (Backpack)", "L1": "hedge A (lighter1)", "L2": "hedge B (lighter2)"}
 
 
 @dataclass(frozen=True)
@@ -36,7 +35,9 @@ class HedgeConfig:
     """The tri-venue hedge's parameters (the old LiquidationHedgeParams)."""
 
     roles: dict[str, str] = field(default_factory=lambda: {"BP": "backpack", "L1": "lighter1", "L2": "lighter2"})
-    symbols: dict[str, str] = field(default_factory=lambda: {"backpack": "ETH_USDC_PERP", "lighter": "ETH"})
+    symbols: dict[str, str] = field(
+        default_factory=lambda: {"backpack": "ETH_USDC_PERP", "lighter": "ETH", "grvt": "ETH_USDT_Perp"}
+    )
     direction: str = "long"
     size: Decimal | None = None
     l2_size: Decimal | None = None
@@ -46,9 +47,9 @@ class HedgeConfig:
     wait_min_secs: float = 30.0
     wait_max_secs: float = 90.0
     slippage: dict[str, Decimal] = field(
-        default_factory=lambda: {"backpack": Decimal("0.005"), "lighter": Decimal("0.01")}
+        default_factory=lambda: {"backpack": Decimal("0.005"), "lighter": Decimal("0.01"), "grvt": Decimal("0.005")}
     )
-    retries: dict[str, int] = field(default_factory=lambda: {"backpack": 3, "lighter": 3})
+    retries: dict[str, int] = field(default_factory=lambda: {"backpack": 3, "lighter": 3, "grvt": 3})
     retry_delay_secs: float = 0.5
     order_timeout_secs: float = 15.0
     monitor_timeout_secs: float = 3600.0
@@ -67,7 +68,7 @@ class TelemetryConfig:
     base_url: str | None = None
     group: str | None = None
     interval_secs: float = 10.0
-    bots: dict[str, str] = field(default_factory=lambda: {"BP": "bp", "L1": "lighter1", "L2": "lighter2"})
+    bots: dict[str, str] = field(default_factory=lambda: {"BP": "triad-bp", "L1": "triad-l1", "L2": "triad-l2"})
     token: Secret | None = field(default=None, repr=False)
 
 

@@ -65,10 +65,11 @@ class Secret:
 
     __slots__ = ("_value", "source")
 
-    def __init__(self, value: str, source: str = "unknown"):
+    def __init__(self, value: str, source: str = "unknown", *, register: bool = True):
         self._value = value
         self.source = source
-        register_secret(value)
+        if register:  # a public value kept with the secrets (a public key) need not be scrubbed
+            register_secret(value)
 
     def reveal(self) -> str:
         return self._value

@@ -146,6 +146,18 @@ def paper_document(accounts: dict[str, Any]) -> tuple[dict[str, Any], dict[str, 
                 "api_key_index": account["api_key_index"],
             }
             secrets[env_name(name, "PRIVATE_KEY")] = account["api_private_key"]
+    grvt = accounts.get("grvt")
+    if grvt:
+        for account in grvt["accounts"]:
+            name = account["name"]
+            document["connectors"][name] = {
+                "venue": "grvt",
+                "base_url": grvt["url"],
+                "sub_account_id": account["sub_account_id"],
+                "chain_id": account["chain_id"],
+            }
+            secrets[env_name(name, "API_KEY")] = account["api_key"]
+            secrets[env_name(name, "PRIVATE_KEY")] = account["private_key"]
     document["hedge"].update(PAPER_HEDGE)
     telegram = accounts.get("telegram")
     if telegram:

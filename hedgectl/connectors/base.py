@@ -347,12 +347,12 @@ class Connector(abc.ABC):
 
     async def with_read_retries(self, what: str, read: Callable[[], Awaitable[T]]) -> T:
         """Run an idempotent read, retrying transient failures (unavailable, rate limited) with backoff."""
-        from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+        from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
         retrying = AsyncRetrying(
             retry=retry_if_exception_type((VenueUnavailable, RateLimited)),
             stop=stop_after_attempt(max(1, self.config.read_retries)),
-            wait=wait_exponential_jitter(initial=0.05, max=1.0),
+            wait=wait_random_exponential(multiplier=0.05, max=1.0),
             reraise=True,
         )
         async for attempt in retrying:

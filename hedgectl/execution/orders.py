@@ -315,7 +315,8 @@ class OrderTracker:
             await waiter.wait()
         else:
             try:
-                await asyncio.wait_for(waiter.wait(), timeout)
+                async with asyncio.timeout(timeout):  # not wait_for: it can swallow a cancel on Python 3.11
+                    await waiter.wait()
             except TimeoutError:
                 pass
         return self._snapshot
@@ -357,13 +358,22 @@ class TrackingOrder:
         return await self.tracker.next_update(timeout)
 
     async def wait_final(self, timeout: float | None = None) -> OrderSnapshot:
-        """Wait for a terminal state; if the confirming task failed, its error is raised here, not lost."""
-        snapshot = await self.tracker.wait_final(timeout)
-        if self.task is not None and self.task.done() and not self.task.cancelled():
-            error = self.task.exception()
-            if error is not None:
-                raise error
-        return snapshot
+        """Wait for a terminal state; if the confirming task failed, its error is raised here, not lost.
+
+        A task that fails while the order is still open or unknown ends the wait at once with its error (nothing
+        else would ever move the tracker), instead of at the timeout, or never without one.
+        """
+        waiting = asyncio.ensure_future(self.tracker.wait_final(timeout))
+        try:
+            if self.task is not None and not self.task.done():
+                await asyncio.wait({waiting, self.task}, return_when=asyncio.FIRST_COMPLETED)
+            if self.task is not None and self.task.done() and not self.task.cancelled():
+                error = self.task.exception()
+                if error is not None:
+                    raise error
+            return await waiting
+        finally:
+            waiting.cancel()
 
 
 class TrackingMarketOrder(TrackingOrder):

@@ -53,7 +53,7 @@ CREATE TABLE IF NOT EXISTS orders (
     side TEXT NOT NULL,
     size TEXT NOT NULL,
     order_type TEXT NOT NULL,
-    client_order_index INTEGER NOT NULL,
+    client_order_index TEXT NOT NULL,  -- text: GRVT's ids reach 2^64, beyond SQLite's INTEGER
     reduce_only INTEGER NOT NULL,
     price TEXT,
     state TEXT NOT NULL,
@@ -222,7 +222,7 @@ class Journal:
                 intent.side.value,
                 plain(intent.size),
                 intent.order_type.value,
-                intent.client_order_index,
+                str(intent.client_order_index),
                 int(intent.reduce_only),
                 None if intent.price is None else plain(intent.price),
                 OrderState.NEW.value,
@@ -368,7 +368,7 @@ def _order(row: sqlite3.Row) -> OrderRecord:
         side=Side(row["side"]),
         size=Decimal(row["size"]),
         order_type=OrderType(row["order_type"]),
-        client_order_index=row["client_order_index"],
+        client_order_index=int(row["client_order_index"]),
         price=_dec(row["price"]),
         reduce_only=bool(row["reduce_only"]),
     )

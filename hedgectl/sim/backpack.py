@@ -208,8 +208,7 @@ class PaperBackpack(PaperVenue):
         )
         self.api_keys: dict[str, ApiKey] = {}
         self._verify_keys: dict[str, VerifyKey] = {}
-        self.faults.on_arm(FaultKind.LIQUIDATE, self._arm_liquidate)
-        self.faults.on_arm(FaultKind.PRICE_MOVE, self._arm_price_move)
+        self.arm_engine_faults(self.exchange)
 
     # ----- accounts ---------------------------------------------------------------------------------------------
 
@@ -263,12 +262,6 @@ class PaperBackpack(PaperVenue):
     async def account_for(self, request: web.Request) -> str | None:
         key = self.api_keys.get(request.headers.get("X-API-Key", ""))
         return key.account if key is not None else None
-
-    async def _arm_liquidate(self, fault: Fault) -> None:
-        self.exchange.liquidate(fault.account)
-
-    async def _arm_price_move(self, fault: Fault) -> None:
-        self.market.shock(fault.percent, fault.symbol)
 
     # ----- error bodies -----------------------------------------------------------------------------------------
 

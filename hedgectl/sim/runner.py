@@ -35,6 +35,7 @@ T = TypeVar("T")
 VENUE_KINDS: dict[str, str] = {
     "backpack": "hedgectl.sim.backpack:PaperBackpack",
     "lighter": "hedgectl.sim.lighter:PaperLighter",
+    "grvt": "hedgectl.sim.grvt:PaperGrvt",
     "telegram": "hedgectl.sim.telegram:PaperTelegram",
 }
 

@@ -11,12 +11,15 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from hedgectl.sim.faults import DropMode, Fault, FaultBoard, FaultError, FaultKind
 from hedgectl.sim.market import Market
+
+if TYPE_CHECKING:
+    from hedgectl.sim.exchange import Exchange
 
 logger = logging.getLogger(__name__)
 
@@ -167,6 +170,18 @@ class PaperVenue:
 
     async def _arm_down(self, fault: Fault) -> None:
         await self.go_down(fault.seconds)
+
+    def arm_engine_faults(self, exchange: Exchange) -> None:
+        """Serve ``liquidate`` (an account of ``exchange``) and ``price_move`` (the shared market) on this venue."""
+
+        def liquidate(fault: Fault) -> None:
+            exchange.liquidate(fault.account)
+
+        def price_move(fault: Fault) -> None:
+            self.market.shock(fault.percent, fault.symbol)
+
+        self.faults.on_arm(FaultKind.LIQUIDATE, liquidate)
+        self.faults.on_arm(FaultKind.PRICE_MOVE, price_move)
 
     # ----- fault application ------------------------------------------------------------------------------------
 

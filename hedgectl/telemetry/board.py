@@ -365,7 +365,8 @@ async def _next_command(commands: asyncio.Queue[str] | None, timeout_secs: float
         await asyncio.sleep(timeout_secs)
         return None
     try:
-        return await asyncio.wait_for(commands.get(), timeout_secs)
+        async with asyncio.timeout(timeout_secs):  # not wait_for: it can swallow a cancel on Python 3.11
+            return await commands.get()
     except TimeoutError:
         return None
 

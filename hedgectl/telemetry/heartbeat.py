@@ -185,7 +185,10 @@ class HeartbeatSender:
 
 async def _read(source: ReadingsSource, timeout_secs: float) -> Mapping[str, RoleReading | BaseException]:
     try:
-        return await asyncio.wait_for(source(), timeout_secs)
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancel that races the source's answer,
+        # and a heartbeat task that ignores its cancel would keep a finished hedge from exiting
+        async with asyncio.timeout(timeout_secs):
+            return await source()
     except Exception as exc:  # noqa: BLE001 - any failure of the source is a failed venue read of every role
         return {role: exc for role in ROLES}
 

@@ -62,6 +62,18 @@ class PaperLighter:
             read_retries=read_retries,
         )
 
+    def child_config_source(self, name: str = "lighter1", *, connector_name: str | None = None) -> str:
+        """Python source that builds ``config`` for account ``name`` in a child process; the private key is read
+        from the first line of the child's stdin (it never appears on a command line)."""
+        config = self.config(name, connector_name=connector_name)
+        return (
+            "import sys\n"
+            "from hedgectl.config.model import ConnectorConfig\n"
+            "from hedgectl.config.secrets import Secret\n"
+            f"config = ConnectorConfig(name={config.name!r}, venue='lighter', base_url={config.base_url!r}, "
+            f"options={config.options!r}, secrets={{'private_key': Secret(sys.stdin.readline().strip())}})\n"
+        )
+
     def connector(self, name: str = "lighter1", *, data_dir: Path | None = None, **config: Any) -> LighterConnector:
         connector = LighterConnector(self.config(name, **config), data_dir=data_dir)
         # keep waits short in tests; the schedules themselves are what production uses

@@ -51,7 +51,8 @@ def test_order_parameters_sign_to_the_spec_test_vector() -> None:
 def test_signing_string_sorts_keys_writes_booleans_in_lowercase_and_omits_nulls() -> None:
     params = {"symbol": "SOL_USDC_PERP", "postOnly": False, "price": None, "clientId": 7, "reduceOnly": True}
     assert signing_string("orderExecute", params, 1, 60000) == (
-        "instruction=orderExecute&clientId=7&postOnly=false&reduceOnly=true&symbol=SOL_USDC_PERP&timestamp=1&window=60000"
+        "instruction=orderExecute&clientId=7&postOnly=false&reduceOnly=true&symbol=SOL_USDC_PERP"
+        "&timestamp=1&window=60000"
     )
 
 

@@ -3,15 +3,19 @@ failing venue does to a read (it raises; it never reads as flat)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
 
-from hedgectl.errors import InvalidOrder, RateLimited, VenueTimeout, VenueUnavailable
+from hedgectl.config.secrets import Secret
+from hedgectl.connectors.lighter import LighterConnector
+from hedgectl.errors import AuthError, InvalidOrder, RateLimited, VenueTimeout, VenueUnavailable
 
 from .lighter_support import ETH, PaperLighter, paper_lighter  # noqa: F401
 
@@ -116,18 +120,10 @@ def test_down_venue_read_raises_unavailable(paper_lighter: PaperLighter):
 
 
 def test_position_read_does_not_import_the_sdk(paper_lighter: PaperLighter):
-    config = paper_lighter.config("lighter1")
-    program = textwrap.dedent(
-        f"""
-        import asyncio, json, sys
-        from hedgectl.config.model import ConnectorConfig
-        from hedgectl.config.secrets import Secret
+    program = paper_lighter.child_config_source("lighter1") + textwrap.dedent(
+        """
+        import asyncio, json
         from hedgectl.registry import build_connector
-
-        config = ConnectorConfig(
-            name="lighter1", venue="lighter", base_url={config.base_url!r}, options={config.options!r},
-            secrets={{"private_key": Secret(sys.stdin.read().strip())}},
-        )
 
         async def main():
             async with build_connector(config) as connector:
@@ -140,15 +136,67 @@ def test_position_read_does_not_import_the_sdk(paper_lighter: PaperLighter):
 
         positions, status = asyncio.run(main())
         heavy = sorted(name for name in ("lighter", "eth_account") if name in sys.modules)
-        print(json.dumps({{"heavy": heavy, "positions": len(positions), "server_next": status.server_next}}))
+        print(json.dumps({"heavy": heavy, "positions": len(positions), "server_next": status.server_next}))
         """
     )
     completed = subprocess.run(
         [sys.executable, "-c", program],
-        input=paper_lighter.account("lighter1")["api_private_key"],
+        input=paper_lighter.account("lighter1")["api_private_key"] + "\n",
         capture_output=True, text=True, timeout=60,
     )
     assert completed.returncode == 0, completed.stderr
     outcome = json.loads(completed.stdout.strip().splitlines()[-1])
     assert outcome["heavy"] == []
     assert outcome["server_next"] >= 1
+
+
+def test_check_accepts_the_registered_key(paper_lighter: PaperLighter):
+    paper_lighter.run(lambda connector: connector.check())
+
+
+def test_check_refuses_a_key_the_venue_does_not_know(paper_lighter: PaperLighter):
+    import lighter
+
+    other_key = lighter.create_api_key()[0]
+    config = replace(paper_lighter.config("lighter1"), secrets={"private_key": Secret(other_key, source="test")})
+
+    async def main():
+        async with LighterConnector(config) as connector:
+            await connector.check()
+
+    with pytest.raises(AuthError) as raised:
+        asyncio.run(main())
+    assert other_key[2:] not in str(raised.value) and other_key not in str(raised.value)
+
+
+@pytest.mark.parametrize("bad_key", ["zz" * 40, "ab" * 10])
+def test_malformed_key_is_refused_without_showing_it(paper_lighter: PaperLighter, bad_key):
+    config = replace(paper_lighter.config("lighter1"), secrets={"private_key": Secret(bad_key, source="test")})
+
+    async def main():
+        async with LighterConnector(config) as connector:
+            await connector.prepare(ETH)
+
+    with pytest.raises(AuthError) as raised:
+        asyncio.run(main())
+    assert bad_key not in str(raised.value) and bad_key not in repr(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("path", "read"),
+    [
+        ("/api/v1/accountActiveOrders", lambda connector: connector.open_orders(ETH)),
+        ("/api/v1/accountOrders", lambda connector: connector.find_order(ETH, 12345)),
+        ("/api/v1/trades", lambda connector: connector.fills(ETH)),
+        ("/api/v1/orderBookOrders", lambda connector: connector.top_of_book(ETH)),
+        ("/api/v1/nextNonce", lambda connector: connector.nonce_status()),
+    ],
+)
+def test_failing_reads_raise_instead_of_answering_empty(paper_lighter: PaperLighter, path, read):
+    async def scenario(connector):
+        await connector.market_rules(ETH)
+        paper_lighter.arm("error", path=path, status=503)
+        return await read(connector)
+
+    with pytest.raises(VenueUnavailable):
+        paper_lighter.run(scenario, read_retries=2)

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from hedgectl.errors import OrderStateError
+from hedgectl.errors import AmbiguousOutcome, OrderStateError
 from hedgectl.execution.orders import (
     ORDER_STATE_TABLE,
     TERMINAL_STATES,
@@ -16,6 +16,7 @@ from hedgectl.execution.orders import (
     OrderTracker,
     OrderType,
     Side,
+    TrackingMarketOrder,
 )
 
 SIZE = Decimal("1.0")
@@ -173,6 +174,45 @@ def test_next_update_returns_the_snapshot_after_the_next_transition():
         await asyncio.sleep(0)
         tracker.apply(OrderEvent.ACCEPT)
         assert (await waiter).state is OrderState.OPEN
+
+    asyncio.run(scenario())
+
+
+def test_a_handle_whose_confirming_task_gives_up_ends_its_wait_with_that_error():
+    async def scenario():
+        tracker = tracker_in(OrderState.SUBMITTING)
+        tracker.apply(OrderEvent.LOSE_ANSWER)
+        gave_up = asyncio.Event()
+
+        async def confirm():
+            await gave_up.wait()
+            raise AmbiguousOutcome("outcome still unknown", client_order_index=7)
+
+        handle = TrackingMarketOrder(tracker, task=asyncio.create_task(confirm()))
+        waiter = asyncio.create_task(handle.wait_final())  # no timeout: only the task's end can finish it
+        await asyncio.sleep(0)
+        gave_up.set()
+        with pytest.raises(AmbiguousOutcome):
+            await asyncio.wait_for(waiter, 30)
+        assert handle.snapshot().state is OrderState.UNKNOWN
+
+    asyncio.run(scenario())
+
+
+def test_a_handle_waits_on_the_tracker_after_its_task_ended_cleanly():
+    async def scenario():
+        tracker = tracker_in(OrderState.SUBMITTING)
+
+        async def nothing():
+            return None
+
+        handle = TrackingMarketOrder(tracker, task=asyncio.create_task(nothing()))
+        await asyncio.sleep(0)
+        assert (await handle.wait_final(0.01)).state is OrderState.SUBMITTING
+        waiter = asyncio.create_task(handle.wait_final(5))
+        await asyncio.sleep(0)
+        tracker.apply(OrderEvent.FILL, filled_size=SIZE)
+        assert (await waiter).state is OrderState.FILLED
 
     asyncio.run(scenario())
 

@@ -150,3 +150,16 @@ def _open_backpack_position(venues):
             await handle.wait_final(5)
 
     asyncio.run(trade())
+
+
+def test_grvt_can_be_the_bridge_and_the_cycle_still_ends_flat(hedge_run):
+    run = hedge_run(roles={"BP": "grvt", "L1": "lighter1", "L2": "lighter2"}, symbols={
+        "backpack": "ETH_USDC_PERP", "lighter": "ETH", "grvt": "ETH_USDT_Perp"})
+    assert run.result.outcome is Outcome.COMPLETED, run.result.reason
+    assert run.orders("BP", "entry")[0].intent.venue == "grvt"
+    positions = {}
+    for kind in ("grvt", "lighter"):
+        for name, account in run.venues.state(kind)["accounts"].items():
+            positions[name] = account["positions"]
+    assert all(not [p for p in held if Decimal(str(p.get("signed_size", 0))) != 0] for held in positions.values())
+    assert run.venues.exchange_audit() == []

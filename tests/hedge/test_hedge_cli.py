@@ -30,6 +30,14 @@ def test_paper_run_needs_no_config_and_ends_completed_and_flat(cli_subprocess, t
     assert set(summary["pnl"]) == {"BP", "L1", "L2", "total"}
 
 
+def test_paper_run_with_grvt_as_the_bridge_ends_flat(cli, tmp_path):
+    result = cli("hedge", "run", "--paper", "--role", "BP=grvt", "--json", *FAST_ARGS)
+    assert result.exit_code == 0, result.stderr[-2000:]
+    summary = json.loads(result.stdout.splitlines()[-1])
+    assert summary["outcome"] == "completed"
+    assert summary["positions"] == {"BP": "0", "L1": "0", "L2": "0"}
+
+
 def test_dry_run_prints_the_plan_and_trades_nothing(cli, tmp_path):
     result = cli("hedge", "run", "--paper", "--dry-run", "--json", "--size", "0.3")
     assert result.exit_code == 0, result.output
@@ -48,6 +56,9 @@ def test_dry_run_prints_the_plan_and_trades_nothing(cli, tmp_path):
         (["--size", "abc"], "--size"),
         (["--wait-min", "5", "--wait-max", "1"], "wait"),
         (["--slippage", "lighter"], "--slippage"),
+        (["--role", "BP=lighter1"], "same account"),
+        (["--role", "BP=nope"], "unknown connector 'nope'"),
+        (["--role", "X1=grvt"], "--role takes BP, L1 or L2"),
     ],
 )
 def test_bad_arguments_get_one_line_and_exit_2(cli, args, needle):

@@ -70,3 +70,10 @@ def backpack(backpack_venues: ThreadedPaperVenues) -> Iterator[BackpackTestClien
     account = section["accounts"][0]
     with httpx.Client(timeout=10) as http:
         yield BackpackTestClient(section["url"], account["api_key"], account["api_secret"], http)
+
+
+@pytest.fixture(autouse=True)
+def quiet_raw_test_clients(caplog: pytest.LogCaptureFixture) -> None:
+    """Venue tests call the paper APIs with raw httpx clients, whose INFO line carries the URL (for Telegram, the
+    bot token in its path); hedgectl's own clients mask it. Keep the test clients' lines out of the secret scan."""
+    caplog.set_level("WARNING", logger="httpx")

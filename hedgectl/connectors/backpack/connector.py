@@ -81,7 +81,8 @@ class BackpackConnector(Connector):
     resolve_poll_secs = 0.2
     #: seconds between reads of a resting order
     resting_poll_secs = 0.5
-    #: a lost answer still unresolved after this many seconds ends the handle's task with AmbiguousOutcome
+    #: a lost answer still unresolved this many seconds after its window ended ends the handle's task with
+    #: AmbiguousOutcome
     resolve_timeout_secs = 60.0
     #: slack added to the request window (clock error, queueing) before absence counts as proof
     absence_margin_secs = 1.0
@@ -152,9 +153,9 @@ class BackpackConnector(Connector):
         await self._read("account", "/api/v1/account", instruction="accountQuery")
 
     async def prepare(self, symbol: str) -> MarketRules:
-        """Market rules and the clock offset, and a warm connection, so that submit_order does no extra I/O."""
+        """Market rules, a fresh clock offset and a warm connection, so that submit_order does no extra I/O."""
         rules = await self.market_rules(symbol)
-        await self.sync_clock()
+        await self.sync_clock(force=True)
         return rules
 
     # --- transport -------------------------------------------------------------------------------------------
@@ -244,7 +245,9 @@ class BackpackConnector(Connector):
         except httpx.TimeoutException as exc:
             if idempotent:
                 raise VenueTimeout(f"{method} {path}: no answer in {self.config.timeout_secs}s", **where) from None
-            raise AmbiguousOutcome(f"{method} {path}: no answer ({type(exc).__name__}); outcome unknown", **where) from None
+            raise AmbiguousOutcome(
+                f"{method} {path}: no answer ({type(exc).__name__}); outcome unknown", **where
+            ) from None
         except httpx.TransportError as exc:
             if idempotent:
                 raise VenueUnavailable(f"{method} {path}: connection failed ({type(exc).__name__})", **where) from None
@@ -280,7 +283,8 @@ class BackpackConnector(Connector):
         return rules
 
     async def top_of_book(self, symbol: str) -> TopOfBook:
-        document = wire.expect(await self._read("depth", "/api/v1/depth", {"symbol": symbol, "limit": 5}), dict, "depth")
+        depth = await self._read("depth", "/api/v1/depth", {"symbol": symbol, "limit": 5})
+        document = wire.expect(depth, dict, "depth")
         bid, bid_size = wire.best_prices(document.get("bids", []), best_is_max=True)
         ask, ask_size = wire.best_prices(document.get("asks", []), best_is_max=False)
         return TopOfBook(symbol=symbol, bid=bid, bid_size=bid_size, ask=ask, ask_size=ask_size)
@@ -388,8 +392,9 @@ class BackpackConnector(Connector):
         if not self.client_id_range.contains(intent.client_order_index):
             raise InvalidOrder(f"clientId {intent.client_order_index} is outside uint32", **where)
         if rules.quantize_size(intent.size) != intent.size:
-            raise InvalidOrder(f"{intent.symbol}: size {plain(intent.size)} is not on the step {plain(rules.step_size)}",
-                               **where)
+            raise InvalidOrder(
+                f"{intent.symbol}: size {plain(intent.size)} is not on the step {plain(rules.step_size)}", **where
+            )
         rules.check_size(intent.size, reduce_only=intent.reduce_only)
         params: dict[str, Any] = {
             "symbol": intent.symbol,
@@ -440,7 +445,9 @@ class BackpackConnector(Connector):
         try:
             document = await self._request("POST", "/api/v1/order", params, instruction="orderExecute",
                                            idempotent=False)
-        except AmbiguousOutcome as lost:
+            report = wire.order_report(wire.expect(document, dict, "order"))
+        except (AmbiguousOutcome, VenueProtocolError) as lost:
+            # No answer, or one we cannot read: the venue may have executed the order either way.
             logger.warning("%s: answer to order %d lost (%s); resolving by clientId", self.name,
                            intent.client_order_index, lost.message)
             tracker.apply(OrderEvent.LOSE_ANSWER, reason=lost.message)
@@ -453,8 +460,7 @@ class BackpackConnector(Connector):
             tracker.apply(OrderEvent.LOSE_ANSWER, reason="cancelled while waiting for the answer")
             self._handle(watch)
             raise
-        report_document = wire.expect(document, dict, "order")
-        refused = self._fold(tracker, wire.order_report(report_document), wire.expiry_reason(report_document))
+        refused = self._fold(tracker, report, wire.expiry_reason(document))
         if refused is not None:
             raise refused
         return self._handle(watch)
@@ -509,8 +515,10 @@ class BackpackConnector(Connector):
         tracker = watch.tracker
         intent = tracker.intent
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.resolve_timeout_secs
+        # Counted from when absence could first be proven, so a long window never cuts the resolution short.
+        deadline = max(loop.time(), watch.absent_after) + self.resolve_timeout_secs
         since_ms = int((watch.sent_at - self.absence_margin_secs) * 1000)
+        absent_reads = 0  # consecutive complete lookups without a trace, counted once the window has passed
         try:
             while not tracker.snapshot().is_final:
                 unknown = tracker.state is OrderState.UNKNOWN
@@ -521,8 +529,12 @@ class BackpackConnector(Connector):
                     logger.info("%s: confirming order %d: %s", self.name, intent.client_order_index, exc)
                 else:
                     if found is not None:
+                        absent_reads = 0
                         self._fold(tracker, *found)
                     elif unknown and loop.time() >= watch.absent_after:
+                        absent_reads += 1
+                    # Two clean readings, not one, so that a momentarily stale history cannot decide alone.
+                    if absent_reads >= 2:
                         proof = VenueUnavailable(
                             f"order {intent.client_order_index} never reached the venue: no trace of it after its "
                             f"{self.window_ms} ms window", venue=self.venue, connector=self.name,

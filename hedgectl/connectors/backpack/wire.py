@@ -277,7 +277,7 @@ def fill(document: dict[str, Any]) -> Fill:
 
 
 def best_prices(levels: Any, *, best_is_max: bool) -> tuple[Decimal | None, Decimal | None]:
-    """The best price and its size from depth levels ``[[price, size], ...]``, whatever order the venue lists them in."""
+    """The best price and its size from depth levels ``[[price, size], ...]``, in whatever order they are listed."""
     best: tuple[Decimal, Decimal] | None = None
     for level in expect(levels, list, "depth levels"):
         price, size = to_decimal(level[0], what="price"), to_decimal(level[1], what="size")

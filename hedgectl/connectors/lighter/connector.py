@@ -11,7 +11,10 @@ sends again (bounded). A lost answer (timeout, dropped connection, 5xx, 429) is 
 again: the client order index is looked up, then the transaction hash, then the venue's next nonce. When the
 venue's next nonce is still the lost transaction's nonce, the order is sent again with that SAME nonce and the same
 client order index: at most one transaction per nonce can ever execute, so a late arrival of the lost one and the
-new one exclude each other and no duplicate is possible.
+new one exclude each other and no duplicate is possible. A nonce that someone else consumed (no trace of our order
+or transaction for ``consumed_settle_secs``) can no longer carry the lost transaction, so the order goes out with
+the venue's next nonce. If the venue cannot be asked, the order stays UNKNOWN (AmbiguousOutcome) and is not resent.
+Fills are not inferred from positions: that needs a baseline read, which would sit on the critical path.
 
 Market orders carry a worst-price bound in integer ticks: the best ask (buy) or bid (sell) of a recent book moved
 by ``max_slippage`` and rounded towards the touch. The book is the one ``prepare`` or ``top_of_book`` read last;
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -70,7 +74,7 @@ from hedgectl.errors import (
     VenueTimeout,
     VenueUnavailable,
 )
-from hedgectl.execution.client_ids import LIGHTER_RANGE
+from hedgectl.execution.client_ids import LIGHTER_RANGE, ClientIdAllocator
 from hedgectl.execution.orders import (
     OrderEvent,
     OrderIntent,
@@ -94,8 +98,11 @@ DEFAULT_MAX_SLIPPAGE = Decimal("0.01")
 CONFIRM_DELAYS = (0.0, 0.02, 0.03, 0.05, 0.1, 0.1, 0.2, 0.2, 0.3, 0.5)
 #: Delays between reads that resolve a lost answer (order lookup, tx lookup, next nonce).
 RESOLVE_DELAYS = (0.0, 0.05, 0.1, 0.2, 0.4, 0.8)
+#: The longest the first confirming read waits for the venue's predicted execution time.
+FIRST_CONFIRM_MAX_DELAY = 0.2
 LIMIT_POLL_SECS = 0.5
 TRADES_PAGE = 100
+MAX_TRADE_PAGES = 20
 
 
 @dataclass(frozen=True)
@@ -163,6 +170,7 @@ class LighterConnector(Connector):
         except (KeyError, TypeError, ValueError):
             raise ConfigError(f"connectors.{config.name}: account_index and api_key_index must be integers") from None
         super().__init__(config, data_dir=data_dir)
+        self.client_ids = _shared_allocator(config.base_url, self.account_index, self.client_ids)
         chain_id = options.get("chain_id")
         self.chain_id = int(chain_id) if chain_id is not None else None
         self.nonce_mode = options.get("nonce_manager") or "optimistic"
@@ -173,13 +181,16 @@ class LighterConnector(Connector):
         self.default_max_slippage = DEFAULT_MAX_SLIPPAGE
         self.book_max_age_secs = 10.0
         self.max_send_attempts = 3
+        self.max_nonce_retries = 5
         self.confirm_timeout_secs = max(15.0, 3 * self.timeout)
         self.resolve_timeout_secs = max(5.0, 2 * self.timeout)
+        self.consumed_settle_secs = 1.0
         self._rest = LighterRest(self.base_url, timeout=self.timeout, connector=self.name,
                                  on_latency=self._record_latency)
         self._nonce = nonce_slot(self.base_url, self.account_index, self.api_key_index)
         self._nonce_file = NonceFile(data_dir, self.account_index, self.api_key_index) if data_dir else None
         self._markets: dict[str, LighterMarket] = {}
+        self._markets_by_id: dict[int, LighterMarket] = {}
         self._books: dict[str, TopOfBook] = {}
         self._signer: LighterSigner | None = None
         self._signer_lock = asyncio.Lock()
@@ -239,9 +250,9 @@ class LighterConnector(Connector):
         signer.auth_token()
         async with self._nonce.lock():
             # read through the SDK's own HTTP session, so its connection to the venue is open before the first send
-            next_nonce = await signer.fetch_next_nonce(timeout=self.timeout)
-            if self._nonce.next_nonce is None:
-                self._nonce.next_nonce = next_nonce
+            # the venue is the truth: if another user of the key moved it, we learn it here rather than by a 21104
+            # on the order path
+            self._nonce.next_nonce = await signer.fetch_next_nonce(timeout=self.timeout)
         await self.top_of_book(symbol)
         return rules
 
@@ -249,7 +260,7 @@ class LighterConnector(Connector):
         """The account exists, the venue knows our api key, and an authenticated read is accepted."""
         await self.with_read_retries("account", self._account)
         signer = await self._ensure_signer()
-        await signer.check_key()
+        await signer.check_key(timeout=self.timeout)
         await self.with_read_retries("trades", lambda: self._auth_get("trades", {
             "account_index": self.account_index, "sort_by": "timestamp", "limit": 1,
         }))
@@ -262,6 +273,7 @@ class LighterConnector(Connector):
         for detail in list_field(document, "order_book_details"):
             market = _market_from_detail(detail)
             self._markets[market.rules.symbol] = market
+            self._markets_by_id[market.market_id] = market
             self._rules.setdefault(market.rules.symbol, market.rules)
 
     async def fetch_market_rules(self, symbol: str) -> MarketRules:
@@ -355,39 +367,43 @@ class LighterConnector(Connector):
         )
 
     async def fills(self, symbol: str | None = None, *, since: float | None = None) -> list[Fill]:
+        """The account's executions, oldest first: the last page of trades, or every one back to ``since``."""
         params: dict[str, Any] = {
             "account_index": self.account_index,
             "sort_by": "timestamp",
             "sort_dir": "desc",
             "limit": TRADES_PAGE,
         }
-        market = None
         if symbol is not None:
-            market = await self.market(symbol)
-            params["market_id"] = market.market_id
+            params["market_id"] = (await self.market(symbol)).market_id
         elif not self._markets:
             await self._load_markets()
-        document = await self.with_read_retries("trades", lambda: self._auth_get("trades", params))
-        by_id = {m.market_id: m for m in self._markets.values()}
-        fills = []
-        for trade in list_field(document, "trades"):
-            fill = self._fill_from_trade(trade, by_id)
-            if fill is None or (market is not None and fill.symbol != market.rules.symbol):
-                continue
-            if since is not None and fill.at < since:
-                continue
-            fills.append(fill)
+        trades: list[dict[str, Any]] = []
+        for _ in range(MAX_TRADE_PAGES):
+            document = await self.with_read_retries("trades", lambda p=dict(params): self._auth_get("trades", p))
+            page = list_field(document, "trades")
+            trades.extend(page)
+            cursor = document.get("next_cursor")
+            oldest = _seconds(page[-1].get("timestamp")) if page else None
+            if since is None or not cursor or not page or (oldest is not None and oldest < since):
+                break
+            params["cursor"] = cursor
+        if any(int_field(trade, "market_id") not in self._markets_by_id for trade in trades):
+            await self._load_markets()  # a market listed since the rules were read
+        fills = [fill for fill in (self._fill_from_trade(trade) for trade in trades) if fill is not None]
+        if since is not None:
+            fills = [fill for fill in fills if fill.at >= since]
         fills.sort(key=lambda item: item.at)
         return fills
 
-    def _fill_from_trade(self, trade: dict[str, Any], by_id: dict[int, LighterMarket]) -> Fill | None:
+    def _fill_from_trade(self, trade: dict[str, Any]) -> Fill | None:
         if trade.get("bid_account_id") == self.account_index:
             side = Side.BUY
         elif trade.get("ask_account_id") == self.account_index:
             side = Side.SELL
         else:
             return None
-        market = by_id.get(int_field(trade, "market_id"))
+        market = self._markets_by_id.get(int_field(trade, "market_id"))
         if market is None:
             raise VenueProtocolError(f"trade in unknown market {trade.get('market_id')}", venue=VENUE,
                                      connector=self.name)
@@ -436,9 +452,8 @@ class LighterConnector(Connector):
             and (nonces is None or order.get("nonce") is None or order.get("nonce") in nonces)
         ]
 
-    def _report(self, order: dict[str, Any], by_id: dict[int, LighterMarket] | None = None) -> OrderReport:
-        markets = by_id or {m.market_id: m for m in self._markets.values()}
-        market = markets.get(int_field(order, "market_index"))
+    def _report(self, order: dict[str, Any]) -> OrderReport:
+        market = self._markets_by_id.get(int_field(order, "market_index"))
         symbol = market.rules.symbol if market else str(order.get("market_symbol") or order.get("market_index"))
         filled = decimal_field(order, "filled_base_amount")
         quote = decimal_field(order, "filled_quote_amount", required=False)
@@ -527,6 +542,8 @@ class LighterConnector(Connector):
                 before = last_used + 1 if last_used is not None else None
             after = await self._server_next_nonce(key)
             slot.next_nonce = after
+            if after > 0:
+                slot.last_used = after - 1
         if key == self.api_key_index and self._nonce_file is not None and after > 0:
             self._nonce_file.write(after - 1)
         logger.info("%s: nonce of api key %s refreshed: %s -> %s", self.name, key, before, after)
@@ -556,32 +573,33 @@ class LighterConnector(Connector):
         """Send a transaction whose repetition is harmless (cancel, cancel-all, leverage), with bounded retries."""
         from hedgectl.connectors.lighter.signer import SendOutcome
 
-        last_error: VenueError | None = None
+        nonce_refusals = troubled_sends = 0
         async with self._nonce.lock():
-            for attempt in range(1, self.max_send_attempts + 1):
+            while True:
                 tx, result = await self._send_once(sign, await self._take_nonce())
                 if result.outcome is SendOutcome.ACCEPTED:
                     self._nonce.used(tx.nonce)
                     return result
-                if result.outcome is SendOutcome.NOT_SENT:
-                    last_error = VenueUnavailable(f"{what}: {result.message}", venue=VENUE, connector=self.name)
-                    await asyncio.sleep(0.1 * attempt)
-                    continue
+                if result.outcome is SendOutcome.REFUSED:
+                    error = self._refusal(result)
+                    if isinstance(error, NonceMismatch):
+                        self._nonce.invalidate()
+                        nonce_refusals += 1
+                        if nonce_refusals <= self.max_nonce_retries:
+                            continue
+                    elif isinstance(error, RateLimited):
+                        troubled_sends += 1
+                        if troubled_sends < self.max_send_attempts:
+                            await asyncio.sleep(0.1 * troubled_sends)
+                            continue
+                    raise error
+                troubled_sends += 1
                 if result.outcome is SendOutcome.AMBIGUOUS:
                     self._nonce.invalidate()
-                    last_error = VenueUnavailable(f"{what}: {result.message}", venue=VENUE, connector=self.name,
-                                                  status=result.http_status)
-                    await asyncio.sleep(0.1 * attempt)
-                    continue
-                error = self._refusal(result)
-                if isinstance(error, NonceMismatch):
-                    self._nonce.invalidate()
-                elif not isinstance(error, RateLimited):
-                    raise error
-                last_error = error
-                await asyncio.sleep(0.05 * attempt if isinstance(error, RateLimited) else 0)
-        assert last_error is not None
-        raise last_error
+                if troubled_sends >= self.max_send_attempts:
+                    raise VenueUnavailable(f"{what}: {result.message}", venue=VENUE, connector=self.name,
+                                           status=result.http_status)
+                await asyncio.sleep(0.1 * troubled_sends)
 
     # --- orders ----------------------------------------------------------------------------------------------
 
@@ -697,20 +715,26 @@ class LighterConnector(Connector):
                 self._persist_nonce()
 
     async def _send_order(self, tracker: OrderTracker, plan: _OrderPlan) -> bool:
-        """Send until the venue has the order (True) or refused it (False, tracker FAILED); AmbiguousOutcome else."""
+        """Send until the venue has the order (True) or refused it (False, tracker FAILED); AmbiguousOutcome else.
+
+        Budgets: ``max_nonce_retries`` refusals with 21104 (each proves nothing ran), and ``max_send_attempts``
+        sends whose answer was lost or rate limited (each resolved at the venue before the next).
+        """
         from hedgectl.connectors.lighter.signer import SendOutcome
 
         sign = self._signer_for(plan)
         coi = plan.intent.client_order_index
         lost: list[SignedTx] = []
         resend_nonce: int | None = None
+        nonce_refusals = troubled_sends = attempt = 0
         async with self._nonce.lock():
-            for attempt in range(1, self.max_send_attempts + 1):
+            while True:
+                attempt += 1
                 try:
                     nonce = resend_nonce if resend_nonce is not None else await self._take_nonce()
                     tx, result = await self._send_once(sign, nonce)
                 except VenueError as exc:
-                    # nothing went out on this attempt (nonce read failed, signer refused)
+                    # nothing went out on this attempt (the nonce read failed, or the signer refused)
                     if lost:
                         raise AmbiguousOutcome(f"order {coi}: {exc}", venue=VENUE, connector=self.name,
                                                client_order_index=coi) from exc
@@ -728,14 +752,20 @@ class LighterConnector(Connector):
                     error = self._refusal(result)
                     if isinstance(error, NonceMismatch):
                         self._nonce.invalidate()
+                        nonce_refusals += 1
+                    elif isinstance(error, RateLimited):
+                        troubled_sends += 1
                     if lost and await self._lost_order_landed(plan, lost, settle=True):
-                        tracker.apply(OrderEvent.ACCEPT, info={**info, "landed": lost[-1].tx_hash})
+                        tracker.apply(OrderEvent.ACCEPT, info=self._landed_info(lost, attempt))
                         return True
-                    if isinstance(error, (NonceMismatch, RateLimited)) and attempt < self.max_send_attempts:
+                    retry = (isinstance(error, NonceMismatch) and nonce_refusals <= self.max_nonce_retries) or (
+                        isinstance(error, RateLimited) and troubled_sends < self.max_send_attempts
+                    )
+                    if retry:
                         logger.warning("%s: order %s attempt %d refused (%s); sending again", self.name, coi,
                                        attempt, error)
                         if isinstance(error, RateLimited):
-                            await asyncio.sleep(0.1 * attempt)
+                            await asyncio.sleep(0.1 * troubled_sends)
                         continue
                     tracker.apply(OrderEvent.REJECT, reason=str(error), error=error, info=info)
                     return False
@@ -743,7 +773,8 @@ class LighterConnector(Connector):
                     error = VenueUnavailable(f"sendTx: {result.message}", venue=VENUE, connector=self.name)
                     tracker.apply(OrderEvent.REJECT, reason=str(error), error=error, info=info)
                     return False
-                # the answer is lost: the order may be at the venue
+                # the answer is lost: the order may be at the venue, and nothing is sent again until it says
+                troubled_sends += 1
                 if result.outcome is not SendOutcome.NOT_SENT:
                     lost.append(tx)
                 self._nonce.invalidate()
@@ -754,13 +785,19 @@ class LighterConnector(Connector):
                                result.message)
                 verdict = await self._resolve_lost(plan, lost)
                 if verdict == "landed":
-                    tracker.apply(OrderEvent.ACCEPT, info={**info, "landed": True})
+                    tracker.apply(OrderEvent.ACCEPT, info=self._landed_info(lost, attempt))
                     return True
+                if troubled_sends >= self.max_send_attempts:
+                    raise AmbiguousOutcome(
+                        f"order {coi}: {troubled_sends} sends without an answer; not at the venue now, but the last "
+                        f"one (nonce {lost[-1].nonce if lost else nonce}) could still arrive",
+                        venue=VENUE, connector=self.name, client_order_index=coi,
+                    )
                 resend_nonce = verdict
-        raise AmbiguousOutcome(
-            f"order {coi}: no answer after {self.max_send_attempts} attempts; it may or may not be at the venue",
-            venue=VENUE, connector=self.name, client_order_index=coi,
-        )
+
+    @staticmethod
+    def _landed_info(lost: list[SignedTx], attempt: int) -> dict[str, Any]:
+        return {"nonce": lost[-1].nonce, "tx_hash": lost[-1].tx_hash, "attempts": attempt, "answer_lost": True}
 
     async def _lost_order_landed(self, plan: _OrderPlan, lost: list[SignedTx], *, settle: bool = False) -> bool:
         """True when the venue shows the order (by client order index) or one of the lost transactions (by hash)."""
@@ -791,11 +828,17 @@ class LighterConnector(Connector):
         return bool(document.get("hash") or document.get("tx_hash"))
 
     async def _resolve_lost(self, plan: _OrderPlan, lost: list[SignedTx]) -> int | str:
-        """"landed", or the nonce to send the order again with, once the venue proved the lost one has not run."""
+        """"landed", or the nonce to send the order again with, once the venue proved the lost one has not run.
+
+        Proof is the venue's next nonce still at (or below) the lost transaction's nonce. When the nonce is
+        consumed but, for ``consumed_settle_secs``, neither the order (by client order index) nor the transaction
+        (by hash) shows at the venue, someone else used the nonce (another process on this key): the lost
+        transaction can then never run, and the order goes out again with the venue's next nonce.
+        """
         coi = plan.intent.client_order_index
         deadline = time.monotonic() + self.resolve_timeout_secs
         last_error: Exception | None = None
-        consumed_checks = 0
+        consumed_since: float | None = None
         step = 0
         while True:
             try:
@@ -810,10 +853,8 @@ class LighterConnector(Connector):
                     # the lost transaction's nonce is unused: sending with it again means that at most one of the
                     # two can ever run (and a nonce below it means the lost one was refused)
                     return server_next
-                # the nonce is consumed, yet neither the order nor our transaction shows: look again before
-                # concluding that someone else (another process on this key) used it
-                consumed_checks += 1
-                if consumed_checks >= 3:
+                consumed_since = consumed_since or time.monotonic()
+                if time.monotonic() - consumed_since >= self.consumed_settle_secs:
                     return server_next
             except VenueError as exc:
                 last_error = exc
@@ -831,7 +872,7 @@ class LighterConnector(Connector):
         is_market = intent.order_type is OrderType.MARKET
         deadline = time.monotonic() + self.confirm_timeout_secs if is_market else None
         delays = list(CONFIRM_DELAYS)
-        first = _first_delay(plan.predicted_execution_ms)
+        first = _first_delay(plan.predicted_execution_ms, self.last_latency_ms)
         if first is not None:
             delays[0] = first
         step = 0
@@ -939,14 +980,14 @@ class LighterConnector(Connector):
         )
 
     async def _wait_until(self, read: Callable[[], Awaitable[Any]], done: Callable[[Any], bool], what: str) -> None:
+        """Poll ``read`` on the confirmation schedule until ``done`` says so; VenueTimeout after the confirm time."""
         deadline = time.monotonic() + self.confirm_timeout_secs
-        for step in range(10_000):
-            if done(await read()):
-                return
+        step = 0
+        while not done(await read()):
             if time.monotonic() > deadline:
-                break
-            await asyncio.sleep(CONFIRM_DELAYS[min(step + 1, len(CONFIRM_DELAYS) - 1)])
-        raise VenueTimeout(what, venue=VENUE, connector=self.name)
+                raise VenueTimeout(what, venue=VENUE, connector=self.name)
+            step = min(step + 1, len(CONFIRM_DELAYS) - 1)
+            await asyncio.sleep(CONFIRM_DELAYS[step])
 
     async def update_leverage(self, symbol: str, leverage: Decimal | int, margin_mode: str = "cross") -> None:
         """Set the market's leverage (initial margin fraction 1/leverage) and margin mode ("cross" or "isolated")."""
@@ -979,6 +1020,18 @@ class LighterConnector(Connector):
         if status == 0:
             raise InvalidOrder(f"transaction {tx_hash[:16]}... failed at the venue", venue=VENUE, connector=self.name)
         return status if status == 2 else None
+
+
+_allocators: dict[tuple[str, int, Path | None], ClientIdAllocator] = {}
+_allocators_lock = threading.Lock()
+
+
+def _shared_allocator(base_url: str, account_index: int, own: ClientIdAllocator) -> ClientIdAllocator:
+    """One client order index allocator per account in the process, so two connectors of one account never hand
+    out the same index (across processes, the allocator's file in the shared data directory does that)."""
+    key = (base_url.rstrip("/"), account_index, own.state_path)
+    with _allocators_lock:
+        return _allocators.setdefault(key, own)
 
 
 def _market_from_detail(detail: dict[str, Any]) -> LighterMarket:
@@ -1016,15 +1069,17 @@ def _worst_price(touch: Decimal, slippage: Decimal, side: Side, rules: MarketRul
     return max(rules.quantize_price(touch * (1 - slippage), ROUND_CEILING), rules.tick_size)
 
 
-def _first_delay(predicted_execution_ms: int | None) -> float | None:
-    """Seconds until the venue's predicted execution (a timestamp in ms, or a duration), capped at half a second."""
+def _first_delay(predicted_execution_ms: int | None, round_trip_ms: float | None) -> float | None:
+    """When to send the first confirming read: so that it reaches the venue (half a round trip later) at the
+    predicted execution time (a timestamp in ms, or a duration). Capped, so a skewed clock costs little."""
     if not predicted_execution_ms or predicted_execution_ms <= 0:
         return None
     if predicted_execution_ms > 10**12:
         seconds = predicted_execution_ms / 1000 - time.time()
     else:
         seconds = predicted_execution_ms / 1000
-    return min(max(seconds, 0.0), 0.5)
+    seconds -= (round_trip_ms or 0) / 2000
+    return min(max(seconds, 0.0), FIRST_CONFIRM_MAX_DELAY)
 
 
 def _seconds(timestamp: Any) -> float:

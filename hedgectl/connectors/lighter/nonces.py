@@ -66,7 +66,8 @@ def nonce_slot(base_url: str, account_index: int, api_key_index: int) -> NonceSl
 
 
 class NonceFile:
-    """``<data dir>/lighter/nonces/<account>-<api key>.json``: the last nonce this machine used with a key.
+    """``<data dir>/lighter/nonces/<account>-<api key>.json``: the last nonce known used with a key (by this
+    machine, or by anyone as of the last ``nonce refresh``).
 
     It only informs ``nonce show``; the venue's next nonce is always the truth.
     """

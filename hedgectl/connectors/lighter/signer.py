@@ -21,7 +21,7 @@ from lighter.signer_client import SignerClient
 
 from hedgectl.config.secrets import Secret, redact
 from hedgectl.connectors.lighter.wire import CODE_OK, VENUE, error_for_code
-from hedgectl.errors import AuthError, InvalidOrder, VenueUnavailable
+from hedgectl.errors import AuthError, InvalidOrder, VenueTimeout, VenueUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +72,10 @@ class LighterSigner:
         self.account_index = account_index
         self.api_key_index = api_key_index
         self.connector = connector
+        if not _looks_like_key(private_key.reveal()):
+            # checked before the SDK builds its HTTP session, which it would leave open when the key is refused
+            raise AuthError("the api private key must be 40 bytes of hex (80 hex digits, 0x optional)", venue=VENUE,
+                            connector=connector)
         try:
             self._client = SignerClient(
                 base_url.rstrip("/"),
@@ -224,11 +228,21 @@ class LighterSigner:
     def forget_auth_token(self) -> None:
         self._token = None
 
-    async def check_key(self) -> None:
+    async def check_key(self, *, timeout: float) -> None:
         """Ask the venue (through the Go signer) whether our api key is the one registered; AuthError if not."""
-        error = await asyncio.to_thread(self._client.check_client)
+        try:
+            # the Go signer's HTTP call blocks its thread; a venue that does not answer must not block us
+            error = await asyncio.wait_for(asyncio.to_thread(self._client.check_client), timeout)
+        except (TimeoutError, asyncio.TimeoutError):
+            raise VenueTimeout(f"api key check: no answer within {timeout:g}s", venue=VENUE,
+                               connector=self.connector) from None
         if error is not None:
             raise AuthError(f"api key check failed: {redact(str(error))}", venue=VENUE, connector=self.connector)
+
+
+def _looks_like_key(value: str) -> bool:
+    digits = value[2:] if value[:2].lower() == "0x" else value
+    return len(digits) == 80 and all(ch in "0123456789abcdefABCDEF" for ch in digits)
 
 
 def _classify_api_exception(exc: ApiException) -> SendResult:

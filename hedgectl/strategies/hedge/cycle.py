@@ -25,7 +25,7 @@ from typing import Any, Protocol
 from hedgectl import locks
 from hedgectl.config.model import HedgeConfig
 from hedgectl.connectors.base import Connector, MarketRules, Position
-from hedgectl.decimals import ZERO, plain, quantize_down
+from hedgectl.decimals import ZERO, plain, quantize_down, significant
 from hedgectl.errors import (
     AuthError,
     BelowMinimumSize,
@@ -109,6 +109,7 @@ class HedgeResult:
     duration_secs: float = 0.0
     naked_window_ms: float | None = None
     interrupted: bool = False  # the operator stopped it
+    flattened: dict[str, Decimal] = field(default_factory=dict)  # signed size each leg held when it was closed
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -121,6 +122,7 @@ class HedgeResult:
             "open": self.open_positions,
             "duration_secs": round(self.duration_secs, 3),
             "naked_window_ms": None if self.naked_window_ms is None else round(self.naked_window_ms, 3),
+            "flattened": {role: plain(size) for role, size in self.flattened.items()},
         }
 
 
@@ -421,7 +423,7 @@ class HedgeCycle:
             "order",
             f"{role} {purpose}: {intent.side.value} {plain(intent.size)} -> {snapshot.state.value}"
             f" filled {plain(snapshot.filled_size)}"
-            + (f" @ {plain(snapshot.average_price)}" if snapshot.average_price else ""),
+            + (f" @ {plain(significant(snapshot.average_price))}" if snapshot.average_price else ""),
             role=role,
             purpose=purpose,
             client_order_index=intent.client_order_index,
@@ -429,7 +431,7 @@ class HedgeCycle:
             size=plain(intent.size),
             state=snapshot.state.value,
             filled=plain(snapshot.filled_size),
-            average_price=None if snapshot.average_price is None else plain(snapshot.average_price),
+            average_price=None if snapshot.average_price is None else plain(significant(snapshot.average_price)),
             reason=snapshot.reason,
         )
         return snapshot
@@ -535,11 +537,8 @@ class HedgeCycle:
                 if remaining <= 0:
                     return
                 self._emit("countdown", f"L2 enters in {remaining:.0f}s", seconds_left=round(remaining, 1))
-                try:
-                    await asyncio.wait_for(self._stop.wait(), timeout=min(1.0, remaining))
-                except TimeoutError:
-                    continue
-                raise EmergencyExit("interrupted by the operator during the wait")
+                if await self._stopped_within(min(1.0, remaining)):
+                    raise EmergencyExit("interrupted by the operator during the wait")
         finally:
             self.status.countdown_until = None
 
@@ -667,14 +666,18 @@ class HedgeCycle:
                         self._enter(Phase.REBALANCE, reason=f"net exposure {plain(net)}")
                         await self._rebalance(plan)
                         self._enter(Phase.MONITOR)
-                try:
-                    await asyncio.wait_for(
-                        self._stop.wait(), timeout=max(0.0, min(self.params.poll_interval_secs, deadline - time.time()))
-                    )
-                except TimeoutError:
-                    pass
+                await self._stopped_within(max(0.0, min(self.params.poll_interval_secs, deadline - time.time())))
         finally:
             self.status.countdown_until = None
+
+    async def _stopped_within(self, seconds: float) -> bool:
+        """Wait up to ``seconds`` for the operator's stop; True when it came."""
+        try:
+            async with asyncio.timeout(seconds):  # not wait_for: it can swallow a cancel on Python 3.11
+                await self._stop.wait()
+        except TimeoutError:
+            return False
+        return True
 
     async def _liquidated(self, role: str) -> bool:
         leg = self.legs[role]
@@ -755,6 +758,7 @@ class HedgeCycle:
             open_positions=[r.describe() for r in flat.values() if not r.flat],
             duration_secs=time.time() - self._started_at,
             naked_window_ms=self.naked_window_ms,
+            flattened={role: r.before for role, r in flat.items() if r.before and r.flat},
         )
         self.status.outcome = outcome.value
         self.journal.finish_cycle(

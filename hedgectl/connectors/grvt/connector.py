@@ -1,0 +1,587 @@
+"""The GRVT connector: API-key sessions, EIP-712 signed orders, and reads of positions, balances, fills and markets.
+
+Every request is a JSON POST. Reads log in with the API key (a session cookie) and never import eth-account; the
+signer is loaded the first time an order is signed. An order's outcome always comes from the venue: the create
+answer only says "accepted" (usually PENDING), so a task polls the order by client order id until it is final. A lost
+answer is resolved the same way; an order that never shows up is fenced with a client-order-id cancel and declared
+absent only once the venue can no longer accept it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import functools
+import hashlib
+import http.cookies
+import importlib.util
+import json
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from hedgectl.config.model import ConnectorConfig
+from hedgectl.config.secrets import Secret, register_secret
+from hedgectl.connectors.base import Balance, Connector, Fill, MarketRules, OrderReport, Position, TopOfBook
+from hedgectl.connectors.grvt import wire
+from hedgectl.decimals import ROUND_CEILING, ROUND_FLOOR, plain
+from hedgectl.errors import (
+    AmbiguousOutcome,
+    AuthError,
+    ConfigError,
+    InvalidOrder,
+    OrderNotFound,
+    RateLimited,
+    VenueError,
+    VenueProtocolError,
+    VenueTimeout,
+    VenueUnavailable,
+)
+from hedgectl.execution.orders import (
+    OrderEvent,
+    OrderIntent,
+    OrderState,
+    OrderTracker,
+    OrderType,
+    Side,
+    TrackingLimitOrder,
+    TrackingMarketOrder,
+    TransitionListener,
+)
+
+if TYPE_CHECKING:
+    from hedgectl.connectors.grvt.signing import LegScale, OrderSigner
+
+logger = logging.getLogger(__name__)
+
+INSTALL_HINT = "the GRVT connector signs orders with eth-account; install it with: pip install 'hedgectl[grvt]'"
+
+DEFAULT_IOC_EXPIRY_SECS = 15
+#: Resting (good-till-time) orders live until cancelled or until their signature expires.
+LIMIT_EXPIRY_SECS = 7 * 24 * 3600
+#: The venue's cap on a cancel's time-to-live: an order creation with the fenced client order id arriving within it
+#: is cancelled before it reaches the matching engine.
+FENCE_TTL_MS = 5000
+#: How long an accepted order may stay invisible to lookups before it is fenced (creation is asynchronous).
+FENCE_AFTER_SECS = 1.0
+ABSENCE_GRACE_SECS = 1.0
+SESSION_REFRESH_MARGIN_SECS = 5.0
+DEFAULT_SESSION_SECS = 3600.0
+POLL_FIRST_SECS = 0.05
+POLL_MAX_SECS = 1.0
+MAX_FILL_PAGES = 10
+TRADES_PATH = "/full/v1/"
+
+
+@dataclass
+class _Session:
+    token: Secret
+    account_id: str | None
+    expires_at: float
+
+
+class GrvtConnector(Connector):
+    """One GRVT trading sub-account, reached with an API key and the private key of the key's signing wallet."""
+
+    venue = wire.VENUE
+    client_id_range = wire.GRVT_RANGE
+
+    def __init__(self, config: ConnectorConfig, *, data_dir: Path | None = None):
+        options = config.options
+        environment = options.get("environment") or "prod"
+        self.hosts = wire.resolve_hosts(
+            config.base_url, environment,
+            edge_url=options.get("edge_url"), market_data_url=options.get("market_data_url"),
+        )
+        self.chain_id: int = options.get("chain_id") or wire.ENVIRONMENTS[environment].chain_id
+        self.ioc_expiry_secs: int = options.get("ioc_expiry_secs") or DEFAULT_IOC_EXPIRY_SECS
+        self._sub_account_id: int | None = options.get("sub_account_id")
+        missing = [name for name in ("api_key", "private_key") if not config.secrets.get(name)]
+        if missing:
+            raise ConfigError([f"connectors.{config.name}: missing {name}" for name in missing])
+        self._api_key: Secret = config.secrets["api_key"]
+        self._private_key: Secret = config.secrets["private_key"]
+        if self._sub_account_id is not None:
+            self._account_key = str(self._sub_account_id)
+        else:
+            self._account_key = "key-" + hashlib.sha256(self._api_key.reveal().encode()).hexdigest()[:12]
+        super().__init__(config, data_dir=data_dir)
+        if importlib.util.find_spec("eth_account") is None:
+            raise ConfigError(f"connectors.{config.name}: {INSTALL_HINT}")
+        self._http: httpx.AsyncClient | None = None
+        self._session: _Session | None = None
+        self._login_lock = asyncio.Lock()
+        self._instruments: dict[str, wire.Instrument] = {}
+        self._signer: OrderSigner | None = None
+        self._tasks: set[asyncio.Task] = set()
+        # How an order is confirmed and, when it never shows up, proven absent (tests shorten these).
+        self.fence_ttl_ms = FENCE_TTL_MS
+        self.absence_grace_secs = ABSENCE_GRACE_SECS
+        self.poll_max_secs = POLL_MAX_SECS
+        #: How long the venue may stay unreadable while an order is confirmed before the outcome is ambiguous.
+        self.confirm_patience_secs = max(30.0, 2.0 * self.ioc_expiry_secs)
+
+    def __repr__(self) -> str:
+        return f"GrvtConnector(name={self.name!r}, trades={self.hosts.trades!r}, chain_id={self.chain_id})"
+
+    # --- lifecycle ---------------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=self.config.timeout_secs,
+                                           headers={"Content-Type": "application/json"})
+
+    async def close(self) -> None:
+        tasks, self._tasks = self._tasks, set()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._http is not None:
+            client, self._http = self._http, None
+            await client.aclose()
+
+    def account_key(self) -> str:
+        return self._account_key
+
+    async def check(self) -> None:
+        await self.balance()
+
+    async def prepare(self, symbol: str) -> MarketRules:
+        rules = await self.market_rules(symbol)
+        self._order_signer()
+        await self._ensure_session()
+        return rules
+
+    # --- transport ---------------------------------------------------------------------------------------------
+
+    async def _client(self) -> httpx.AsyncClient:
+        if self._http is None:
+            await self.start()
+        return self._http
+
+    async def _ensure_session(self) -> _Session:
+        session = self._session
+        if session is not None and session.expires_at - time.time() > SESSION_REFRESH_MARGIN_SECS:
+            return session
+        async with self._login_lock:
+            session = self._session
+            if session is None or session.expires_at - time.time() <= SESSION_REFRESH_MARGIN_SECS:
+                session = self._session = await self._login()
+            return session
+
+    async def _login(self) -> _Session:
+        client = await self._client()
+        url = self.hosts.edge + "/auth/api_key/login"
+        try:
+            response = await client.post(url, content=json.dumps({"api_key": self._api_key.reveal()}),
+                                         headers={"Cookie": "rm=true"})
+        except httpx.TimeoutException as exc:
+            raise VenueTimeout(f"login timed out: {type(exc).__name__}", venue=self.venue,
+                               connector=self.name) from None
+        except httpx.TransportError as exc:
+            raise VenueUnavailable(f"login failed: {type(exc).__name__}: {exc}", venue=self.venue,
+                                   connector=self.name) from None
+        # The session lives in the header this connector sends, never in the client's cookie jar.
+        client.cookies.clear()
+        if not response.is_success:
+            error = wire.error_from_response(response.status_code, response.text, connector=self.name)
+            if isinstance(error, (VenueUnavailable, RateLimited)):
+                raise error
+            raise AuthError(f"login refused: {error.message}", venue=self.venue, connector=self.name,
+                            code=error.code, status=response.status_code)
+        token, expires_at = _session_cookie(response)
+        if token is None:
+            raise AuthError("login answered without a session cookie", venue=self.venue, connector=self.name)
+        register_secret(token)
+        self._adopt_sub_account(response)
+        logger.info("%s: logged in to GRVT (sub account %s)", self.name, self._sub_account_id)
+        return _Session(Secret(token, source="grvt login"), response.headers.get("X-Grvt-Account-Id"), expires_at)
+
+    def _adopt_sub_account(self, response: httpx.Response) -> None:
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        reported = body.get("sub_account_id") if isinstance(body, dict) else None
+        if reported in (None, ""):
+            return
+        try:
+            reported_id = int(str(reported))
+        except ValueError:
+            return
+        if self._sub_account_id is None:
+            self._sub_account_id = reported_id
+        elif self._sub_account_id != reported_id:
+            raise AuthError(f"the API key logs in to sub account {reported_id}, but sub_account_id is "
+                            f"{self._sub_account_id}", venue=self.venue, connector=self.name)
+
+    async def _sub_account(self) -> int:
+        if self._sub_account_id is None:
+            await self._ensure_session()
+        if self._sub_account_id is None:
+            raise ConfigError(f"connectors.{self.name}: the venue did not report a sub account; set sub_account_id")
+        return self._sub_account_id
+
+    async def _post(self, url: str, body: dict[str, Any], *, auth: bool, what: str,
+                    order_index: int | None = None) -> Any:
+        """POST ``body`` as JSON and return the parsed answer, or raise the mapped VenueError.
+
+        With ``order_index`` (an order creation), a failure after the request may have reached the venue raises
+        AmbiguousOutcome instead of an error that says nothing happened.
+        """
+        client = await self._client()
+        content = json.dumps(body, separators=(",", ":"))
+        for attempt in (1, 2):
+            headers = await self._auth_headers() if auth else {}
+            started = time.monotonic()
+            try:
+                response = await client.post(url, content=content, headers=headers)
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                raise VenueUnavailable(f"{what}: cannot connect: {type(exc).__name__}", venue=self.venue,
+                                       connector=self.name) from None
+            except httpx.TransportError as exc:
+                if order_index is not None:
+                    raise AmbiguousOutcome(f"{what}: answer lost ({type(exc).__name__})", venue=self.venue,
+                                           connector=self.name, client_order_index=order_index) from None
+                error_class = VenueTimeout if isinstance(exc, httpx.TimeoutException) else VenueUnavailable
+                raise error_class(f"{what}: {type(exc).__name__}: {exc}", venue=self.venue,
+                                  connector=self.name) from None
+            self.last_latency_ms = (time.monotonic() - started) * 1000
+            if response.status_code >= 500 and order_index is not None:
+                raise AmbiguousOutcome(f"{what}: HTTP {response.status_code} after sending", venue=self.venue,
+                                       connector=self.name, client_order_index=order_index, status=response.status_code)
+            if not response.is_success:
+                error = wire.error_from_response(response.status_code, response.text, connector=self.name)
+                if auth and attempt == 1 and error.code == 1000:
+                    logger.info("%s: session refused, logging in again", self.name)
+                    self._session = None
+                    continue
+                raise error
+            try:
+                document = response.json()
+            except ValueError:
+                if order_index is not None:
+                    raise AmbiguousOutcome(f"{what}: unreadable answer", venue=self.venue, connector=self.name,
+                                           client_order_index=order_index) from None
+                raise VenueProtocolError(f"{what}: answer is not JSON", venue=self.venue,
+                                         connector=self.name) from None
+            embedded = wire.embedded_error(document, response.status_code, connector=self.name)
+            if embedded is not None:
+                raise embedded
+            return document
+        raise AssertionError("unreachable")  # the second attempt returns or raises
+
+    async def _auth_headers(self) -> dict[str, str]:
+        session = await self._ensure_session()
+        headers = {"Cookie": f"gravity={session.token.reveal()}"}
+        if session.account_id:
+            headers["X-Grvt-Account-Id"] = session.account_id
+        return headers
+
+    async def _trades(self, name: str, body: dict[str, Any], what: str, **kwargs: Any) -> Any:
+        return await self._post(self.hosts.trades + TRADES_PATH + name, body, auth=True, what=what, **kwargs)
+
+    async def _market_data(self, name: str, body: dict[str, Any], what: str) -> Any:
+        return await self._post(self.hosts.market_data + TRADES_PATH + name, body, auth=False, what=what)
+
+    async def _read(self, what: str, read: Any) -> Any:
+        return await self.with_read_retries(what, read)
+
+    # --- market data -------------------------------------------------------------------------------------------
+
+    async def _instrument(self, symbol: str) -> wire.Instrument:
+        instrument = self._instruments.get(symbol)
+        if instrument is None:
+            await self.market_rules(symbol)
+            instrument = self._instruments[symbol]
+        return instrument
+
+    async def fetch_market_rules(self, symbol: str) -> MarketRules:
+        document = await self._read(
+            f"instrument {symbol}", lambda: self._market_data("instrument", {"instrument": symbol}, "instrument")
+        )
+        instrument = wire.instrument(wire.result(document, dict, "instrument"))
+        if instrument.symbol != symbol:
+            raise VenueProtocolError(f"asked for {symbol}, the venue described {instrument.symbol}",
+                                     venue=self.venue, connector=self.name)
+        self._instruments[symbol] = instrument
+        return instrument.rules()
+
+    async def top_of_book(self, symbol: str) -> TopOfBook:
+        document = await self._read(
+            f"ticker {symbol}", lambda: self._market_data("ticker", {"instrument": symbol}, "ticker")
+        )
+        return wire.top_of_book(wire.result(document, dict, "ticker"))
+
+    # --- account -----------------------------------------------------------------------------------------------
+
+    async def positions(self) -> list[Position]:
+        sub_account = await self._sub_account()
+        document = await self._read("positions", lambda: self._trades(
+            "positions", {"sub_account_id": str(sub_account), "kind": ["PERPETUAL"]}, "positions"))
+        rows = wire.result(document, list, "positions")
+        positions = [wire.position(row, connector=self.name) for row in rows]
+        return [position for position in positions if position.signed_size != 0]
+
+    async def balance(self) -> Balance:
+        sub_account = await self._sub_account()
+        document = await self._read("account summary", lambda: self._trades(
+            "account_summary", {"sub_account_id": str(sub_account)}, "account summary"))
+        return wire.balance(wire.result(document, dict, "account summary"), connector=self.name)
+
+    async def fills(self, symbol: str | None = None, *, since: float | None = None) -> list[Fill]:
+        sub_account = await self._sub_account()
+        body: dict[str, Any] = {"sub_account_id": str(sub_account), "kind": ["PERPETUAL"], "limit": 1000}
+        if since is not None:
+            body["start_time"] = str(wire.nanos(since))
+        rows: list[Any] = []
+        for _ in range(MAX_FILL_PAGES):
+            document = await self._read("fill history",
+                                        functools.partial(self._trades, "fill_history", dict(body), "fills"))
+            page = wire.result(document, list, "fill history")
+            rows.extend(page)
+            cursor = document.get("next")
+            if not page or not cursor:
+                break
+            body["cursor"] = cursor
+        fills = [wire.fill(row) for row in rows]
+        return sorted((fill for fill in fills if symbol is None or fill.symbol == symbol), key=lambda fill: fill.at)
+
+    # --- orders ------------------------------------------------------------------------------------------------
+
+    def _order_signer(self) -> OrderSigner:
+        if self._signer is None:
+            try:
+                from hedgectl.connectors.grvt.signing import OrderSigner
+            except ImportError:
+                raise ConfigError(f"connectors.{self.name}: {INSTALL_HINT}") from None
+            try:
+                self._signer = OrderSigner(self._private_key.reveal(), self.chain_id)
+            except ValueError as exc:
+                raise ConfigError(f"connectors.{self.name}: {exc}") from None
+        return self._signer
+
+    def _scale_of(self, symbol: str) -> LegScale:
+        from hedgectl.connectors.grvt.signing import LegScale
+
+        instrument = self._instruments[symbol]
+        return LegScale(instrument.asset_id, instrument.base_decimals)
+
+    async def _slippage_bound(self, intent: OrderIntent, rules: MarketRules, max_slippage: Decimal) -> Decimal:
+        book = await self.top_of_book(intent.symbol)
+        best = book.ask if intent.side is Side.BUY else book.bid
+        if best is None:
+            raise InvalidOrder(f"{intent.symbol}: no {'ask' if intent.side is Side.BUY else 'bid'} to bound a market "
+                               f"order by", venue=self.venue, connector=self.name)
+        # rounding toward the book keeps the bound within the tolerance asked for
+        if intent.side is Side.BUY:
+            return rules.quantize_price(best * (1 + max_slippage), ROUND_FLOOR)
+        return rules.quantize_price(best * (1 - max_slippage), ROUND_CEILING)
+
+    async def _order_document(self, intent: OrderIntent, max_slippage: Decimal | None) -> tuple[dict[str, Any], int]:
+        rules = await self.market_rules(intent.symbol)
+        await self._instrument(intent.symbol)
+        sub_account = await self._sub_account()
+        leg: dict[str, Any] = {"instrument": intent.symbol, "size": plain(intent.size),
+                               "is_buying_asset": intent.side is Side.BUY}
+        if intent.order_type is OrderType.LIMIT:
+            is_market, time_in_force, expiry = False, "GOOD_TILL_TIME", LIMIT_EXPIRY_SECS
+            leg["limit_price"] = plain(intent.price)
+        elif max_slippage is not None:
+            # a market order with a worst price is an immediate-or-cancel limit order at that price
+            is_market, time_in_force, expiry = False, "IMMEDIATE_OR_CANCEL", self.ioc_expiry_secs
+            leg["limit_price"] = plain(await self._slippage_bound(intent, rules, max_slippage))
+        else:
+            is_market, time_in_force, expiry = True, "IMMEDIATE_OR_CANCEL", self.ioc_expiry_secs
+        now = time.time()
+        order = {
+            "sub_account_id": str(sub_account),
+            "is_market": is_market,
+            "time_in_force": time_in_force,
+            "post_only": intent.post_only,
+            "reduce_only": intent.reduce_only,
+            "legs": [leg],
+            "metadata": {"client_order_id": str(intent.client_order_index), "create_time": str(wire.nanos(now))},
+        }
+        expires_ns = wire.nanos(now + expiry)
+        nonce = secrets.randbelow(2**32 - 1) + 1
+        order["signature"] = self._order_signer().sign(order, nonce, expires_ns, self._scale_of)
+        return order, expires_ns
+
+    async def submit_order(
+        self,
+        intent: OrderIntent,
+        *,
+        max_slippage: Decimal | None = None,
+        listeners: list[TransitionListener] | None = None,
+    ) -> TrackingMarketOrder | TrackingLimitOrder:
+        tracker = OrderTracker(intent, listeners=listeners)
+        index = intent.client_order_index
+        try:
+            order, expires_ns = await self._order_document(intent, max_slippage)
+        except (VenueError, ConfigError) as exc:
+            tracker.apply(OrderEvent.REJECT, reason=str(exc), error=exc if isinstance(exc, VenueError) else None)
+            raise
+        tracker.apply(OrderEvent.SUBMIT, info={"time_in_force": order["time_in_force"],
+                                               "limit_price": order["legs"][0].get("limit_price"),
+                                               "signature_expires_at": expires_ns / wire.NANOS_PER_SECOND})
+        logger.info("%s: create %s %s %s %s (client order %d)", self.name, order["time_in_force"], intent.side.value,
+                    plain(intent.size), intent.symbol, index)
+        try:
+            document = await self._trades("create_order", {"order": order}, "create order", order_index=index)
+        except AmbiguousOutcome as exc:
+            logger.warning("%s: %s; resolving client order %d at the venue", self.name, exc.message, index)
+            tracker.apply(OrderEvent.LOSE_ANSWER, reason=exc.message, error=exc)
+        except VenueError as exc:
+            tracker.apply(OrderEvent.REJECT, reason=str(exc), error=exc)
+            raise
+        else:
+            try:
+                self._fold(tracker, wire.result(document, dict, "create order"))
+            except VenueProtocolError as exc:
+                tracker.apply(OrderEvent.LOSE_ANSWER, reason=exc.message, error=exc)
+            if tracker.state is OrderState.FAILED:
+                raise tracker.snapshot().error
+        task = asyncio.get_running_loop().create_task(self._follow(tracker, expires_ns, time_in_force=order[
+            "time_in_force"]), name=f"grvt-confirm-{index}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        if intent.order_type is OrderType.LIMIT:
+            return TrackingLimitOrder(tracker, canceller=lambda: self.cancel_order(intent.symbol, index), task=task)
+        return TrackingMarketOrder(tracker, task=task)
+
+    def _fold(self, tracker: OrderTracker, document: dict[str, Any]) -> bool:
+        """Apply a venue order document to the tracker; True when the order is final."""
+        report = wire.order_report(document)
+        if report.client_order_index != tracker.intent.client_order_index:
+            raise VenueProtocolError(f"answer is for client order {report.client_order_index}, expected "
+                                     f"{tracker.intent.client_order_index}", venue=self.venue, connector=self.name)
+        status, reason = wire.order_status(document)
+        if status == "REJECTED" and report.filled_size == 0:
+            if not tracker.snapshot().is_final:
+                error = wire.reject_error(document, connector=self.name)
+                tracker.apply(OrderEvent.REJECT, reason=reason, error=error, venue_order_id=report.venue_order_id)
+            return True
+        tracker.apply_fill_report(
+            filled_size=report.filled_size,
+            done=report.done,
+            average_price=report.average_price,
+            venue_order_id=report.venue_order_id,
+            reason=reason if report.done else None,
+        )
+        return report.done
+
+    async def _lookup(self, client_order_index: int) -> dict[str, Any] | None:
+        sub_account = await self._sub_account()
+        try:
+            document = await self._trades(
+                "order", {"sub_account_id": str(sub_account), "client_order_id": str(client_order_index)},
+                "order lookup")
+        except OrderNotFound:
+            return None
+        return wire.result(document, dict, "order lookup")
+
+    async def _fence(self, client_order_index: int) -> None:
+        """Cancel by client order id with the longest time-to-live, so a creation still in flight cannot land."""
+        sub_account = await self._sub_account()
+        await self._trades("cancel_order", {"sub_account_id": str(sub_account),
+                                            "client_order_id": str(client_order_index),
+                                            "time_to_live_ms": str(self.fence_ttl_ms)}, "fencing cancel")
+
+    async def _follow(self, tracker: OrderTracker, expires_ns: int, *, time_in_force: str) -> None:
+        """Poll the order by client order id until the venue reports it final (or proves it absent)."""
+        index = tracker.intent.client_order_index
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        delay = POLL_FIRST_SECS
+        unreadable_since: float | None = None
+        fenced_at: float | None = None
+        while not tracker.snapshot().is_final:
+            await asyncio.sleep(delay)
+            delay = min(delay * 1.5, self.poll_max_secs)
+            try:
+                document = await self._lookup(index)
+            except (VenueUnavailable, RateLimited, VenueProtocolError) as exc:
+                unreadable_since = unreadable_since or loop.time()
+                if loop.time() - unreadable_since > self.confirm_patience_secs:
+                    raise AmbiguousOutcome(f"client order {index} could not be confirmed: {exc}", venue=self.venue,
+                                           connector=self.name, client_order_index=index) from None
+                logger.info("%s: order lookup failed (%s); retrying", self.name, exc)
+                continue
+            unreadable_since = None
+            if document is not None:
+                self._fold(tracker, document)
+                continue
+            if tracker.snapshot().filled_size > 0:
+                continue
+            if fenced_at is None and (tracker.state is OrderState.UNKNOWN or loop.time() - started > FENCE_AFTER_SECS):
+                try:
+                    await self._fence(index)
+                    fenced_at = time.time()
+                except VenueError as exc:
+                    logger.info("%s: fencing cancel failed (%s); retrying", self.name, exc)
+                continue
+            if fenced_at is not None and time.time() > self._absent_after(expires_ns, fenced_at, time_in_force):
+                logger.warning("%s: client order %d is not at the venue; it can no longer be accepted", self.name,
+                               index)
+                tracker.apply(OrderEvent.REJECT, reason="absent at the venue after its fence and expiry")
+                return
+
+    def _absent_after(self, expires_ns: int, fenced_at: float, time_in_force: str) -> float:
+        """When an order never seen at the venue is proven unable to land there: once the fence has run its course
+        and, for an immediate-or-cancel order, once its signature has expired (the venue refuses it after that)."""
+        fence_end = fenced_at + self.fence_ttl_ms / 1000
+        if time_in_force == "GOOD_TILL_TIME":
+            return fence_end + self.absence_grace_secs
+        return max(fence_end, expires_ns / wire.NANOS_PER_SECOND) + self.absence_grace_secs
+
+    async def cancel_order(self, symbol: str, client_order_index: int) -> None:
+        sub_account = await self._sub_account()
+        body = {"sub_account_id": str(sub_account), "client_order_id": str(client_order_index)}
+        await self._read("cancel order", lambda: self._trades("cancel_order", body, "cancel order"))
+
+    async def cancel_all(self, symbol: str | None = None) -> None:
+        sub_account = await self._sub_account()
+        body: dict[str, Any] = {"sub_account_id": str(sub_account), "kind": ["PERPETUAL"]}
+        if symbol is not None:
+            instrument = await self._instrument(symbol)
+            body["base"], body["quote"] = [instrument.base], [instrument.quote]
+        await self._read("cancel all", lambda: self._trades("cancel_all_orders", body, "cancel all"))
+
+    async def open_orders(self, symbol: str | None = None) -> list[OrderReport]:
+        sub_account = await self._sub_account()
+        document = await self._read("open orders", lambda: self._trades(
+            "open_orders", {"sub_account_id": str(sub_account), "kind": ["PERPETUAL"]}, "open orders"))
+        reports = [wire.order_report(row) for row in wire.result(document, list, "open orders")]
+        return [report for report in reports if symbol is None or report.symbol == symbol]
+
+    async def find_order(self, symbol: str, client_order_index: int) -> OrderReport | None:
+        document = await self._read("order lookup", lambda: self._lookup(client_order_index))
+        return None if document is None else wire.order_report(document)
+
+
+def _session_cookie(response: httpx.Response) -> tuple[str | None, float]:
+    """The ``gravity`` cookie's value and expiry (Unix seconds) from a login answer's Set-Cookie headers."""
+    for header in response.headers.get_list("set-cookie"):
+        jar = http.cookies.SimpleCookie()
+        try:
+            jar.load(header)
+        except http.cookies.CookieError:
+            continue
+        morsel = jar.get("gravity")
+        if morsel is None or not morsel.value:
+            continue
+        expires_at = time.time() + DEFAULT_SESSION_SECS
+        if morsel["expires"]:
+            try:
+                expires_at = email.utils.parsedate_to_datetime(morsel["expires"]).timestamp()
+            except (TypeError, ValueError):
+                pass
+        return morsel.value, expires_at
+    return None, 0.0
