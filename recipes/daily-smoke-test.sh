@@ -23,7 +23,7 @@ for name in "$@"; do
     if [[ -n "$report" ]]; then
         REPORT="$report" EXIT_CODE="$code" "${PYTHON:-python3}" -c '
 import datetime, json, os, sys
-record = {"taken_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+record = {"taken_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds"),
           "exit_code": int(os.environ["EXIT_CODE"]), **json.loads(os.environ["REPORT"])}
 with open(sys.argv[1], "a", encoding="utf-8") as out:
     out.write(json.dumps(record, separators=(",", ":")) + "\n")

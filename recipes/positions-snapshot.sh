@@ -26,7 +26,7 @@ import csv, datetime, json, os, sys
 
 path = sys.argv[1]
 snapshot = json.loads(os.environ["SNAPSHOT"])
-taken = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+taken = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
 if not path.endswith(".csv"):
     record = {"taken_at": taken, "exit_code": int(os.environ["EXIT_CODE"]), **snapshot}
     with open(path, "a", encoding="utf-8") as out:

@@ -59,9 +59,12 @@ class OrderOutcome:
 
     @property
     def reason(self) -> str | None:
+        """Why the order did not (fully) fill, as the venue or the connector put it; None for a filled order."""
         if self.error is not None:
             return str(self.error)
-        return self.snapshot.reason if self.snapshot else None
+        if self.snapshot is None or self.snapshot.state is OrderState.FILLED:
+            return None
+        return self.snapshot.reason
 
     @property
     def info(self) -> dict[str, Any]:

