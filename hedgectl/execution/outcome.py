@@ -15,7 +15,7 @@ from hedgectl.decimals import ZERO, plain
 from hedgectl.errors import AmbiguousOutcome, VenueError
 from hedgectl.execution.orders import IN_FLIGHT_STATES, OrderIntent, OrderSnapshot, OrderState, Transition
 
-#: What the venue has said once an order is no longer on its way: accepted (resting or matching), or final.
+#: When the wait for an order ends: ``is_final`` (filled, cancelled or failed) or ``is_acknowledged`` (also resting).
 SettledTest = Callable[[OrderSnapshot], bool]
 
 UNKNOWN = OrderState.UNKNOWN.value

@@ -286,6 +286,8 @@ class MinOrderProbe:
                 result = await flatten_position(
                     connector, symbol, target=baseline, max_slippage=slippage, order_timeout=self.order_timeout
                 )
+                if not result.reached:
+                    logger.error("%s: the probe could not put the position back: %s", name, result.describe())
                 report.restored.append(result)
                 continue
             try:

@@ -7,6 +7,7 @@ could not close.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -29,6 +30,8 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class SmokeStep:
+    """One step of the test as it ended; ``data`` holds what the step found (sizes, orders) for JSON."""
+
     name: str
     ok: bool
     detail: str
@@ -47,6 +50,8 @@ class SmokeStep:
 
 @dataclass
 class SmokeReport:
+    """The whole test: its steps in order, the position before and after, and anything it could not close."""
+
     connector: str
     symbol: str
     side: Side | None = None
@@ -117,6 +122,10 @@ class SmokeTest:
             await self._step("nothing resting", lambda: self._check_orders(connector))
         except StepFailed:
             await self._clean_up(connector)
+        except asyncio.CancelledError:
+            # interrupted mid-test (Ctrl-C): still leave nothing behind before giving up
+            await self._clean_up(connector)
+            raise
         return self.report
 
     async def _step(self, name: str, body: Callable[[], Awaitable[tuple[Any, str, dict[str, Any]]]]) -> Any:
@@ -124,6 +133,7 @@ class SmokeTest:
         try:
             value, detail, data = await body()
         except (VenueError, TrackingLimitError, StepFailed) as exc:
+            logger.warning("%s: smoke test step %s failed: %s", self.name, name, exc)
             self._record(SmokeStep(name, False, str(exc), (time.monotonic() - started) * 1000))
             raise StepFailed(name) from exc
         self._record(SmokeStep(name, True, detail, (time.monotonic() - started) * 1000, data))
@@ -228,6 +238,7 @@ class SmokeTest:
                 {"orders": len(result.orders)},
             ))
         if not result.reached:
+            logger.error("%s: smoke test left something behind: %s", self.name, result.describe())
             report.left_open.append(result.describe())
 
 

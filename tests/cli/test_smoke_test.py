@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from decimal import Decimal
 
 import pytest
@@ -99,3 +104,26 @@ def test_smoke_test_of_an_unknown_connector_is_a_usage_error(desk):
 
     assert result.exit_code == 2
     assert "unknown connector" in result.stderr
+
+
+def test_ctrl_c_while_the_limit_order_rests_cancels_it_before_exiting(desk):
+    env = {**os.environ, "HEDGECTL_CONFIG": str(desk.config_path)}
+    # prices do not move here, so the test's limit order rests until the interrupt
+    process = subprocess.Popen(
+        [sys.executable, "-m", "hedgectl", "smoke-test", "backpack", "--timeout", "120"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not desk.open_orders("backpack") and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.05)
+        assert desk.open_orders("backpack"), "the limit order never rested"
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+    assert process.returncode == 130, stderr[-2000:]
+    assert desk.open_orders("backpack") == []
+    assert desk.position("backpack") == 0
