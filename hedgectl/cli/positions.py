@@ -24,7 +24,9 @@ def positions(
     names: list[str] | None = typer.Argument(None, help="Connectors to read (default: all)."),
     all_connectors: bool = typer.Option(False, "--all", help="Read every configured connector."),
     watch: bool = typer.Option(False, "--watch", help="Keep reading and redraw in place until Ctrl-C."),
-    interval: float = typer.Option(2.0, "--interval", help="Seconds between reads of one venue with --watch (at least 0.2)."),
+    interval: float = typer.Option(
+        2.0, "--interval", help="Seconds between reads of one venue with --watch (at least 0.2)."
+    ),
     json_output: bool = JSON_OPTION,
     paper: bool = PAPER_OPTION,
     seed: int | None = SEED_OPTION,
