@@ -202,7 +202,7 @@ class HedgeCycle:
         self._emit("phase", f"phase: {phase.value}", phase=phase.value, **data)
 
     def _account_keys(self) -> list[str]:
-        return [leg.connector.account_key() for leg in self.legs.values()]
+        return [leg.connector.account_id() for leg in self.legs.values()]
 
     # --- the cycle -------------------------------------------------------------------------------------------
 
@@ -237,7 +237,7 @@ class HedgeCycle:
         assert plan is not None
         self.cycle_id = self.journal.start_cycle(
             direction=plan.direction,
-            accounts={role: leg.connector.account_key() for role, leg in self.legs.items()},
+            accounts={role: leg.connector.account_id() for role, leg in self.legs.items()},
             params={
                 "plan": plan.as_dict(),
                 "legs": {

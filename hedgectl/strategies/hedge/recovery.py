@@ -82,7 +82,7 @@ async def recover_cycle(
         connected: dict[str, tuple[Connector, str]] = {}
         for role, leg in legs.items():
             connector = await connectors.get(leg["connector"])
-            if connector.account_key() != cycle.accounts.get(role):
+            if connector.account_id() != cycle.accounts.get(role):
                 report.problems.append(
                     f"{role}: connector {leg['connector']} now points at another account than the cycle used"
                 )
