@@ -212,3 +212,24 @@ def test_history_lists_past_paper_cycles_newest_first_with_outcome_and_pnl(cli):
     table = cli("history", "--paper")
     assert "hedge history" in table.stdout and cycles[0]["id"] in table.stdout
     assert json.loads(cli("history", "--json").stdout)["cycles"] == []  # live and paper journals are apart
+
+
+def test_recover_can_hedge_what_is_open_instead_of_flattening(world):
+    world.venues.arm("lighter", "latency", ms=3000, path="/api/v1/sendTx", count=1)
+    process = world.start("hedge", "run", "--json", "--size", "0.5", "--wait-min", "1", "--wait-max", "1.5")
+    read_events_until(process, lambda e: e["event"] == "intent" and e["role"] == "L1")
+    process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=30)
+    world.venues.clear("lighter")
+
+    recovered = world.run("hedge", "recover", "--action", "hedge", "--yes", "--json")
+    assert recovered.returncode == 0, recovered.stderr[-2000:]
+    report = json.loads(recovered.stdout)["recovered"][0]
+    assert report["resolved"] is True and report["action"] == "hedge"
+    sizes = world.positions()
+    assert sizes["backpack"] == Decimal("0.5")
+    assert sizes["lighter1"] + sizes["lighter2"] == Decimal("-0.5")  # hedged, not flattened
+    assert json.loads(world.run("hedge", "status", "--json").stdout)["cycle"]["resolved"] is True
+    flattened = world.run("flatten", "--all", "--yes", "--json")
+    assert flattened.returncode == 0, flattened.stderr[-2000:]
+    assert all(size == 0 for size in world.positions().values())
