@@ -347,3 +347,18 @@ def test_fills_since_a_moment_leave_out_older_trades(paper_lighter: PaperLighter
     assert [(fill.side, fill.size, fill.client_order_index) for fill in recent] == [
         (Side.SELL, Decimal("0.2"), second_index)
     ]
+
+
+def test_a_market_order_cancelled_for_slippage_makes_the_next_one_read_the_book_afresh(paper_lighter: PaperLighter):
+    async def scenario(connector):
+        await connector.prepare(ETH)  # the bound of the next order comes from this book
+        paper_lighter.arm("price_move", percent="-3", symbol="ETH")
+        first = await (await connector.submit_market_order(ETH, Side.SELL, Decimal("0.2"))).wait_final(5)
+        second = await (await connector.submit_market_order(ETH, Side.SELL, Decimal("0.2"))).wait_final(5)
+        return first, second
+
+    first, second = paper_lighter.run(scenario)
+
+    assert first.state is OrderState.CANCELLED and first.filled_size == 0
+    assert second.state is OrderState.FILLED
+    assert paper_lighter.signed_size() == Decimal("-0.2")

@@ -713,6 +713,10 @@ class LighterConnector(Connector):
                 await self._confirm(tracker, plan)
             finally:
                 self._persist_nonce()
+                if plan.order_type == ORDER_TYPE_MARKET and tracker.snapshot().filled_size < plan.intent.size:
+                    # the bound came from a book the price may have left (slippage, no liquidity): the next
+                    # market order reads the book afresh instead of repeating a bound the venue cannot meet
+                    self._books.pop(plan.intent.symbol, None)
 
     async def _send_order(self, tracker: OrderTracker, plan: _OrderPlan) -> bool:
         """Send until the venue has the order (True) or refused it (False, tracker FAILED); AmbiguousOutcome else.
