@@ -39,6 +39,7 @@ from hedgectl.execution.flatten import FlattenResult, flatten_position, read_pos
 from hedgectl.execution.orders import OrderIntent, OrderSnapshot, OrderState, Side, TransitionListener
 from hedgectl.journal import Journal
 from hedgectl.strategies.hedge.phases import Outcome, Phase, check_move
+from hedgectl.strategies.hedge.recovery import reconcile_orders
 from hedgectl.strategies.hedge.sizing import common_size, common_step, size_from_collateral
 from hedgectl.strategies.hedge.status import CycleStatus, LegStatus
 
@@ -706,16 +707,18 @@ class HedgeCycle:
 
     async def _finish_without_exposure(self, reason: str) -> HedgeResult:
         flat = await self._flatten_all()
-        open_ = [r.describe() for r in flat.values() if not r.flat]
+        unknown = await self._settle_orders()
+        open_ = [r.describe() for r in flat.values() if not r.flat] + unknown
         outcome = Outcome.ABORTED if not open_ else Outcome.FAILED
         if open_:
             self._enter(Phase.EMERGENCY_EXIT, reason=reason)
         self._enter(Phase.DONE)
-        return await self._result(outcome, reason, flat)
+        return await self._result(outcome, reason, flat, unknown)
 
     async def _close(self, reason: str, *, emergency: bool) -> HedgeResult:
         flat = await self._flatten_all()
-        open_ = [r.describe() for r in flat.values() if not r.flat]
+        unknown = await self._settle_orders()
+        open_ = [r.describe() for r in flat.values() if not r.flat] + unknown
         if open_ and not emergency:
             self._enter(Phase.EMERGENCY_EXIT, reason="flatten incomplete")
             emergency = True
@@ -724,7 +727,7 @@ class HedgeCycle:
             outcome = Outcome.FAILED
         else:
             outcome = Outcome.EMERGENCY_EXIT if emergency else Outcome.COMPLETED
-        return await self._result(outcome, reason, flat)
+        return await self._result(outcome, reason, flat, unknown)
 
     async def _flatten_all(self) -> dict[str, FlattenResult]:
         async def one(role: str) -> tuple[str, FlattenResult]:
@@ -745,7 +748,25 @@ class HedgeCycle:
             self._emit("flatten", f"{role}: {result.describe()}", role=role, flat=result.flat)
         return results
 
-    async def _result(self, outcome: Outcome, reason: str, flat: dict[str, FlattenResult]) -> HedgeResult:
+    async def _settle_orders(self) -> list[str]:
+        """Ask the venues about every order of this cycle whose outcome is still unknown (an answer lost for good)
+        and journal what they say; returns the orders that stay unknown, which leave the cycle unresolved."""
+        cycle = self.journal.cycle(self.cycle_id)
+        if cycle is None or all(order.is_final for order in cycle.orders):
+            return []
+        connected = {role: (leg.connector, leg.symbol) for role, leg in self.legs.items()}
+        changed, problems = await reconcile_orders(self.journal, cycle, connected)
+        for order in changed:
+            self._emit(
+                "reconcile",
+                f"order {order['client_order_index']} on {order['connector']}: {order['was']} -> {order['now']}"
+                f" (filled {order['filled']}, by the venue)",
+                **order,
+            )
+        return [f"outcome unknown: {problem}" for problem in problems]
+
+    async def _result(self, outcome: Outcome, reason: str, flat: dict[str, FlattenResult],
+                      unknown: list[str]) -> HedgeResult:
         result = HedgeResult(
             outcome=outcome,
             reason=reason,
@@ -753,7 +774,7 @@ class HedgeCycle:
             plan=self.plan,
             positions={role: flat[role].after for role in ROLE_ORDER},
             pnl=await self._pnl(),
-            open_positions=[r.describe() for r in flat.values() if not r.flat],
+            open_positions=[r.describe() for r in flat.values() if not r.flat] + unknown,
             duration_secs=time.time() - self._started_at,
             naked_window_ms=self.naked_window_ms,
         )
