@@ -66,6 +66,12 @@ class PreflightFailed(HedgectlError):
     """A hedge was refused before anything was traded (a leg already holds a position, margin is short, ...)."""
 
 
+class CycleAborted(HedgectlError):
+    """The operator aborted a running hedge outright (a second interrupt): positions may be open; recover it."""
+
+    exit_code = ExitCode.POSITION_OPEN
+
+
 class OrderStateError(HedgectlError):
     """An order was asked to make a transition its state table forbids (e.g. FILLED -> OPEN)."""
 

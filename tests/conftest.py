@@ -3,6 +3,7 @@ ephemeral loopback ports for one test and stopped afterwards."""
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -35,6 +36,27 @@ def isolated_home(tmp_path_factory, monkeypatch):
     work.mkdir()
     monkeypatch.chdir(work)
     return home
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    """Undo what an in-process run of the CLI does to logging (levels, root handlers) before the next test.
+
+    ``main`` configures logging for its whole process, e.g. httpx at WARNING; a later test that reads httpx's
+    INFO records through caplog would otherwise depend on which tests ran before it.
+    """
+    loggers = logging.Logger.manager.loggerDict
+    levels = {name: logger.level for name, logger in loggers.items() if isinstance(logger, logging.Logger)}
+    root = logging.getLogger()
+    root_level, root_handlers = root.level, list(root.handlers)
+    yield
+    for name, logger in list(loggers.items()):
+        if isinstance(logger, logging.Logger):
+            logger.setLevel(levels.get(name, logging.NOTSET))
+    root.setLevel(root_level)
+    for handler in list(root.handlers):
+        if handler not in root_handlers:
+            root.removeHandler(handler)
 
 
 @dataclass

@@ -14,9 +14,17 @@ import typer
 from hedgectl import __version__
 from hedgectl.cli import config as config_cmd
 from hedgectl.cli import connectors as connectors_cmd
+from hedgectl.cli import flatten as flatten_cmd
 from hedgectl.cli import hedge as hedge_cmd
 from hedgectl.cli import history as history_cmd
+from hedgectl.cli import min_order as min_order_cmd
+from hedgectl.cli import nonce as nonce_cmd
+from hedgectl.cli import notify as notify_cmd
+from hedgectl.cli import order as order_cmd
+from hedgectl.cli import positions as positions_cmd
 from hedgectl.cli import sim as sim_cmd
+from hedgectl.cli import smoke_test as smoke_test_cmd
+from hedgectl.cli import telemetry as telemetry_cmd
 from hedgectl.cli.state import AppState
 from hedgectl.errors import ExitCode
 
@@ -34,6 +42,14 @@ app.add_typer(connectors_cmd.app, name="connectors")
 app.add_typer(sim_cmd.app, name="sim")
 app.add_typer(hedge_cmd.app, name="hedge")
 app.command("history")(history_cmd.history)
+app.add_typer(telemetry_cmd.app, name="telemetry")
+app.add_typer(notify_cmd.app, name="notify")
+app.command("positions")(positions_cmd.positions)
+app.add_typer(nonce_cmd.app, name="nonce")
+app.add_typer(min_order_cmd.app, name="min-order")
+app.command("smoke-test")(smoke_test_cmd.smoke_test)
+app.add_typer(order_cmd.app, name="order")
+app.command("flatten")(flatten_cmd.flatten)
 
 
 def _version(value: bool) -> None:
@@ -73,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Exit as exc:
         return exc.exit_code
     except typer.TyperException as exc:  # bad usage: unknown option, missing argument, bad value
-        exc.show()
+        Terminal().error(_usage_line(exc))
         return ExitCode.USAGE
     except (typer.Abort, KeyboardInterrupt):
         Terminal().error("interrupted")
@@ -92,6 +108,15 @@ def main(argv: list[str] | None = None) -> int:
         Terminal().error(f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)")
         return ExitCode.FAILURE
     return returned if isinstance(returned, int) else ExitCode.OK
+
+
+def _usage_line(exc: typer.TyperException) -> str:
+    """Typer's usage error as one line, with where to find help (scripts read one line, not a usage block)."""
+    message = " ".join(exc.format_message().split())
+    ctx = getattr(exc, "ctx", None)
+    if ctx is not None and ctx.help_option_names:
+        return f"{message} (see '{ctx.command_path} {ctx.help_option_names[0]}')"
+    return message
 
 
 def run() -> None:

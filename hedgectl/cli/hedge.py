@@ -10,7 +10,7 @@ import typer
 
 from hedgectl.cli.paper import PAPER_OPTION, SEED_OPTION, command_env
 from hedgectl.cli.state import AppState, run, state
-from hedgectl.errors import ExitCode, UsageError
+from hedgectl.errors import CycleAborted, ExitCode, UsageError
 
 app = typer.Typer(help="Run the tri-venue hedge, watch it, recover it after a crash.", no_args_is_help=True)
 
@@ -90,6 +90,8 @@ def run_hedge(
         net_tolerance=_decimal(net_tolerance, "--net-tolerance", positive=False),
         allow_existing=allow_existing or None,
     )
+    import asyncio
+
     terminal = app_state.terminal(json_mode=json_output)
     with command_env(app_state, paper=paper, seed=seed) as env:
         params = override(env.config.hedge, **changes)
@@ -110,8 +112,15 @@ def run_hedge(
             raise UsageError(
                 f"wait min ({params.wait_min_secs}) is greater than wait max ({params.wait_max_secs})"
             )
-        result = run(_run_cycle(app_state, env.config, params, terminal, dry_run=dry_run))
+        try:
+            result = run(_run_cycle(app_state, env.config, params, terminal, dry_run=dry_run))
+        except asyncio.CancelledError:
+            raise CycleAborted(
+                "aborted by a second interrupt without flattening: positions may be open; "
+                "run 'hedgectl hedge recover'"
+            ) from None
     raise typer.Exit(_exit_code(result, dry_run=dry_run))
+
 
 
 def _check_roles(config, params) -> None:
@@ -144,6 +153,8 @@ def _exit_code(result, *, dry_run: bool) -> int:
 
 
 async def _run_cycle(app_state: AppState, config, params, terminal, *, dry_run: bool):
+    import asyncio
+
     from hedgectl.cli.hedge_view import HedgeLiveView
     from hedgectl.journal import Journal, journal_path
     from hedgectl.registry import ConnectorSet
@@ -153,13 +164,12 @@ async def _run_cycle(app_state: AppState, config, params, terminal, *, dry_run: 
     data_dir = app_state.data_dir(config)
     journal = Journal(journal_path(data_dir))
     connectors = ConnectorSet(config, data_dir=data_dir)
+    notifier = None if dry_run else _notifier(config, params)
+    heartbeat = None
     try:
         names = sorted(set(params.roles.values()))
-        for name in names:
-            config.connector(name)  # unknown names fail here with a one-line usage error
         built = {name: await connectors.get(name) for name in names}
         legs = legs_from_config(built, params)
-        notifier = _notifier(config)
 
         def on_event(name: str, data: dict[str, Any], text: str) -> None:
             terminal.event(name, data)
@@ -167,6 +177,8 @@ async def _run_cycle(app_state: AppState, config, params, terminal, *, dry_run: 
         cycle = HedgeCycle(
             legs, params, journal=journal, data_dir=data_dir, notifier=notifier, on_event=on_event, dry_run=dry_run
         )
+        if not dry_run:
+            heartbeat = _start_heartbeats(config, params, cycle.status)
         view = HedgeLiveView(cycle.status)
         with terminal.live(lambda: view):
             result = await run_strategy(cycle)
@@ -178,19 +190,37 @@ async def _run_cycle(app_state: AppState, config, params, terminal, *, dry_run: 
             terminal.result(summary, lambda: view.summary(result))
         return result
     finally:
+        if heartbeat is not None:
+            heartbeat.cancel()
+            await asyncio.gather(heartbeat, return_exceptions=True)
+        if notifier is not None:
+            await notifier.aclose()
         await connectors.close()
         journal.close()
 
 
-def _notifier(config):
-    """The Telegram notifier when Telegram is configured, else None."""
-    if not (config.telegram.enabled and config.telegram.bot_token and config.telegram.chat_id):
+def _notifier(config, params):
+    """The Telegram notifier when Telegram is enabled and its token and chat id are set, else None."""
+    telegram = config.telegram
+    if not (telegram.enabled and telegram.bot_token and telegram.chat_id):
         return None
-    try:
-        from hedgectl.notify.telegram import HedgeTelegramNotifier
-    except ImportError:
+    from hedgectl.notify.hedge import HedgeTelegramNotifier
+
+    return HedgeTelegramNotifier.from_config(telegram, liquidation_warning_pct=params.liquidation_warning_pct)
+
+
+def _start_heartbeats(config, params, status):
+    """The heartbeat task (when telemetry is enabled): it reports what the cycle last read, never blocks it."""
+    if not config.telemetry.enabled:
         return None
-    return HedgeTelegramNotifier.from_config(config.telegram)
+    from hedgectl.telemetry.heartbeat import start_heartbeat_task
+    from hedgectl.telemetry.readings import readings_from_status
+    from hedgectl.telemetry.settings import settings_from_config
+
+    async def source():
+        return readings_from_status(status, params)
+
+    return start_heartbeat_task(settings_from_config(config.telemetry), source)
 
 
 @app.command("status")

@@ -137,6 +137,11 @@ def fault(
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Arm a fault on a paper venue (or clear faults with --clear)."""
+    from hedgectl.sim.faults import FaultKind
+
+    kinds = [k.value for k in FaultKind]
+    if kind is not None and kind not in kinds:
+        raise UsageError(f"unknown fault kind '{kind}' (one of {', '.join(kinds)})")
     base = _venue_url(ctx, venue, url, accounts)
     terminal = state(ctx).terminal(json_mode=json_output)
     if clear:

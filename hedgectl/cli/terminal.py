@@ -11,6 +11,7 @@ import dataclasses
 import datetime as dt
 import enum
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -65,7 +66,11 @@ class Terminal:
     ):
         self.json_mode = json_mode
         self.quiet = quiet
-        self.out = Console(file=stdout or sys.stdout, width=width, highlight=False, soft_wrap=False)
+        out = stdout or sys.stdout
+        if width is None and not _isatty(out):
+            # a file or a pipe (cron, a log): do not wrap rows at 80 columns, they are read by scripts and people
+            width = int(os.environ.get("COLUMNS", "0") or 0) or 160
+        self.out = Console(file=out, width=width, highlight=False, soft_wrap=False)
         self.err = Console(file=stderr or sys.stderr, width=width, highlight=False, stderr=True)
 
     @property
@@ -134,10 +139,28 @@ class Terminal:
         if not self.interactive:
             yield lambda: None
             return
+        import logging
+
         from rich.live import Live
 
-        with Live(render(), console=self.out, refresh_per_second=refresh_per_second, transient=False) as live:
-            yield lambda: live.update(render())
+        # the live region shows the events itself; INFO lines written between its redraws would tear it
+        quieted = [h for h in logging.getLogger().handlers if getattr(h, "_hedgectl", False)]
+        levels = [h.level for h in quieted]
+        for handler in quieted:
+            handler.setLevel(max(handler.level, logging.WARNING))
+        try:
+            with Live(render(), console=self.out, refresh_per_second=refresh_per_second, transient=False) as live:
+                yield lambda: live.update(render())
+        finally:
+            for handler, level in zip(quieted, levels):
+                handler.setLevel(level)
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
 
 
 def _escape(text: str) -> str:

@@ -68,7 +68,7 @@ class TelemetryConfig:
     base_url: str | None = None
     group: str | None = None
     interval_secs: float = 10.0
-    bots: dict[str, str] = field(default_factory=lambda: {"BP": "bp", "L1": "lighter1", "L2": "lighter2"})
+    bots: dict[str, str] = field(default_factory=lambda: {"BP": "triad-bp", "L1": "triad-l1", "L2": "triad-l2"})
     token: Secret | None = field(default=None, repr=False)
 
 
@@ -113,3 +113,22 @@ class Config:
         except KeyError:
             known = ", ".join(sorted(self.connectors)) or "none configured"
             raise UsageError(f"unknown connector '{name}' (configured: {known})") from None
+
+    def symbol_for(self, name: str) -> str:
+        """The market a command uses on connector ``name`` unless told otherwise: its venue's [hedge] symbol."""
+        from hedgectl.errors import UsageError
+
+        venue = self.connector(name).venue
+        try:
+            return self.hedge.symbols[venue]
+        except KeyError:
+            raise UsageError(
+                f"no default symbol for {name}: [hedge] symbols has no entry for venue '{venue}'; pass --symbol"
+            ) from None
+
+    def role_of(self, name: str) -> str | None:
+        """The hedge role (BP, L1, L2) connector ``name`` plays, or None."""
+        for role, connector in self.hedge.roles.items():
+            if connector == name:
+                return role
+        return None

@@ -68,7 +68,7 @@ def starter_document() -> dict[str, Any]:
         "hedge": _hedge_table(HedgeConfig()),
         "telemetry": {
             "enabled": False,
-            "base_url": "http://127.0.0.1:8787",
+            "base_url": "http://127.0.0.1:10123",
             "group": "hedge-1",
             "interval_secs": 10.0,
             "bots": {"BP": "bp-1", "L1": "lighter1-1", "L2": "lighter2-1"},

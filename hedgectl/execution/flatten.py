@@ -1,7 +1,8 @@
 """Closing a position for sure: reduce-only market orders whose side and size come from the signed position read
 just before each order, repeated until the venue reports the market flat (or the attempts run out).
 
-Used by ``hedgectl flatten``, by the hedge's finish and emergency exit, and by ``hedge recover``.
+Used by ``hedgectl flatten``, by the hedge's finish and emergency exit, and by ``hedge recover``; the min-order probe
+and the smoke test use the same loop to bring a position back to where it stood before they traded.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from hedgectl.connectors.base import Connector, Position
-from hedgectl.decimals import plain
+from hedgectl.decimals import ZERO, plain
 from hedgectl.errors import VenueError
 from hedgectl.execution.orders import OrderIntent, OrderSnapshot, Side, TransitionListener
 
@@ -31,17 +32,25 @@ class FlattenResult:
     after: Decimal | None = None  # signed size read at the end (None: unknown)
     orders: list[OrderSnapshot] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    target: Decimal = ZERO  # the signed size asked for (zero: flat)
 
     @property
     def flat(self) -> bool:
         return self.after is not None and self.after == 0
 
+    @property
+    def reached(self) -> bool:
+        """The position read at the end is the target."""
+        return self.after is not None and self.after == self.target
+
     def describe(self) -> str:
-        if self.flat:
-            return f"{self.connector} {self.symbol}: flat"
         if self.after is None:
             return f"{self.connector} {self.symbol}: position UNKNOWN ({'; '.join(self.errors) or 'not read'})"
-        return f"{self.connector} {self.symbol}: still {plain(self.after)} open"
+        if self.reached:
+            return f"{self.connector} {self.symbol}: " + ("flat" if self.flat else f"back at {plain(self.target)}")
+        if self.target == 0:
+            return f"{self.connector} {self.symbol}: still {plain(self.after)} open"
+        return f"{self.connector} {self.symbol}: {plain(self.after)} instead of {plain(self.target)}"
 
 
 async def read_position(
@@ -68,9 +77,14 @@ async def flatten_position(
     attempts: int = 3,
     order_timeout: float = 15.0,
     on_intent: IntentHook | None = None,
+    target: Decimal = ZERO,
 ) -> FlattenResult:
-    """Close ``symbol`` on ``connector`` and verify it is flat; never raises for venue errors (see ``errors``)."""
-    result = FlattenResult(connector=connector.name, symbol=symbol)
+    """Close ``symbol`` on ``connector`` and verify it is flat; never raises for venue errors (see ``errors``).
+
+    With a non-zero ``target`` the position is brought to that signed size instead; the orders are reduce-only
+    unless reaching the target means crossing zero.
+    """
+    result = FlattenResult(connector=connector.name, symbol=symbol, target=target)
     for attempt in range(attempts + 1):
         try:
             position = await read_position(connector, symbol)
@@ -81,11 +95,13 @@ async def flatten_position(
         if result.before is None:
             result.before = position.signed_size
         result.after = position.signed_size
-        if position.signed_size == 0 or attempt == attempts:
+        excess = position.signed_size - target
+        if excess == 0 or attempt == attempts:
             return result
-        side = Side.closing(position.signed_size)
+        side = Side.closing(excess)
+        reduce_only = abs(target) < abs(position.signed_size) and target * position.signed_size >= 0
         try:
-            intent = await connector.build_intent(symbol, side, abs(position.signed_size), reduce_only=True)
+            intent = await connector.build_intent(symbol, side, abs(excess), reduce_only=reduce_only)
             listeners = on_intent(intent) if on_intent else []
             handle = await connector.submit_order(intent, max_slippage=max_slippage, listeners=listeners)
             snapshot = await handle.wait_final(order_timeout)

@@ -146,3 +146,16 @@ def load_old_telemetry_json(path: str | Path, *, interval_secs: float | None = N
     except json.JSONDecodeError as exc:
         raise ValueError(f"telemetry config {path} is not valid JSON: {exc.msg} at line {exc.lineno}") from None
     return settings_from_old_json(document, interval_secs=interval_secs)
+
+
+def settings_from_config(telemetry: Any) -> TelemetrySettings:
+    """Settings from the config's [telemetry] table (``hedgectl.config.model.TelemetryConfig``)."""
+    if not telemetry.base_url:
+        raise ValueError("telemetry base_url is not configured (set [telemetry] base_url)")
+    return TelemetrySettings(
+        base_url=telemetry.base_url,
+        token=telemetry.token.reveal() if telemetry.token else None,
+        group=telemetry.group,
+        bots=dict(telemetry.bots),
+        interval_secs=telemetry.interval_secs,
+    )

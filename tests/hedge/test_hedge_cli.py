@@ -199,3 +199,16 @@ def test_kill_9_at_each_phase_is_recovered_flat_with_a_consistent_journal(world,
     for role, leg in after["legs"].items():
         assert leg["position_by_journal"] == "0", (role, leg)
         assert all(order["state"] in ("filled", "cancelled", "failed") for order in leg["orders"])
+
+
+def test_history_lists_past_paper_cycles_newest_first_with_outcome_and_pnl(cli):
+    for direction in ("long", "short"):
+        assert cli("hedge", "run", "--paper", "--direction", direction, "--json", *FAST_ARGS).exit_code == 0
+    result = cli("history", "--paper", "--json")
+    assert result.exit_code == 0
+    cycles = json.loads(result.stdout)["cycles"]
+    assert [c["direction"] for c in cycles] == ["short", "long"]
+    assert all(c["outcome"] == "completed" and c["pnl"] is not None and c["size"] == "0.5" for c in cycles)
+    table = cli("history", "--paper")
+    assert "hedge history" in table.stdout and cycles[0]["id"] in table.stdout
+    assert json.loads(cli("history", "--json").stdout)["cycles"] == []  # live and paper journals are apart

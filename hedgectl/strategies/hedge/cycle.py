@@ -110,6 +110,7 @@ class HedgeResult:
     duration_secs: float = 0.0
     naked_window_ms: float | None = None
     interrupted: bool = False  # the operator stopped it
+    flattened: dict[str, Decimal] = field(default_factory=dict)  # signed size each leg held when it was closed
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -122,6 +123,7 @@ class HedgeResult:
             "open": self.open_positions,
             "duration_secs": round(self.duration_secs, 3),
             "naked_window_ms": None if self.naked_window_ms is None else round(self.naked_window_ms, 3),
+            "flattened": {role: plain(size) for role, size in self.flattened.items()},
         }
 
 
@@ -417,11 +419,15 @@ class HedgeCycle:
         except VenueError as exc:
             self._emit("order", f"{role} {purpose} refused: {exc}", role=role, purpose=purpose, error=str(exc))
             return OrderSnapshot(intent=intent, state=OrderState.FAILED, error=exc, reason=str(exc))
-        snapshot = await handle.wait_final(self.params.order_timeout_secs)
+        try:
+            snapshot = await handle.wait_final(self.params.order_timeout_secs)
+        except VenueError as exc:
+            # the venue could not say what became of the order (it stays UNKNOWN): the position will tell
+            snapshot = replace(handle.snapshot(), error=exc, reason=str(exc))
         self._emit(
             "order",
             f"{role} {purpose}: {intent.side.value} {plain(intent.size)} -> {snapshot.state.value}"
-            f" filled {plain(snapshot.filled_size)}"
+            + (f" ({plain(snapshot.filled_size)} filled)" if snapshot.state is not OrderState.FILLED else "")
             + (f" @ {plain(significant(snapshot.average_price))}" if snapshot.average_price else ""),
             role=role,
             purpose=purpose,
@@ -777,6 +783,7 @@ class HedgeCycle:
             open_positions=[r.describe() for r in flat.values() if not r.flat] + unknown,
             duration_secs=time.time() - self._started_at,
             naked_window_ms=self.naked_window_ms,
+            flattened={role: r.before for role, r in flat.items() if r.before and r.flat},
         )
         self.status.outcome = outcome.value
         self.journal.finish_cycle(
