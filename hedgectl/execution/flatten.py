@@ -60,6 +60,12 @@ DEFAULT_PATIENCE_SECS = 30.0
 MAX_RETRY_DELAY_SECS = 1.0
 
 
+def flatten_attempts(retries: int) -> int:
+    """How many close orders a hedge leg may take before its flatten gives it up as open: closing is the last line
+    of defence, so refusals, lost answers and partial fills get twice an ordinary order's budget, and at least six."""
+    return max(6, 2 * (retries + 1))
+
+
 async def read_position(
     connector: Connector, symbol: str, *, attempts: int = 4, delay: float = 0.25, patience_secs: float = 0.0
 ) -> Position:

@@ -177,3 +177,14 @@ def test_an_order_whose_answer_stays_lost_is_settled_at_the_venue_before_the_cyc
     assert all(order.is_final for order in cycle.orders)
     [lost] = [o for o in cycle.orders_for("L1") if o.purpose == "flatten" and o.state is OrderState.FAILED]
     assert "never landed" in lost.reason
+
+
+def test_a_close_refused_and_partly_filled_again_and_again_is_retried_until_flat(hedge_run):
+    def trouble(venues):
+        venues.arm("lighter", "reject", account="lighter1", count=3)
+        venues.arm("lighter", "partial_fill", account="lighter1", fraction="0.5", count=2)
+
+    run = hedge_run(at_phase={"flatten": trouble})
+    assert run.result.outcome is Outcome.COMPLETED, run.result.reason
+    assert run.all_flat()
+    assert len(run.orders("L1", "flatten")) == 6

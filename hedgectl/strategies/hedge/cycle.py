@@ -35,7 +35,7 @@ from hedgectl.errors import (
     UnresolvedCycle,
     VenueError,
 )
-from hedgectl.execution.flatten import FlattenResult, flatten_position, read_position
+from hedgectl.execution.flatten import FlattenResult, flatten_attempts, flatten_position, read_position
 from hedgectl.execution.orders import OrderIntent, OrderSnapshot, OrderState, Side, TransitionListener
 from hedgectl.journal import Journal
 from hedgectl.strategies.hedge.phases import Outcome, Phase, check_move
@@ -742,7 +742,7 @@ class HedgeCycle:
                 leg.connector,
                 leg.symbol,
                 max_slippage=leg.slippage,
-                attempts=max(2, leg.retries + 1),
+                attempts=flatten_attempts(leg.retries),
                 order_timeout=self.params.order_timeout_secs,
                 on_intent=self._journal_hook(role, "flatten"),
             )

@@ -20,7 +20,7 @@ from hedgectl import locks
 from hedgectl.connectors.base import Connector
 from hedgectl.decimals import ZERO, plain, quantize_down
 from hedgectl.errors import LockHeld, VenueError
-from hedgectl.execution.flatten import flatten_position, read_position
+from hedgectl.execution.flatten import flatten_attempts, flatten_position, read_position
 from hedgectl.execution.orders import OrderIntent, OrderState, Side, TERMINAL_STATES
 from hedgectl.journal import CycleRecord, Journal
 from hedgectl.registry import ConnectorSet
@@ -201,7 +201,8 @@ async def _flatten(
 ) -> dict[str, Decimal] | None:
     async def one(role: str):
         connector, symbol = connected[role]
-        return role, await flatten_position(connector, symbol, on_intent=_journal_hook(journal, cycle.id, role))
+        return role, await flatten_position(connector, symbol, attempts=flatten_attempts(0),
+                                            on_intent=_journal_hook(journal, cycle.id, role))
 
     results = dict(await asyncio.gather(*(one(role) for role in connected)))
     for role, result in results.items():
