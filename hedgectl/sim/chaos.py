@@ -330,7 +330,8 @@ def _check_journal(state: EndState, exchanges: dict[str, Exchange], legs: list[L
                 )
             if quantity > intended[index]:
                 state.duplicates.append(
-                    f"{leg.role}: client id {index} executed {plain(quantity)} for an intent of {plain(intended[index])}"
+                    f"{leg.role}: client id {index} executed {plain(quantity)}"
+                    f" for an intent of {plain(intended[index])}"
                 )
     # beyond intent at the hedge's level: more hedged than entered, or a leg entered twice
     bp_entered = by_purpose.get(("BP", "entry"), ZERO)

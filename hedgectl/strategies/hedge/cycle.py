@@ -183,7 +183,8 @@ class HedgeCycle:
         self._stop = asyncio.Event()
         self._filled_so_far: dict[str, Decimal] = {}
         self._l1_client_order_index: int | None = None
-        self._bp_filled_at = 0.0
+        #: when the BP entry's fill became known (time.perf_counter()): where the naked window starts
+        self.bp_filled_at = 0.0
         self.naked_window_ms: float | None = None
 
     # --- plumbing --------------------------------------------------------------------------------------------
@@ -380,6 +381,8 @@ class HedgeCycle:
         leg_status = self.status.legs[role]
 
         def listener(snapshot: OrderSnapshot, transition) -> None:
+            if role == "BP" and self.phase is Phase.BP_ENTRY and snapshot.is_final:
+                self.bp_filled_at = time.perf_counter()  # the moment the fill is known: the L1 hedge races from here
             leg_status.state = snapshot.state.value
             leg_status.side = snapshot.intent.side.value
             leg_status.target = snapshot.intent.size
@@ -502,7 +505,8 @@ class HedgeCycle:
         self._l1_client_order_index = self.legs["L1"].connector.client_ids.next()
         # a partial entry is hedged as it is: chasing the rest would keep the filled part naked for longer
         filled = await self._work("BP", "entry", plan.bp_side, plan.size, chase_remainder=False)
-        self._bp_filled_at = time.perf_counter()
+        if not self.bp_filled_at:  # the fill came from the position, not from a final order report
+            self.bp_filled_at = time.perf_counter()
         if filled:
             self._expected_nonzero.add("BP")
         self._emit("fill", f"BP filled {plain(filled)} of {plain(plan.size)}", role="BP", filled=plain(filled))
@@ -519,7 +523,7 @@ class HedgeCycle:
             leg.symbol, side, target, client_order_index=self._l1_client_order_index
         )
         filled = await self._work("L1", "hedge", side, target, first_intent=first)
-        self.naked_window_ms = (time.perf_counter() - self._bp_filled_at) * 1000
+        self.naked_window_ms = (time.perf_counter() - self.bp_filled_at) * 1000
         if filled:
             self._expected_nonzero.add("L1")
         if target - filled >= rules.step_size:
