@@ -290,6 +290,10 @@ class Connector(abc.ABC):
         resolved by client order index inside the handle's task, never by resending blindly.
         """
 
+    async def presign(self, intent: OrderIntent, *, max_slippage: Decimal | None = None) -> None:
+        """Do the slow part of sending ``intent`` ahead (a venue whose signing takes milliseconds signs it now), so
+        that a later ``submit_order`` of exactly this intent goes out at once. Nothing is sent. No-op by default."""
+
     async def submit_market_order(
         self,
         symbol: str,

@@ -183,6 +183,7 @@ class HedgeCycle:
         self._stop = asyncio.Event()
         self._filled_so_far: dict[str, Decimal] = {}
         self._l1_client_order_index: int | None = None
+        self._l1_intent: OrderIntent | None = None
         #: when the BP entry's fill became known (time.perf_counter()): where the naked window starts
         self.bp_filled_at = 0.0
         self.naked_window_ms: float | None = None
@@ -501,8 +502,7 @@ class HedgeCycle:
     # --- phases ----------------------------------------------------------------------------------------------
 
     async def _bp_entry(self, plan: HedgePlan) -> Decimal:
-        # prepared before the entry so nothing is built between the BP fill and the L1 send but the intent itself
-        self._l1_client_order_index = self.legs["L1"].connector.client_ids.next()
+        await self._prepare_l1_hedge(plan)
         # a partial entry is hedged as it is: chasing the rest would keep the filled part naked for longer
         filled = await self._work("BP", "entry", plan.bp_side, plan.size, chase_remainder=False)
         if not self.bp_filled_at:  # the fill came from the position, not from a final order report
@@ -512,6 +512,20 @@ class HedgeCycle:
         self._emit("fill", f"BP filled {plain(filled)} of {plain(plan.size)}", role="BP", filled=plain(filled))
         return filled
 
+    async def _prepare_l1_hedge(self, plan: HedgePlan) -> None:
+        """Before the BP entry: the L1 hedge's client order index and, for a full BP fill, its intent signed ahead,
+        so that between the BP fill and the L1 send there is nothing to build or sign."""
+        leg = self.legs["L1"]
+        self._l1_client_order_index = leg.connector.client_ids.next()
+        try:
+            self._l1_intent = await leg.connector.build_intent(
+                leg.symbol, plan.bp_side.opposite, quantize_down(plan.size, plan.rules["L1"].step_size),
+                client_order_index=self._l1_client_order_index,
+            )
+            await leg.connector.presign(self._l1_intent, max_slippage=leg.slippage)
+        except VenueError as exc:  # only speed is lost: the hedge is built and signed after the fill instead
+            logger.warning("L1 hedge not prepared ahead: %s", exc)
+
     async def _l1_hedge(self, plan: HedgePlan, bp_filled: Decimal) -> None:
         leg = self.legs["L1"]
         rules = plan.rules["L1"]
@@ -519,9 +533,11 @@ class HedgeCycle:
         side = plan.bp_side.opposite
         if target < rules.min_size:
             raise EmergencyExit(f"BP filled {plain(bp_filled)}, below what L1 can hedge; unwinding BP")
-        first = await leg.connector.build_intent(
-            leg.symbol, side, target, client_order_index=self._l1_client_order_index
-        )
+        first = self._l1_intent
+        if first is None or first.size != target:
+            first = await leg.connector.build_intent(
+                leg.symbol, side, target, client_order_index=self._l1_client_order_index
+            )
         filled = await self._work("L1", "hedge", side, target, first_intent=first)
         self.naked_window_ms = (time.perf_counter() - self.bp_filled_at) * 1000
         if filled:
