@@ -23,7 +23,16 @@ import httpx
 from hedgectl.config.model import ConnectorConfig
 from hedgectl.connectors.backpack import wire
 from hedgectl.connectors.backpack.signing import Signer
-from hedgectl.connectors.base import Balance, Connector, Fill, MarketRules, OrderReport, Position, TopOfBook
+from hedgectl.connectors.base import (
+    Balance,
+    Connector,
+    Fill,
+    MarketRules,
+    OrderReport,
+    Position,
+    TopOfBook,
+    tls_context,
+)
 from hedgectl.decimals import ZERO, plain
 from hedgectl.errors import (
     AmbiguousOutcome,
@@ -128,6 +137,7 @@ class BackpackConnector(Connector):
         if self._http is None:
             self._http = httpx.AsyncClient(
                 base_url=self.config.base_url.rstrip("/"),
+                verify=tls_context(),
                 timeout=self.config.timeout_secs,
                 # A connection kept warm between prepare() and the order saves a TCP/TLS handshake on the order path.
                 limits=httpx.Limits(max_connections=16, max_keepalive_connections=8, keepalive_expiry=55.0),
