@@ -217,7 +217,9 @@ class BackpackConnector(Connector):
         """
         if self._http is None:
             await self.start()
-        if instruction is not None and self._clock_offset_ms is None:
+        if instruction is not None and self._clock_offset_ms is None and not idempotent:
+            # an order waits for the venue's clock; a read goes out on ours and learns the clock only if refused
+            # as expired, which costs it nothing but the retry (positions --all reads every venue in one round trip)
             await self.sync_clock()
         query = params if method == "GET" else None
         content = None if method == "GET" or params is None else json.dumps(params, separators=(",", ":"))
