@@ -79,6 +79,7 @@ def collect(cycles: int, runs: int, collector_seconds: float) -> list[tuple[str,
                     "close to 1",
                 ))
             memory = measure_memory(world)
+            rows.append(('peak RSS: python -c "import httpx" (baseline)', f"{memory.baseline_mb:.0f} MB", "-"))
             rows.append(("peak RSS: hedge run --paper", f"{memory.hedge_run_mb:.0f} MB", "-"))
             rows.append(("peak RSS: positions --all --json", f"{memory.positions_mb:.0f} MB", "-"))
         finally:

@@ -22,31 +22,41 @@ from hedgectl.sim.runner import ThreadedPaperVenues
 HEDGECTL = [sys.executable, "-m", "hedgectl"]
 
 
-@dataclass
-class ChildRun:
-    wall_secs: float
-    max_rss_mb: float
-    returncode: int
+#: Forks, execs argv[1:] and prints the child's peak RSS (KiB) and exit code. Linux carries a process's peak RSS
+#: across exec, and a child spawned from this (large) process would start from ours; forked from a bare
+#: interpreter, the floor is that interpreter's few MB.
+RSS_LAUNCHER = """
+import os, sys
+pid = os.fork()
+if pid == 0:
+    os.execv(sys.argv[1], sys.argv[1:])
+_, status, usage = os.wait4(pid, 0)
+print(usage.ru_maxrss, os.waitstatus_to_exitcode(status))
+"""
 
 
-def run_child(command: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> ChildRun:
-    """Run ``command`` to its end; its wall time and its own peak resident memory (not its parent's)."""
+def wall_time(command: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> float:
+    """Run ``command`` to its end and return its wall time; RuntimeError if it fails."""
     started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=cwd)
-    _, status, usage = os.wait4(process.pid, 0)
+    completed = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=cwd)
     wall = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
-    return ChildRun(wall, usage.ru_maxrss / 1024, process.returncode)
+    if completed.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} exited {completed.returncode}: {completed.stderr[-500:]!r}")
+    return wall
 
 
 def median_wall(command: list[str], runs: int, **options) -> float:
-    walls = []
-    for _ in range(runs):
-        child = run_child(command, **options)
-        if child.returncode != 0:
-            raise RuntimeError(f"{' '.join(command)} exited {child.returncode}")
-        walls.append(child.wall_secs)
-    return statistics.median(walls)
+    return statistics.median(wall_time(command, **options) for _ in range(runs))
+
+
+def peak_rss_mb(command: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> float:
+    """The peak resident memory of ``command`` run to its end, in MiB; RuntimeError if it fails."""
+    completed = subprocess.run([sys.executable, "-c", RSS_LAUNCHER, *command], capture_output=True, text=True,
+                               env=env, cwd=cwd)
+    kib, code = completed.stdout.split()[-2:]
+    if int(code) != 0:
+        raise RuntimeError(f"{' '.join(command)} exited {code}: {completed.stderr[-500:]!r}")
+    return int(kib) / 1024
 
 
 class PaperWorld:
@@ -143,16 +153,16 @@ def measure_fan_out(world: PaperWorld, runs: int, injected_ms: int = 200, *, onl
 
 @dataclass
 class Memory:
+    baseline_mb: float  # python -c "import httpx"
     hedge_run_mb: float
     positions_mb: float
 
 
 def measure_memory(world: PaperWorld) -> Memory:
+    baseline = peak_rss_mb([sys.executable, "-c", "import httpx"], env=world.env, cwd=world.directory)
     with tempfile.TemporaryDirectory(prefix="hedgectl-bench-") as home:
         env = {**world.env, "HOME": home, "XDG_DATA_HOME": f"{home}/data", "XDG_CONFIG_HOME": f"{home}/cfg"}
-        hedge = run_child([*HEDGECTL, "hedge", "run", "--paper", "--json", "--size", "0.2", "--wait-min", "0.1",
-                           "--wait-max", "0.2", "--timeout", "0.5", "--poll-interval", "0.2"], env=env, cwd=Path(home))
-    if hedge.returncode != 0:
-        raise RuntimeError(f"hedge run --paper exited {hedge.returncode}")
-    positions = run_child(world.command("positions", "--all", "--json"), env=world.env, cwd=world.directory)
-    return Memory(hedge.max_rss_mb, positions.max_rss_mb)
+        hedge = peak_rss_mb([*HEDGECTL, "hedge", "run", "--paper", "--json", "--size", "0.2", "--wait-min", "0.1",
+                             "--wait-max", "0.2", "--timeout", "0.5", "--poll-interval", "0.2"], env=env, cwd=Path(home))
+    positions = peak_rss_mb(world.command("positions", "--all", "--json"), env=world.env, cwd=world.directory)
+    return Memory(baseline, hedge, positions)
