@@ -492,6 +492,7 @@ class _FaultSchedule:
         self._timers: list[threading.Timer] = []
         self._stopped = False
         self.errors: list[str] = []
+        self.trading = False  # the cycle got past its preflight
 
     def fire(self, trigger: str) -> None:
         with self._lock:
@@ -508,6 +509,7 @@ class _FaultSchedule:
     def start_clock(self) -> None:
         """Start the timers of the "after:<seconds>" faults (the cycle has started trading)."""
         with self._lock:
+            self.trading = True
             timed = {fault.trigger for fault in self._pending if fault.trigger.startswith("after:")}
             for trigger in timed:
                 timer = threading.Timer(float(trigger.partition(":")[2]), self.fire, args=(trigger,))
@@ -656,12 +658,13 @@ class ChaosRunner:
             except TimeoutError:
                 report.outcome = "hung"
                 report.problems.append(f"the cycle did not end within {CYCLE_TIMEOUT_SECS:g}s")
-            except HedgectlError as exc:
-                report.outcome, report.reason = "refused", str(exc)
-            except Exception as exc:  # a bug in the cycle: reported with its seed, never hidden
-                logger.exception("cycle with seed %d raised", plan.seed)
-                report.outcome = "crashed"
-                report.problems.append(f"the cycle raised {type(exc).__name__}: {exc}")
+            except Exception as exc:
+                if isinstance(exc, HedgectlError) and not schedule.trading:
+                    report.outcome, report.reason = "refused", str(exc)
+                else:  # past the preflight the cycle raises only for bugs: reported with the seed, never hidden
+                    logger.exception("cycle with seed %d raised", plan.seed)
+                    report.outcome = "crashed"
+                    report.problems.append(f"the cycle raised {type(exc).__name__}: {exc}")
             else:
                 report.outcome, report.reason = result.outcome.value, result.reason
                 reported = dict(result.positions)
@@ -804,8 +807,11 @@ class ChaosRunner:
             report.outcome = "killed"
             return None
         if summary is None:
-            report.outcome = "refused" if process.returncode == 2 else f"exit {process.returncode}"
+            # no summary: refused before trading (a venue error in the preflight), or a crash once trading started
+            report.outcome = "crashed" if schedule.trading else "refused"
             report.reason = (cycle_dir / "hedge-run.stderr").read_text(errors="replace").strip()[-300:]
+            if schedule.trading:
+                report.problems.append(f"hedge run exited {process.returncode} without a summary: {report.reason}")
         return summary
 
 
