@@ -45,6 +45,8 @@ ORDER_PATHS = {"backpack": "/api/v1/order", "lighter": "/api/v1/sendTx"}
 TRIGGER_PHASES = ("bp_entry", "l1_hedge", "wait", "l2_entry", "rebalance", "monitor", "flatten", "emergency_exit")
 #: A cycle that has not ended by then is stopped and reported as hung.
 CYCLE_TIMEOUT_SECS = 120.0
+#: How long the final sweep waits for requests still in flight (the longest injected delay is about 1.6 s).
+SETTLE_SECS = 2.0
 RECOVERY_TIMEOUT_SECS = 120.0
 
 
@@ -390,6 +392,7 @@ class CycleReport:
     recovery_succeeded: bool | None = None
     end: EndState | None = None
     problems: list[str] = field(default_factory=list)  # a crash, a hang, a fault that could not be armed
+    legs: list[LegAccount] = field(default_factory=list)  # the paper accounts the cycle traded
 
     @property
     def unsafe_reasons(self) -> list[str]:
@@ -420,6 +423,7 @@ class CycleReport:
             "plan": self.plan.as_dict(),
             "end": self.end.as_dict() if self.end is not None else None,
             "problems": self.problems,
+            "accounts": {leg.role: f"{leg.venue}:{leg.account}" for leg in self.legs},
         }
 
 
@@ -540,6 +544,7 @@ class ChaosRunner:
         self.work_dir = Path(work_dir)
         self.venues: ThreadedPaperVenues | None = None
         self._cycles_run = 0
+        self._judged: list[tuple[CycleReport, list[LegAccount], Path, dict[str, Decimal | None]]] = []
 
     def __enter__(self) -> ChaosRunner:
         from hedgectl.sim.runner import ThreadedPaperVenues
@@ -566,6 +571,7 @@ class ChaosRunner:
         cycle_dir = self.work_dir / tag
         cycle_dir.mkdir(parents=True)
         legs, accounts_document = self.venues.call_sync(lambda: self._open_accounts(tag))
+        report.legs = legs
         accounts = {leg.role: leg.account for leg in legs}
         schedule = _FaultSchedule(self.venues, plan.faults, accounts)
         started = time.monotonic()
@@ -580,10 +586,27 @@ class ChaosRunner:
         report.duration_secs = time.monotonic() - started
         report.problems += schedule.errors
         report.end = self._judge(legs, journal_file, reported)
+        self._judged.append((report, legs, journal_file, reported))
         logger.info("cycle %d (seed %d): %s%s", index, plan.seed, report.outcome,
                     "" if not report.failed else " FAILING: " + "; ".join(report.unsafe_reasons + report.duplicates
                                                                          + report.problems))
         return report
+
+    def sweep(self, settle_secs: float = SETTLE_SECS) -> list[CycleReport]:
+        """Judge every cycle of the run again once requests still in flight have landed: an order that executed
+        after its cycle was checked turns up here. Returns the cycles whose verdict changed (each notes it)."""
+        time.sleep(settle_secs)
+        changed = []
+        for report, legs, journal_file, reported in self._judged:
+            again = self._judge(legs, journal_file, reported)
+            if (again.unsafe_reasons(), again.duplicates) != (report.unsafe_reasons, report.duplicates):
+                report.problems.append(
+                    "the venues changed after the cycle was checked: "
+                    + "; ".join(again.unsafe_reasons() + again.duplicates)
+                )
+                report.end = again
+                changed.append(report)
+        return changed
 
     def _open_accounts(self, tag: str) -> tuple[list[LegAccount], dict[str, Any]]:
         """Fresh funded accounts for the three legs (in the venues' thread), and their accounts document."""
@@ -850,6 +873,9 @@ def run_chaos(
             report.cycles.append(cycle)
             if on_cycle is not None:
                 on_cycle(cycle)
+        for cycle in runner.sweep():
+            logger.warning("cycle %d (seed %d) changed after its check: %s", cycle.index, cycle.plan.seed,
+                           cycle.problems[-1])
     report.duration_secs = time.monotonic() - started
     return report
 

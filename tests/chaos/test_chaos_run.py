@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 
-from hedgectl.sim.chaos import cycle_seed, plan_cycle
+from hedgectl.sim.chaos import ChaosRunner, CyclePlan, cycle_seed, plan_cycle
+from hedgectl.sim.exchange import Side
 from hedgectl.sim.faults import FaultKind
 
 
@@ -56,3 +58,18 @@ def test_a_cycle_plan_is_a_function_of_its_seed_alone():
 def test_the_schedules_draw_every_fault_kind():
     drawn = {fault.kind for index in range(60) for fault in plan_cycle(cycle_seed(1, index)).faults}
     assert drawn == set(FaultKind)
+
+
+def test_an_order_landing_after_its_cycle_was_checked_is_caught_by_the_final_sweep():
+    quiet = CyclePlan(seed=5, direction="long", l2_side="same", size=Decimal("0.2"), wait_secs=(0.05, 0.05),
+                      monitor_secs=0.3, faults=())
+    with ChaosRunner() as runner:
+        report = runner.run_cycle(0, quiet)
+        assert not report.failed, report.as_dict()
+        bp = report.legs[0]
+        exchange = runner.venues.venues.venue("backpack").exchange
+        runner.venues.call_sync(lambda: exchange.submit_order(bp.account, bp.symbol, Side.BUY, Decimal("0.1")))
+        changed = runner.sweep(settle_secs=0)
+    assert changed == [report]
+    assert any("net exposure 0.1" in reason for reason in report.unsafe_reasons)
+    assert "changed after the cycle was checked" in report.problems[-1]
