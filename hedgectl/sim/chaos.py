@@ -290,6 +290,8 @@ def _check_journal(state: EndState, exchanges: dict[str, Exchange], legs: list[L
             if orders:
                 state.journal_mismatches.append(f"{role}: {len(orders)} order(s) executed but no cycle journaled")
         return
+    if not journal.resolved:
+        state.journal_mismatches.append("the journal still holds the cycle unresolved: hedgectl does not know its end")
     by_purpose: dict[tuple[str, str], Decimal] = {}
     first_intent: dict[tuple[str, str], Decimal] = {}
     for leg in legs:

@@ -117,3 +117,15 @@ def test_the_naked_window_is_measured_from_the_venues_fills(books):
     now["ms"] = 1_250
     books.trade("L1", Side.SELL, "0.5")
     assert books.inspect(now_ms=5_000).naked_window_ms == 250
+
+
+def test_a_cycle_left_unresolved_in_the_journal_is_unsafe_even_when_the_venues_are_flat(books, tmp_path):
+    journal = Journal(journal_path(tmp_path))
+    cycle_id = journal.start_cycle(direction="long", accounts={}, params={"baseline": {}}, pid=1)
+    end = books.inspect(journal=journal.cycle(cycle_id))
+    journal.mark_resolved(cycle_id, outcome="recovered_flat", result={})
+    resolved = books.inspect(journal=journal.cycle(cycle_id))
+    journal.close()
+    assert end.flat
+    assert end.unsafe_reasons() == ["the journal still holds the cycle unresolved: hedgectl does not know its end"]
+    assert resolved.unsafe_reasons() == []
