@@ -101,7 +101,8 @@ async def _drive(
     return Outcome(concurrency, token is not None, len(latencies), failed, elapsed, latencies)
 
 
-def _measure(concurrency: int, auth: bool, seconds: float, bots: int, max_requests: int) -> Outcome:
+def measure(concurrency: int, auth: bool, seconds: float, bots: int = 300, max_requests: int = 500_000) -> Outcome:
+    """Start a collector process, post heartbeats at ``concurrency`` for ``seconds``, stop it; the outcome."""
     token = TOKEN if auth else None
     context = multiprocessing.get_context("spawn")
     receiver, sender = context.Pipe(duplex=False)
@@ -135,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     worst = None
     for auth in (False, True):
         for level in levels:
-            outcome = _measure(level, auth, args.seconds, args.bots, args.max_requests)
+            outcome = measure(level, auth, args.seconds, args.bots, args.max_requests)
             worst = outcome.rate if worst is None else min(worst, outcome.rate)
             print(
                 f"{outcome.concurrency:>11} {'yes' if outcome.auth else 'no':>5} {outcome.sent:>9} {outcome.failed:>6} "

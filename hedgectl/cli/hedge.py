@@ -270,10 +270,9 @@ def cycle_summary(cycle) -> dict[str, Any]:
 
     legs = {}
     net = ZERO
-    baseline = cycle.params.get("baseline", {})
     for role, leg in cycle.params.get("legs", {}).items():
         orders = cycle.orders_for(role)
-        position = Decimal(baseline.get(role, "0")) + sum((o.signed_filled for o in orders), ZERO)
+        position = cycle.position_by_journal(role)
         net += position
         legs[role] = {
             **leg,

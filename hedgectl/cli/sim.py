@@ -9,7 +9,7 @@ from typing import Any
 import typer
 
 from hedgectl.cli.state import state
-from hedgectl.errors import UsageError
+from hedgectl.errors import ExitCode, UsageError
 
 app = typer.Typer(help="Paper venues: serve them, inject faults, inspect their state.", no_args_is_help=True)
 
@@ -207,4 +207,82 @@ def _render_state(venue: str, document: dict[str, Any]):
     return Group(*parts)
 
 
+@app.command("chaos")
+def chaos(
+    ctx: typer.Context,
+    cycles: int = typer.Option(50, "--cycles", min=1, help="How many hedge cycles to run."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the whole run; each cycle derives its own from it."),
+    kill: bool = typer.Option(
+        False, "--kill", help="Run each cycle as a 'hedge run' process, SIGKILL it at a random moment, then recover."
+    ),
+    replay: int | None = typer.Option(
+        None, "--replay", min=0, help="Run only the cycle with this seed (printed for every failing cycle)."
+    ),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Run hedge cycles under random faults against embedded paper venues and check every end state at the venues."""
+    import logging
 
+    from hedgectl.sim.chaos import run_chaos
+
+    app_state = state(ctx)
+    terminal = app_state.terminal(json_mode=json_output)
+    if not app_state.debug:
+        # a rehearsal full of faults makes every module warn, and killed clients make the venues' server complain;
+        # what matters is in the report
+        logging.getLogger("hedgectl").setLevel(logging.ERROR)
+        logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)
+    total = 1 if replay is not None else cycles
+    done: list = []
+
+    def view():
+        from rich.text import Text
+
+        failing = sum(1 for cycle in done if cycle.failed)
+        return Text(f"chaos: cycle {len(done)}/{total}, failing {failing}")
+
+    with terminal.live(view) as refresh:
+
+        def on_cycle(cycle) -> None:
+            done.append(cycle)
+            if cycle.failed:
+                reasons = "; ".join(cycle.unsafe_reasons + cycle.duplicates + cycle.problems)
+                terminal.warn(f"cycle {cycle.index} ({cycle.replay_hint()}): {reasons}")
+            refresh()
+
+        report = run_chaos(cycles, seed=seed, kill=kill, replay=replay, on_cycle=on_cycle)
+    terminal.result(report.as_dict(), lambda: _render_chaos(report))
+    counts = report.counts()
+    if counts["unsafe"]:
+        raise typer.Exit(ExitCode.POSITION_OPEN)
+    if counts["duplicates"] or counts["problems"]:
+        raise typer.Exit(ExitCode.FAILURE)
+
+
+def _render_chaos(report):
+    from rich.table import Table
+
+    counts = report.counts()
+    title = "hedgectl sim chaos" + (" --kill" if report.kill else "") + (
+        f" (seed {report.seed})" if report.seed is not None else " (replay)"
+    )
+    table = Table("", "", title=title, show_header=False)
+    table.add_row("cycles", f"{counts['cycles']} in {report.duration_secs:.0f} s")
+    table.add_row("outcomes", ", ".join(f"{outcome} {n}" for outcome, n in report.outcomes().items()))
+    table.add_row("faults drawn", ", ".join(f"{kind} {n}" for kind, n in report.fault_kinds().items()))
+    table.add_row("unsafe end states", _count(counts["unsafe"]))
+    table.add_row("duplicates", _count(counts["duplicates"]))
+    longest = report.longest_naked_window()
+    if longest is not None:
+        table.add_row("longest naked window", f"{longest.end.naked_window_ms:.0f} ms (seed {longest.plan.seed})")
+    if report.kill:
+        table.add_row("killed mid-cycle", str(counts["killed"]))
+    table.add_row("recoveries needed / succeeded", f"{counts['recoveries_needed']} / {counts['recoveries_succeeded']}")
+    table.add_row("crashes, hangs, unarmed faults", _count(counts["problems"]))
+    failing = report.failing()
+    table.add_row("failing seeds", "\n".join(cycle.replay_hint() for cycle in failing) or "none")
+    return table
+
+
+def _count(value: int) -> str:
+    return f"[green]{value}[/green]" if value == 0 else f"[red]{value}[/red]"

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from hedgectl.connectors.base import Connector, Position
 from hedgectl.decimals import ZERO, plain
-from hedgectl.errors import VenueError
+from hedgectl.errors import RateLimited, VenueError, VenueUnavailable
 from hedgectl.execution.orders import OrderIntent, OrderSnapshot, Side, TransitionListener
 
 logger = logging.getLogger(__name__)
@@ -53,20 +54,34 @@ class FlattenResult:
         return f"{self.connector} {self.symbol}: {plain(self.after)} instead of {plain(self.target)}"
 
 
+#: How long a venue that cannot be reached (down, rate limiting, timing out) is waited for before a flatten gives the
+#: position up as open or unknown: an outage of a few seconds must not leave a leg naked.
+DEFAULT_PATIENCE_SECS = 30.0
+MAX_RETRY_DELAY_SECS = 1.0
+
+
+def flatten_attempts(retries: int) -> int:
+    """How many close orders a hedge leg may take before its flatten gives it up as open: closing is the last line
+    of defence, so refusals, lost answers and partial fills get twice an ordinary order's budget, and at least six."""
+    return max(6, 2 * (retries + 1))
+
+
 async def read_position(
-    connector: Connector, symbol: str, *, attempts: int = 4, delay: float = 0.25
+    connector: Connector, symbol: str, *, attempts: int = 4, delay: float = 0.25, patience_secs: float = 0.0
 ) -> Position:
-    """Read the signed position, retrying failures; raise the last VenueError if it stays unknown."""
-    last: VenueError | None = None
-    for attempt in range(attempts):
+    """Read the signed position, retrying failures at least ``attempts`` times and for at least ``patience_secs``;
+    raise the last VenueError if it stays unknown."""
+    deadline = time.monotonic() + patience_secs
+    attempt = 0
+    while True:
         try:
             return await connector.position(symbol)
         except VenueError as exc:
-            last = exc
-            logger.warning("%s: position read failed (%s); attempt %d of %d", connector.name, exc, attempt + 1, attempts)
-            await asyncio.sleep(delay * (2**attempt))
-    assert last is not None
-    raise last
+            attempt += 1
+            if attempt >= attempts and time.monotonic() >= deadline:
+                raise
+            logger.warning("%s: position read failed (%s); attempt %d", connector.name, exc, attempt)
+            await asyncio.sleep(min(delay * 2 ** (attempt - 1), MAX_RETRY_DELAY_SECS))
 
 
 async def flatten_position(
@@ -78,16 +93,20 @@ async def flatten_position(
     order_timeout: float = 15.0,
     on_intent: IntentHook | None = None,
     target: Decimal = ZERO,
+    patience_secs: float = DEFAULT_PATIENCE_SECS,
 ) -> FlattenResult:
     """Close ``symbol`` on ``connector`` and verify it is flat; never raises for venue errors (see ``errors``).
 
     With a non-zero ``target`` the position is brought to that signed size instead; the orders are reduce-only
-    unless reaching the target means crossing zero.
+    unless reaching the target means crossing zero. ``attempts`` bounds the orders the venue works; while the venue
+    cannot be reached at all, reads and sends are retried for ``patience_secs`` without using attempts up.
     """
     result = FlattenResult(connector=connector.name, symbol=symbol, target=target)
-    for attempt in range(attempts + 1):
+    deadline = time.monotonic() + patience_secs
+    worked = unreachable = 0
+    while True:
         try:
-            position = await read_position(connector, symbol)
+            position = await read_position(connector, symbol, patience_secs=max(0.0, deadline - time.monotonic()))
         except VenueError as exc:
             result.errors.append(f"position read: {exc}")
             result.after = None
@@ -95,21 +114,39 @@ async def flatten_position(
         if result.before is None:
             result.before = position.signed_size
         result.after = position.signed_size
-        excess = position.signed_size - target
-        if excess == 0 or attempt == attempts:
+        if position.signed_size == target or worked == attempts:
             return result
-        side = Side.closing(excess)
-        reduce_only = abs(target) < abs(position.signed_size) and target * position.signed_size >= 0
         try:
-            intent = await connector.build_intent(symbol, side, abs(excess), reduce_only=reduce_only)
+            intent = await _next_intent(connector, symbol, position.signed_size, target)
             listeners = on_intent(intent) if on_intent else []
             handle = await connector.submit_order(intent, max_slippage=max_slippage, listeners=listeners)
+            worked += 1
             snapshot = await handle.wait_final(order_timeout)
             result.orders.append(snapshot)
             if snapshot.error is not None:
                 result.errors.append(str(snapshot.error))
+        except (VenueUnavailable, RateLimited) as exc:
+            # nothing reached the venue (or nothing more can be learnt now): wait for it while patience lasts
+            logger.warning("%s: closing %s: venue unreachable (%s)", connector.name, symbol, exc)
+            if time.monotonic() >= deadline:
+                result.errors.append(f"close order: {exc}")
+                return result
+            unreachable += 1
+            await asyncio.sleep(min(0.1 * 2**unreachable, MAX_RETRY_DELAY_SECS))
         except VenueError as exc:
+            worked += 1
             result.errors.append(f"close order: {exc}")
             logger.warning("%s: closing %s failed: %s", connector.name, symbol, exc)
-            await asyncio.sleep(0.2 * (attempt + 1))
-    return result
+            await asyncio.sleep(0.2 * worked)
+
+
+async def _next_intent(connector: Connector, symbol: str, signed_size: Decimal, target: Decimal) -> OrderIntent:
+    """The order that moves the position toward ``target``: reduce-only unless it must cross zero. A remainder below
+    the market's minimum is first grown by the minimum (venues refuse smaller orders, reduce-only ones too), so
+    that the next order can close it."""
+    excess = signed_size - target
+    rules = await connector.market_rules(symbol)
+    if abs(excess) < rules.min_size:
+        return await connector.build_intent(symbol, Side.of_signed(excess), rules.min_size)
+    reduce_only = abs(target) < abs(signed_size) and target * signed_size >= 0
+    return await connector.build_intent(symbol, Side.closing(excess), abs(excess), reduce_only=reduce_only)

@@ -132,6 +132,11 @@ class CycleRecord:
     def orders_for(self, role: str) -> list[OrderRecord]:
         return [order for order in self.orders if order.role == role]
 
+    def position_by_journal(self, role: str) -> Decimal:
+        """A leg's signed position as the journal knows it: its baseline before the cycle plus every order's fills."""
+        baseline = Decimal(self.params.get("baseline", {}).get(role, "0"))
+        return baseline + sum((order.signed_filled for order in self.orders_for(role)), Decimal(0))
+
 
 def _dec(value: str | None) -> Decimal | None:
     return None if value is None else Decimal(value)

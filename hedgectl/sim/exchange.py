@@ -12,7 +12,7 @@ import enum
 import itertools
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -806,11 +806,14 @@ class Exchange:
 
     # ----- audit and persistence --------------------------------------------------------------------------------
 
-    def audit(self) -> list[str]:
-        """Problems a chaos checker cares about: a client order id executed more than once, or a fill beyond intent."""
+    def audit(self, accounts: Collection[str] | None = None) -> list[str]:
+        """Problems a chaos checker cares about: a client order id executed more than once, or a fill beyond intent
+        (only for orders of ``accounts``, when given)."""
         problems = []
         executed: dict[tuple[str, int], int] = {}
         for order in self.orders:
+            if accounts is not None and order.account not in accounts:
+                continue
             if order.executed_quantity > order.quantity:
                 problems.append(f"order {order.order_id} executed {plain(order.executed_quantity)} of {plain(order.quantity)}")
             if order.client_id is not None and order.executed_quantity > 0:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +52,7 @@ class PaperVenue:
         self._down = False
         self._up_at = 0.0
         self.up_event = asyncio.Event()
+        self.arrivals: deque[tuple[float, str, str]] | None = None
 
     # ----- what subclasses provide ------------------------------------------------------------------------------
 
@@ -89,6 +92,12 @@ class PaperVenue:
 
     def restore(self, data: dict[str, Any]) -> None:
         """Recreate the venue's accounts from ``snapshot()`` output."""
+
+    def record_arrivals(self, limit: int = 100_000) -> deque[tuple[float, str, str]]:
+        """Record when each API request reaches this venue, as ``(time.perf_counter(), method, path)`` (the latest
+        ``limit``), to measure a client's latency from the venue's side; returns the record."""
+        self.arrivals = deque(maxlen=limit)
+        return self.arrivals
 
     # ----- lifecycle --------------------------------------------------------------------------------------------
 
@@ -189,6 +198,8 @@ class PaperVenue:
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path.startswith(SIM_PREFIX):
             return await handler(request)
+        if self.arrivals is not None:
+            self.arrivals.append((time.perf_counter(), request.method, request.path))
         if self._down:
             self.drop_connection(request)
             return web.Response(status=503)

@@ -198,3 +198,23 @@ def test_unknown_symbol_is_an_invalid_order(paper_backpack: PaperBackpack) -> No
         assert caught.value.code == "INVALID_SYMBOL"
 
     paper_backpack.run(scenario)
+
+
+def test_a_first_read_goes_out_at_once_without_asking_the_venue_clock(paper_backpack: PaperBackpack) -> None:
+    arrivals = paper_backpack.venues.call_sync(paper_backpack.venue.record_arrivals)
+
+    async def scenario():
+        async with BackpackConnector(paper_backpack.config()) as connector:
+            return await connector.positions()
+
+    assert asyncio.run(scenario()) == []
+    assert [path for _, _, path in paper_backpack.venues.call_sync(lambda: list(arrivals))] == ["/api/v1/position"]
+
+
+def test_a_first_read_on_a_skewed_clock_learns_the_venue_clock_and_succeeds(paper_backpack: PaperBackpack) -> None:
+    async def scenario():
+        async with BackpackConnector(paper_backpack.config(), clock=lambda: time.time() - 30) as connector:
+            return await connector.positions(), connector.clock_offset_ms
+
+    positions, offset = asyncio.run(scenario())
+    assert positions == [] and offset > 29_000

@@ -4,6 +4,7 @@ partial fills, reduce-only, refusals by the sequencer, limit orders, cancel and 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -347,3 +348,56 @@ def test_fills_since_a_moment_leave_out_older_trades(paper_lighter: PaperLighter
     assert [(fill.side, fill.size, fill.client_order_index) for fill in recent] == [
         (Side.SELL, Decimal("0.2"), second_index)
     ]
+
+
+def test_a_market_order_cancelled_for_slippage_makes_the_next_one_read_the_book_afresh(paper_lighter: PaperLighter):
+    async def scenario(connector):
+        await connector.prepare(ETH)  # the bound of the next order comes from this book
+        paper_lighter.arm("price_move", percent="-3", symbol="ETH")
+        first = await (await connector.submit_market_order(ETH, Side.SELL, Decimal("0.2"))).wait_final(5)
+        second = await (await connector.submit_market_order(ETH, Side.SELL, Decimal("0.2"))).wait_final(5)
+        return first, second
+
+    first, second = paper_lighter.run(scenario)
+
+    assert first.state is OrderState.CANCELLED and first.filled_size == 0
+    assert second.state is OrderState.FILLED
+    assert paper_lighter.signed_size() == Decimal("-0.2")
+
+
+def test_an_intent_signed_ahead_goes_out_with_that_signature_and_executes_once(paper_lighter: PaperLighter):
+    async def scenario(connector):
+        await connector.prepare(ETH)
+        intent = await connector.build_intent(ETH, Side.BUY, Decimal("0.3"))
+        await connector.presign(intent)
+        nothing_sent = paper_lighter.orders() == []
+        snapshot = await (await connector.submit_order(intent)).wait_final(5)
+        return nothing_sent, snapshot
+
+    nothing_sent, snapshot = paper_lighter.run(scenario)
+
+    assert nothing_sent
+    [order] = paper_lighter.orders(client_order_index=snapshot.intent.client_order_index)
+    assert snapshot.state is OrderState.FILLED and snapshot.info["signed_ahead"] is True
+    assert paper_lighter.signed_size() == Decimal("0.3") and paper_lighter.audit() == []
+
+
+def test_a_signature_made_ahead_is_not_used_for_another_intent_or_a_spent_nonce(paper_lighter: PaperLighter):
+    async def scenario(connector):
+        await connector.prepare(ETH)
+        planned = await connector.build_intent(ETH, Side.BUY, Decimal("0.3"))
+        await connector.presign(planned)
+        await (await connector.submit_market_order(ETH, Side.BUY, Decimal("0.1"))).wait_final(5)  # spends the nonce
+        first = await (await connector.submit_order(planned)).wait_final(5)
+        smaller = await connector.build_intent(ETH, Side.BUY, Decimal("0.2"))
+        await connector.presign(smaller)
+        resized = replace(smaller, size=Decimal("0.25"))  # what was signed ahead is not what is sent
+        second = await (await connector.submit_order(resized)).wait_final(5)
+        return first, second
+
+    first, second = paper_lighter.run(scenario)
+
+    assert first.state is OrderState.FILLED and first.info["signed_ahead"] is False
+    assert second.state is OrderState.FILLED and second.info["signed_ahead"] is False
+    assert second.filled_size == Decimal("0.25")
+    assert paper_lighter.signed_size() == Decimal("0.65") and paper_lighter.audit() == []

@@ -163,3 +163,28 @@ def test_grvt_can_be_the_bridge_and_the_cycle_still_ends_flat(hedge_run):
             positions[name] = account["positions"]
     assert all(not [p for p in held if Decimal(str(p.get("signed_size", 0))) != 0] for held in positions.values())
     assert run.venues.exchange_audit() == []
+
+
+def test_an_order_whose_answer_stays_lost_is_settled_at_the_venue_before_the_cycle_counts_as_resolved(hedge_run):
+    lose_every_answer = lambda v: v.arm(  # noqa: E731
+        "lighter", "error", account="lighter1", path="/api/v1/sendTx", status=502, count=3
+    )
+    run = hedge_run(at_phase={"flatten": lose_every_answer})
+    assert run.result.outcome is Outcome.COMPLETED, run.result.reason
+    assert run.all_flat()
+    cycle = run.journal.cycle(run.result.cycle_id)
+    assert cycle.resolved
+    assert all(order.is_final for order in cycle.orders)
+    [lost] = [o for o in cycle.orders_for("L1") if o.purpose == "flatten" and o.state is OrderState.FAILED]
+    assert "never landed" in lost.reason
+
+
+def test_a_close_refused_and_partly_filled_again_and_again_is_retried_until_flat(hedge_run):
+    def trouble(venues):
+        venues.arm("lighter", "reject", account="lighter1", count=3)
+        venues.arm("lighter", "partial_fill", account="lighter1", fraction="0.5", count=2)
+
+    run = hedge_run(at_phase={"flatten": trouble})
+    assert run.result.outcome is Outcome.COMPLETED, run.result.reason
+    assert run.all_flat()
+    assert len(run.orders("L1", "flatten")) == 6

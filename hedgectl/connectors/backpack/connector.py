@@ -23,7 +23,16 @@ import httpx
 from hedgectl.config.model import ConnectorConfig
 from hedgectl.connectors.backpack import wire
 from hedgectl.connectors.backpack.signing import Signer
-from hedgectl.connectors.base import Balance, Connector, Fill, MarketRules, OrderReport, Position, TopOfBook
+from hedgectl.connectors.base import (
+    Balance,
+    Connector,
+    Fill,
+    MarketRules,
+    OrderReport,
+    Position,
+    TopOfBook,
+    tls_context,
+)
 from hedgectl.decimals import ZERO, plain
 from hedgectl.errors import (
     AmbiguousOutcome,
@@ -128,6 +137,7 @@ class BackpackConnector(Connector):
         if self._http is None:
             self._http = httpx.AsyncClient(
                 base_url=self.config.base_url.rstrip("/"),
+                verify=tls_context(),
                 timeout=self.config.timeout_secs,
                 # A connection kept warm between prepare() and the order saves a TCP/TLS handshake on the order path.
                 limits=httpx.Limits(max_connections=16, max_keepalive_connections=8, keepalive_expiry=55.0),
@@ -207,7 +217,9 @@ class BackpackConnector(Connector):
         """
         if self._http is None:
             await self.start()
-        if instruction is not None and self._clock_offset_ms is None:
+        if instruction is not None and self._clock_offset_ms is None and not idempotent:
+            # an order waits for the venue's clock; a read goes out on ours and learns the clock only if refused
+            # as expired, which costs it nothing but the retry (positions --all reads every venue in one round trip)
             await self.sync_clock()
         query = params if method == "GET" else None
         content = None if method == "GET" or params is None else json.dumps(params, separators=(",", ":"))

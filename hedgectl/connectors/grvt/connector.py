@@ -29,7 +29,16 @@ import httpx
 
 from hedgectl.config.model import ConnectorConfig
 from hedgectl.config.secrets import Secret, register_secret
-from hedgectl.connectors.base import Balance, Connector, Fill, MarketRules, OrderReport, Position, TopOfBook
+from hedgectl.connectors.base import (
+    Balance,
+    Connector,
+    Fill,
+    MarketRules,
+    OrderReport,
+    Position,
+    TopOfBook,
+    tls_context,
+)
 from hedgectl.connectors.grvt import wire
 from hedgectl.decimals import ROUND_CEILING, ROUND_FLOOR, plain
 from hedgectl.errors import (
@@ -136,7 +145,7 @@ class GrvtConnector(Connector):
 
     async def start(self) -> None:
         if self._http is None:
-            self._http = httpx.AsyncClient(timeout=self.config.timeout_secs,
+            self._http = httpx.AsyncClient(timeout=self.config.timeout_secs, verify=tls_context(),
                                            headers={"Content-Type": "application/json"})
 
     async def close(self) -> None:

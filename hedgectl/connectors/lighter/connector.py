@@ -102,6 +102,8 @@ RESOLVE_DELAYS = (0.0, 0.05, 0.1, 0.2, 0.4, 0.8)
 #: The longest the first confirming read waits for the venue's predicted execution time.
 FIRST_CONFIRM_MAX_DELAY = 0.2
 LIMIT_POLL_SECS = 0.5
+#: How long a transaction signed ahead by ``presign`` may be sent instead of signing afresh.
+PRESIGNED_MAX_AGE_SECS = 60.0
 TRADES_PAGE = 100
 MAX_TRADE_PAGES = 20
 
@@ -155,6 +157,13 @@ class _OrderPlan:
     sent: list[SignedTx] = field(default_factory=list)
     venue_tx_hash: str | None = None
     predicted_execution_ms: int | None = None
+    presigned: SignedTx | None = None  # signed ahead by ``presign``; used only with the nonce it carries
+    signed_ahead: bool = False  # the last transaction sent was the one signed ahead
+
+    def wire_fields(self) -> tuple:
+        """What the signature covers besides the nonce: two plans with equal fields sign the same transaction."""
+        return (self.intent, self.market.market_id, self.base_amount, self.price, self.order_type,
+                self.time_in_force, self.order_expiry)
 
 
 class LighterConnector(Connector):
@@ -196,6 +205,8 @@ class LighterConnector(Connector):
         self._signer: LighterSigner | None = None
         self._signer_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task] = set()
+        #: client order index -> (the plan's wire fields, the signed transaction, when it was signed)
+        self._presigned: dict[int, tuple[tuple, SignedTx, float]] = {}
 
     def __repr__(self) -> str:
         return f"LighterConnector({self.name!r}, account={self.account_index}, api_key={self.api_key_index})"
@@ -605,6 +616,16 @@ class LighterConnector(Connector):
 
     # --- orders ----------------------------------------------------------------------------------------------
 
+    async def presign(self, intent: OrderIntent, *, max_slippage: Decimal | None = None) -> None:
+        """Sign ``intent`` now, with the nonce it would go out with, so that submitting exactly this intent next
+        skips the signer's milliseconds (its snapshot's info then says ``signed_ahead``). Nothing is sent. The
+        signature goes unused if the intent, its price bound or the key's next nonce differ by then."""
+        plan = await self._plan(intent, max_slippage)
+        async with self._nonce.lock():
+            nonce = await self._take_nonce()
+        self._presigned[intent.client_order_index] = (plan.wire_fields(), self._sign_order(plan, nonce),
+                                                      time.monotonic())
+
     async def submit_order(
         self,
         intent: OrderIntent,
@@ -618,6 +639,12 @@ class LighterConnector(Connector):
         except VenueError as exc:
             tracker.apply(OrderEvent.REJECT, reason=str(exc), error=exc)
             raise
+        presigned = self._presigned.pop(intent.client_order_index, None)
+        if presigned is not None:
+            fields_, tx, signed_at = presigned
+            # the signature carries an expiry of its own: an old one is signed again rather than risk a refusal
+            if fields_ == plan.wire_fields() and time.monotonic() - signed_at < PRESIGNED_MAX_AGE_SECS:
+                plan.presigned = tx
         tracker.apply(OrderEvent.SUBMIT, info={"api_key_index": self.api_key_index})
         task = asyncio.get_running_loop().create_task(
             self._work(tracker, plan), name=f"lighter-order-{intent.client_order_index}"
@@ -682,23 +709,27 @@ class LighterConnector(Connector):
         price_units = min(max(to_units(price, market.price_decimals, what="price"), 1), MAX_PRICE_UNITS)
         return _OrderPlan(intent, market, base_amount, price_units, order_type, time_in_force, expiry)
 
-    def _signer_for(self, plan: _OrderPlan) -> Callable[[int], SignedTx]:
+    def _sign_order(self, plan: _OrderPlan, nonce: int) -> SignedTx:
+        assert self._signer is not None
         intent = plan.intent
+        return self._signer.sign_create_order(
+            market_index=plan.market.market_id,
+            client_order_index=intent.client_order_index,
+            base_amount=plan.base_amount,
+            price=plan.price,
+            is_ask=intent.side is Side.SELL,
+            order_type=plan.order_type,
+            time_in_force=plan.time_in_force,
+            reduce_only=intent.reduce_only,
+            order_expiry=plan.order_expiry,
+            nonce=nonce,
+        )
 
+    def _signer_for(self, plan: _OrderPlan) -> Callable[[int], SignedTx]:
         def sign(nonce: int) -> SignedTx:
-            assert self._signer is not None
-            tx = self._signer.sign_create_order(
-                market_index=plan.market.market_id,
-                client_order_index=intent.client_order_index,
-                base_amount=plan.base_amount,
-                price=plan.price,
-                is_ask=intent.side is Side.SELL,
-                order_type=plan.order_type,
-                time_in_force=plan.time_in_force,
-                reduce_only=intent.reduce_only,
-                order_expiry=plan.order_expiry,
-                nonce=nonce,
-            )
+            presigned, plan.presigned = plan.presigned, None
+            plan.signed_ahead = presigned is not None and presigned.nonce == nonce
+            tx = presigned if plan.signed_ahead else self._sign_order(plan, nonce)
             plan.sent.append(tx)
             return tx
 
@@ -715,6 +746,10 @@ class LighterConnector(Connector):
                 await self._confirm(tracker, plan)
             finally:
                 self._persist_nonce()
+                if plan.order_type == ORDER_TYPE_MARKET and tracker.snapshot().filled_size < plan.intent.size:
+                    # the bound came from a book the price may have left (slippage, no liquidity): the next
+                    # market order reads the book afresh instead of repeating a bound the venue cannot meet
+                    self._books.pop(plan.intent.symbol, None)
 
     async def _send_order(self, tracker: OrderTracker, plan: _OrderPlan) -> bool:
         """Send until the venue has the order (True) or refused it (False, tracker FAILED); AmbiguousOutcome else.
@@ -743,7 +778,8 @@ class LighterConnector(Connector):
                     tracker.apply(OrderEvent.REJECT, reason=str(exc), error=exc)
                     return False
                 resend_nonce = None
-                info = {"nonce": tx.nonce, "tx_hash": tx.tx_hash, "attempts": attempt}
+                info = {"nonce": tx.nonce, "tx_hash": tx.tx_hash, "attempts": attempt,
+                        "signed_ahead": plan.signed_ahead}
                 if result.outcome is SendOutcome.ACCEPTED:
                     self._nonce.used(tx.nonce)
                     plan.predicted_execution_ms = result.predicted_execution_ms

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from hedgectl.connectors.base import tls_context
 from hedgectl.connectors.lighter.wire import CODE_OK, VENUE, error_for_code
 from hedgectl.errors import AuthError, RateLimited, VenueError, VenueProtocolError, VenueTimeout, VenueUnavailable
 
@@ -36,6 +37,7 @@ class LighterRest:
         if self._client is None:
             self._client = httpx.AsyncClient(
                 base_url=self.base_url,
+                verify=tls_context(),
                 timeout=httpx.Timeout(self.timeout),
                 headers={"accept": "application/json"},
                 limits=httpx.Limits(max_keepalive_connections=8, keepalive_expiry=30.0),

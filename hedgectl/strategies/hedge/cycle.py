@@ -35,10 +35,11 @@ from hedgectl.errors import (
     UnresolvedCycle,
     VenueError,
 )
-from hedgectl.execution.flatten import FlattenResult, flatten_position, read_position
+from hedgectl.execution.flatten import FlattenResult, flatten_attempts, flatten_position, read_position
 from hedgectl.execution.orders import OrderIntent, OrderSnapshot, OrderState, Side, TransitionListener
 from hedgectl.journal import Journal
 from hedgectl.strategies.hedge.phases import Outcome, Phase, check_move
+from hedgectl.strategies.hedge.recovery import reconcile_orders
 from hedgectl.strategies.hedge.sizing import common_size, common_step, size_from_collateral
 from hedgectl.strategies.hedge.status import CycleStatus, LegStatus
 
@@ -182,7 +183,9 @@ class HedgeCycle:
         self._stop = asyncio.Event()
         self._filled_so_far: dict[str, Decimal] = {}
         self._l1_client_order_index: int | None = None
-        self._bp_filled_at = 0.0
+        self._l1_intent: OrderIntent | None = None
+        #: when the BP entry's fill became known (time.perf_counter()): where the naked window starts
+        self.bp_filled_at = 0.0
         self.naked_window_ms: float | None = None
 
     # --- plumbing --------------------------------------------------------------------------------------------
@@ -379,6 +382,8 @@ class HedgeCycle:
         leg_status = self.status.legs[role]
 
         def listener(snapshot: OrderSnapshot, transition) -> None:
+            if role == "BP" and self.phase is Phase.BP_ENTRY and snapshot.is_final:
+                self.bp_filled_at = time.perf_counter()  # the moment the fill is known: the L1 hedge races from here
             leg_status.state = snapshot.state.value
             leg_status.side = snapshot.intent.side.value
             leg_status.target = snapshot.intent.size
@@ -497,15 +502,29 @@ class HedgeCycle:
     # --- phases ----------------------------------------------------------------------------------------------
 
     async def _bp_entry(self, plan: HedgePlan) -> Decimal:
-        # prepared before the entry so nothing is built between the BP fill and the L1 send but the intent itself
-        self._l1_client_order_index = self.legs["L1"].connector.client_ids.next()
+        await self._prepare_l1_hedge(plan)
         # a partial entry is hedged as it is: chasing the rest would keep the filled part naked for longer
         filled = await self._work("BP", "entry", plan.bp_side, plan.size, chase_remainder=False)
-        self._bp_filled_at = time.perf_counter()
+        if not self.bp_filled_at:  # the fill came from the position, not from a final order report
+            self.bp_filled_at = time.perf_counter()
         if filled:
             self._expected_nonzero.add("BP")
         self._emit("fill", f"BP filled {plain(filled)} of {plain(plan.size)}", role="BP", filled=plain(filled))
         return filled
+
+    async def _prepare_l1_hedge(self, plan: HedgePlan) -> None:
+        """Before the BP entry: the L1 hedge's client order index and, for a full BP fill, its intent signed ahead,
+        so that between the BP fill and the L1 send there is nothing to build or sign."""
+        leg = self.legs["L1"]
+        self._l1_client_order_index = leg.connector.client_ids.next()
+        try:
+            self._l1_intent = await leg.connector.build_intent(
+                leg.symbol, plan.bp_side.opposite, quantize_down(plan.size, plan.rules["L1"].step_size),
+                client_order_index=self._l1_client_order_index,
+            )
+            await leg.connector.presign(self._l1_intent, max_slippage=leg.slippage)
+        except VenueError as exc:  # only speed is lost: the hedge is built and signed after the fill instead
+            logger.warning("L1 hedge not prepared ahead: %s", exc)
 
     async def _l1_hedge(self, plan: HedgePlan, bp_filled: Decimal) -> None:
         leg = self.legs["L1"]
@@ -514,11 +533,13 @@ class HedgeCycle:
         side = plan.bp_side.opposite
         if target < rules.min_size:
             raise EmergencyExit(f"BP filled {plain(bp_filled)}, below what L1 can hedge; unwinding BP")
-        first = await leg.connector.build_intent(
-            leg.symbol, side, target, client_order_index=self._l1_client_order_index
-        )
+        first = self._l1_intent
+        if first is None or first.size != target:
+            first = await leg.connector.build_intent(
+                leg.symbol, side, target, client_order_index=self._l1_client_order_index
+            )
         filled = await self._work("L1", "hedge", side, target, first_intent=first)
-        self.naked_window_ms = (time.perf_counter() - self._bp_filled_at) * 1000
+        self.naked_window_ms = (time.perf_counter() - self.bp_filled_at) * 1000
         if filled:
             self._expected_nonzero.add("L1")
         if target - filled >= rules.step_size:
@@ -712,16 +733,18 @@ class HedgeCycle:
 
     async def _finish_without_exposure(self, reason: str) -> HedgeResult:
         flat = await self._flatten_all()
-        open_ = [r.describe() for r in flat.values() if not r.flat]
+        unknown = await self._settle_orders()
+        open_ = [r.describe() for r in flat.values() if not r.flat] + unknown
         outcome = Outcome.ABORTED if not open_ else Outcome.FAILED
         if open_:
             self._enter(Phase.EMERGENCY_EXIT, reason=reason)
         self._enter(Phase.DONE)
-        return await self._result(outcome, reason, flat)
+        return await self._result(outcome, reason, flat, unknown)
 
     async def _close(self, reason: str, *, emergency: bool) -> HedgeResult:
         flat = await self._flatten_all()
-        open_ = [r.describe() for r in flat.values() if not r.flat]
+        unknown = await self._settle_orders()
+        open_ = [r.describe() for r in flat.values() if not r.flat] + unknown
         if open_ and not emergency:
             self._enter(Phase.EMERGENCY_EXIT, reason="flatten incomplete")
             emergency = True
@@ -730,7 +753,7 @@ class HedgeCycle:
             outcome = Outcome.FAILED
         else:
             outcome = Outcome.EMERGENCY_EXIT if emergency else Outcome.COMPLETED
-        return await self._result(outcome, reason, flat)
+        return await self._result(outcome, reason, flat, unknown)
 
     async def _flatten_all(self) -> dict[str, FlattenResult]:
         async def one(role: str) -> tuple[str, FlattenResult]:
@@ -739,7 +762,7 @@ class HedgeCycle:
                 leg.connector,
                 leg.symbol,
                 max_slippage=leg.slippage,
-                attempts=max(2, leg.retries + 1),
+                attempts=flatten_attempts(leg.retries),
                 order_timeout=self.params.order_timeout_secs,
                 on_intent=self._journal_hook(role, "flatten"),
             )
@@ -751,7 +774,25 @@ class HedgeCycle:
             self._emit("flatten", f"{role}: {result.describe()}", role=role, flat=result.flat)
         return results
 
-    async def _result(self, outcome: Outcome, reason: str, flat: dict[str, FlattenResult]) -> HedgeResult:
+    async def _settle_orders(self) -> list[str]:
+        """Ask the venues about every order of this cycle whose outcome is still unknown (an answer lost for good)
+        and journal what they say; returns the orders that stay unknown, which leave the cycle unresolved."""
+        cycle = self.journal.cycle(self.cycle_id)
+        if cycle is None or all(order.is_final for order in cycle.orders):
+            return []
+        connected = {role: (leg.connector, leg.symbol) for role, leg in self.legs.items()}
+        changed, problems = await reconcile_orders(self.journal, cycle, connected)
+        for order in changed:
+            self._emit(
+                "reconcile",
+                f"order {order['client_order_index']} on {order['connector']}: {order['was']} -> {order['now']}"
+                f" (filled {order['filled']}, by the venue)",
+                **order,
+            )
+        return [f"outcome unknown: {problem}" for problem in problems]
+
+    async def _result(self, outcome: Outcome, reason: str, flat: dict[str, FlattenResult],
+                      unknown: list[str]) -> HedgeResult:
         result = HedgeResult(
             outcome=outcome,
             reason=reason,
@@ -759,7 +800,7 @@ class HedgeCycle:
             plan=self.plan,
             positions={role: flat[role].after for role in ROLE_ORDER},
             pnl=await self._pnl(),
-            open_positions=[r.describe() for r in flat.values() if not r.flat],
+            open_positions=[r.describe() for r in flat.values() if not r.flat] + unknown,
             duration_secs=time.time() - self._started_at,
             naked_window_ms=self.naked_window_ms,
             flattened={role: r.before for role, r in flat.items() if r.before and r.flat},

@@ -20,7 +20,7 @@ from hedgectl import locks
 from hedgectl.connectors.base import Connector
 from hedgectl.decimals import ZERO, plain, quantize_down
 from hedgectl.errors import LockHeld, VenueError
-from hedgectl.execution.flatten import flatten_position, read_position
+from hedgectl.execution.flatten import flatten_attempts, flatten_position, read_position
 from hedgectl.execution.orders import OrderIntent, OrderState, Side, TERMINAL_STATES
 from hedgectl.journal import CycleRecord, Journal
 from hedgectl.registry import ConnectorSet
@@ -89,7 +89,9 @@ async def recover_cycle(
                 return report
             await connector.prepare(leg["symbol"])
             connected[role] = (connector, leg["symbol"])
-        await _reconcile_orders(journal, cycle, connected, report)
+        changed, problems = await reconcile_orders(journal, cycle, connected)
+        report.orders += changed
+        report.problems += problems
         await _cancel_resting(connected, report)
         before = await _positions(connected, report)
         if before is None:
@@ -126,17 +128,21 @@ def _tolerance(cycle: CycleRecord, connected: dict[str, tuple[Connector, str]]) 
     return max(steps) if steps else Decimal(0)
 
 
-async def _reconcile_orders(
-    journal: Journal, cycle: CycleRecord, connected: dict[str, tuple[Connector, str]], report: RecoveryReport
-) -> None:
+async def reconcile_orders(
+    journal: Journal, cycle: CycleRecord, connected: dict[str, tuple[Connector, str]]
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Ask the venues about every order of ``cycle`` whose outcome the journal does not know, by client order index,
+    and record the answers. Returns the orders changed and the problems (orders whose venue could not be asked)."""
+    changed: list[dict[str, Any]] = []
+    problems: list[str] = []
     for order in cycle.orders:
         if order.state in TERMINAL_STATES:
             continue
-        connector, symbol = connected[order.role]
+        connector, _ = connected[order.role]
         try:
             venue_order = await connector.find_order(order.intent.symbol, order.intent.client_order_index)
         except VenueError as exc:
-            report.problems.append(f"order {order.intent.client_order_index} on {order.intent.connector}: {exc}")
+            problems.append(f"order {order.intent.client_order_index} on {order.intent.connector}: {exc}")
             continue
         if venue_order is None:
             state, filled, price, reason = OrderState.FAILED, ZERO, None, "not at the venue: never landed"
@@ -150,7 +156,7 @@ async def _reconcile_orders(
             else:
                 state, reason = OrderState.CANCELLED, f"venue: {venue_order.status}"
         journal.resolve_order(order.id, state=state, filled_size=filled, average_price=price, reason=reason)
-        report.orders.append(
+        changed.append(
             {
                 "client_order_index": order.intent.client_order_index,
                 "connector": order.intent.connector,
@@ -159,6 +165,7 @@ async def _reconcile_orders(
                 "filled": plain(filled),
             }
         )
+    return changed, problems
 
 
 async def _cancel_resting(connected: dict[str, tuple[Connector, str]], report: RecoveryReport) -> None:
@@ -194,7 +201,8 @@ async def _flatten(
 ) -> dict[str, Decimal] | None:
     async def one(role: str):
         connector, symbol = connected[role]
-        return role, await flatten_position(connector, symbol, on_intent=_journal_hook(journal, cycle.id, role))
+        return role, await flatten_position(connector, symbol, attempts=flatten_attempts(0),
+                                            on_intent=_journal_hook(journal, cycle.id, role))
 
     results = dict(await asyncio.gather(*(one(role) for role in connected)))
     for role, result in results.items():

@@ -1,0 +1,127 @@
+"""Every hedgectl benchmark in one table: ``python -m benchmarks [--quick] [--markdown]`` from the repository root.
+
+Rows: the hedge's naked window over the protocol minimum and its critical path (paper venues adding 50 ms to every
+request), cold starts beside ``python -c "import httpx"``, the positions fan-out with 200 ms on every request, the
+telemetry collector's heartbeat rate, and peak memory. Ratios are taken within one run, on this machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks import bench_collector
+from benchmarks.hedge_path import measure_hedge_path
+from benchmarks.processes import PaperWorld, measure_cold_start, measure_fan_out, measure_memory
+
+HEDGE_CONNECTORS = ["backpack", "lighter1", "lighter2"]
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+
+
+def collect(cycles: int, runs: int, collector_seconds: float) -> list[tuple[str, str, str]]:
+    rows: list[tuple[str, str, str]] = []
+    hedge = measure_hedge_path(cycles=cycles, injected_ms=50)
+    ratios = hedge.naked_ratios()
+    rows.append((
+        f"naked window / protocol minimum (50 ms per request, {cycles} cycles)",
+        f"median {statistics.median(ratios):.2f}, p95 {percentile(ratios, 0.95):.2f}"
+        f" (median {statistics.median(hedge.naked_ms):.1f} ms; minimum {hedge.protocol_minimum_ms:.0f} ms)",
+        "<= 1.25",
+    ))
+    rows.append((
+        "critical path: BP fill known -> L1 order at the venue",
+        f"median {statistics.median(hedge.critical_ms):.2f} ms, p95 {percentile(hedge.critical_ms, 0.95):.2f} ms",
+        "median <= 5 ms",
+    ))
+    with tempfile.TemporaryDirectory(prefix="hedgectl-bench-") as temp:
+        world = PaperWorld(Path(temp))
+        try:
+            cold = measure_cold_start(world, runs)
+            rows.append((
+                'cold start: python -c "import httpx" (baseline)', f"{cold.baseline_secs * 1000:.0f} ms", "-",
+            ))
+            rows.append((
+                "cold start: hedgectl --help", f"{cold.help_secs * 1000:.0f} ms ({cold.help_ratio:.1f}x baseline)", "-",
+            ))
+            rows.append((
+                "cold start: hedgectl positions --all --json (4 paper connectors)",
+                f"{cold.positions_secs * 1000:.0f} ms ({cold.positions_ratio:.1f}x baseline)", "-",
+            ))
+            every = measure_fan_out(world, runs)
+            hedge_legs = measure_fan_out(world, runs, only=HEDGE_CONNECTORS)
+            for fan, label in ((hedge_legs, "the hedge's 3 connectors"), (every, "all 4 (GRVT logs in first)")):
+                rows.append((
+                    f"fan-out: positions of {label}, 200 ms per request",
+                    f"{fan.ratio:.2f} x 200 ms (read {fan.read_secs * 1000:.0f} ms;"
+                    f" whole command {fan.command_secs * 1000:.0f} ms)",
+                    "close to 1",
+                ))
+            memory = measure_memory(world)
+            rows.append(('peak RSS: python -c "import httpx" (baseline)', f"{memory.baseline_mb:.0f} MB", "-"))
+            rows.append(("peak RSS: hedge run --paper", f"{memory.hedge_run_mb:.0f} MB", "-"))
+            rows.append(("peak RSS: positions --all --json", f"{memory.positions_mb:.0f} MB", "-"))
+        finally:
+            world.close()
+    outcome = bench_collector.measure(concurrency=32, auth=True, seconds=collector_seconds)
+    rows.append((
+        "collector: heartbeats/s sustained (32 in flight, with token)",
+        f"{outcome.rate:.0f}/s, p99 {outcome.percentile(0.99):.1f} ms, {outcome.failed} failed",
+        ">= 1000/s",
+    ))
+    return rows
+
+
+def render(rows: list[tuple[str, str, str]], *, markdown: bool) -> str:
+    headers = ("benchmark", "result", "target")
+    if markdown:
+        lines = ["| " + " | ".join(headers) + " |", "|---|---|---|"]
+        lines += ["| " + " | ".join(row) + " |" for row in rows]
+        return "\n".join(lines)
+    widths = [max(len(headers[i]), *(len(row[i]) for row in rows)) for i in range(3)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)), "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in rows]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    parser.add_argument("--cycles", type=int, default=30, help="hedge cycles for the naked window (default 30)")
+    parser.add_argument("--runs", type=int, default=10, help="repetitions of each timed command (default 10)")
+    parser.add_argument("--collector-seconds", type=float, default=3.0, help="collector load duration (default 3)")
+    parser.add_argument("--quick", action="store_true", help="tiny counts: proves the command runs, measures little")
+    parser.add_argument("--markdown", action="store_true", help="print the table as Markdown (for BENCHMARKS.md)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.cycles, args.runs, args.collector_seconds = 2, 1, 0.5
+    started = time.perf_counter()
+    rows = collect(args.cycles, args.runs, args.collector_seconds)
+    print(f"hedgectl benchmarks on {machine()}")
+    print(render(rows, markdown=args.markdown))
+    print(f"({time.perf_counter() - started:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

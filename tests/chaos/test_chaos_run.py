@@ -1,0 +1,75 @@
+"""``hedgectl sim chaos``: small rehearsals end with no unsafe end state and no duplicate; plans replay from a seed."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+from hedgectl.sim.chaos import ChaosRunner, CyclePlan, cycle_seed, plan_cycle
+from hedgectl.sim.exchange import Side
+from hedgectl.sim.faults import FaultKind
+
+
+def test_a_small_rehearsal_ends_without_unsafe_end_states_or_duplicates(cli):
+    result = cli("sim", "chaos", "--cycles", "6", "--seed", "1", "--json")
+    assert result.exit_code == 0, result.output[-3000:]
+    report = json.loads(result.stdout)
+    assert report["counts"]["cycles"] == 6
+    assert report["counts"]["unsafe"] == 0
+    assert report["counts"]["duplicates"] == 0
+    assert sum(report["outcomes"].values()) == 6
+    assert report["failing"] == []
+
+
+def test_killed_hedge_processes_are_recovered_to_a_safe_end_state(cli):
+    # seed 10: both cycles are killed within 130 ms of starting to trade, one with its BP entry still in flight
+    result = cli("sim", "chaos", "--cycles", "2", "--kill", "--seed", "10", "--json")
+    assert result.exit_code == 0, result.output[-3000:]
+    counts = json.loads(result.stdout)["counts"]
+    assert counts["killed"] == 2
+    assert counts["recoveries_needed"] >= 1
+    assert counts["recoveries_succeeded"] == counts["recoveries_needed"]
+    assert counts["unsafe"] == 0 and counts["duplicates"] == 0
+
+
+def test_replay_runs_exactly_the_cycle_of_a_seed(cli):
+    seed = cycle_seed(1, 3)
+    result = cli("sim", "chaos", "--replay", str(seed), "--json")
+    assert result.exit_code == 0, result.output[-3000:]
+    report = json.loads(result.stdout)
+    assert report["counts"]["cycles"] == 1 and report["seed"] is None
+
+
+def test_the_human_report_is_a_table_with_every_row(cli):
+    result = cli("sim", "chaos", "--cycles", "1", "--seed", "4")
+    assert result.exit_code == 0, result.output[-3000:]
+    for row in ("outcomes", "unsafe end states", "duplicates", "longest naked window",
+                "recoveries needed / succeeded", "failing seeds"):
+        assert row in result.stdout
+
+
+def test_a_cycle_plan_is_a_function_of_its_seed_alone():
+    seed = cycle_seed(7, 12)
+    assert plan_cycle(seed) == plan_cycle(seed)
+    assert plan_cycle(seed, kill=True).kill_after is not None and plan_cycle(seed).kill_after is None
+    assert len({cycle_seed(7, index) for index in range(100)}) == 100
+
+
+def test_the_schedules_draw_every_fault_kind():
+    drawn = {fault.kind for index in range(60) for fault in plan_cycle(cycle_seed(1, index)).faults}
+    assert drawn == set(FaultKind)
+
+
+def test_an_order_landing_after_its_cycle_was_checked_is_caught_by_the_final_sweep():
+    quiet = CyclePlan(seed=5, direction="long", l2_side="same", size=Decimal("0.2"), wait_secs=(0.05, 0.05),
+                      monitor_secs=0.3, faults=())
+    with ChaosRunner() as runner:
+        report = runner.run_cycle(0, quiet)
+        assert not report.failed, report.as_dict()
+        bp = report.legs[0]
+        exchange = runner.venues.venues.venue("backpack").exchange
+        runner.venues.call_sync(lambda: exchange.submit_order(bp.account, bp.symbol, Side.BUY, Decimal("0.1")))
+        changed = runner.sweep(settle_secs=0)
+    assert changed == [report]
+    assert any("net exposure 0.1" in reason for reason in report.unsafe_reasons)
+    assert "changed after the cycle was checked" in report.problems[-1]
