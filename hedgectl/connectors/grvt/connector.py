@@ -211,7 +211,7 @@ class GrvtConnector(Connector):
             raise AuthError("login answered without a session cookie", venue=self.venue, connector=self.name)
         register_secret(token)
         self._adopt_sub_account(response)
-        logger.info("%s: logged in to GRVT (sub account %s)", self.name, self._sub_account_id)
+        logger.debug("%s: logged in to GRVT (sub account %s)", self.name, self._sub_account_id)
         return _Session(Secret(token, source="grvt login"), response.headers.get("X-Grvt-Account-Id"), expires_at)
 
     def _adopt_sub_account(self, response: httpx.Response) -> None:
