@@ -26,6 +26,8 @@ from hedgectl.errors import AmbiguousOutcome, InsufficientMargin, InvalidOrder, 
 from hedgectl.execution.orders import OrderState, Side
 from hedgectl.sim.backpack import SIGNED_ROUTES, signing_string
 
+from .loopback import serve
+
 ETH = "ETH_USDC_PERP"
 MARKET = {
     "symbol": ETH, "baseSymbol": "ETH", "quoteSymbol": "USDC", "marketType": "PERP",
@@ -82,13 +84,7 @@ class ScriptedVenue:
         return handler(params)
 
     async def __aenter__(self) -> ScriptedVenue:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
+        self._runner, self.url = await serve(self._handle)
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:

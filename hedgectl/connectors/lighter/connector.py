@@ -337,27 +337,33 @@ class LighterConnector(Connector):
         return accounts[0]
 
     async def positions(self) -> list[Position]:
+        """Every open position, named by its market (matched by market id, never by the position's own text)."""
         account = await self.with_read_retries("account", self._account)
+        entries = list_field(account, "positions", required=True)
+        if any(int_field(entry, "market_id") not in self._markets_by_id for entry in entries):
+            await self._load_markets()  # not read yet in this process, or listed since
         positions = []
-        for entry in list_field(account, "positions"):
+        for entry in entries:
             size = decimal_field(entry, "position")
             if size == 0:
                 continue
             sign = int_field(entry, "sign")
             if sign not in (1, -1):
                 raise VenueProtocolError(f"position sign {sign} is neither 1 nor -1", venue=VENUE, connector=self.name)
-            symbol = str(entry.get("symbol") or "")
+            market = self._markets_by_id.get(int_field(entry, "market_id"))
+            if market is None:
+                raise VenueProtocolError(f"position in market {entry.get('market_id')}, which the venue does not list",
+                                         venue=VENUE, connector=self.name)
             value = decimal_field(entry, "position_value", required=False)
             mark = value / size if value is not None else None
-            rules = self._rules.get(symbol)
-            if mark is not None and rules is not None:
-                mark = rules.quantize_price(mark, ROUND_FLOOR)
+            if mark is not None:
+                mark = market.rules.quantize_price(mark, ROUND_FLOOR)
             liquidation = decimal_field(entry, "liquidation_price", required=False)
             positions.append(
                 Position(
                     connector=self.name,
                     venue=VENUE,
-                    symbol=symbol,
+                    symbol=market.rules.symbol,
                     signed_size=sign * size,
                     entry_price=decimal_field(entry, "avg_entry_price", required=False),
                     mark_price=mark,
@@ -507,7 +513,7 @@ class LighterConnector(Connector):
             account = await self.with_read_retries("account", self._account)
             market_ids = [
                 int_field(entry, "market_id")
-                for entry in list_field(account, "positions")
+                for entry in list_field(account, "positions", required=True)
                 if int(entry.get("open_order_count") or 0) > 0
             ]
         reports = []

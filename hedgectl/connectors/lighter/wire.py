@@ -144,9 +144,16 @@ def int_field(document: dict[str, Any], name: str) -> int:
         raise VenueProtocolError(f"field {name!r} is not an integer: {value!r}", venue=VENUE) from None
 
 
-def list_field(document: dict[str, Any], name: str) -> list[dict[str, Any]]:
+def list_field(document: dict[str, Any], name: str, *, required: bool = False) -> list[dict[str, Any]]:
+    """A list of objects; a missing field reads as empty unless ``required`` (then it is a VenueProtocolError).
+
+    Require every list whose emptiness the connector acts on (positions, an account's orders, its trades): an
+    answer that lost the field must never read as "flat" or "no such order".
+    """
     value = document.get(name)
     if value is None:
+        if required:
+            raise VenueProtocolError(f"field {name!r} missing in the venue's answer", venue=VENUE)
         return []
     if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
         raise VenueProtocolError(f"field {name!r} is not a list of objects", venue=VENUE)
