@@ -18,6 +18,7 @@ from hedgectl.errors import (
     RateLimited,
     VenueError,
     VenueProtocolError,
+    VenueUnavailable,
 )
 
 VENUE = "lighter"
@@ -29,6 +30,9 @@ CODE_INVALID_PUBLIC_KEY = 21108
 CODE_INVALID_SIGNATURE = 21120
 CODE_ACCIDENTAL_PRICE = 21733
 CODE_TOO_MANY_REQUESTS = 23000
+#: "no such transaction" from GET tx, as paper Lighter numbers it; the live venue's number is not documented, so an
+#: API refusal whose message says "not found" counts as well (see ``is_not_found``)
+CODE_TX_NOT_FOUND = 21500
 
 MAX_CLIENT_ORDER_INDEX = 2**48 - 1
 MAX_BASE_AMOUNT = 2**48 - 1
@@ -94,6 +98,15 @@ def error_for_code(
     if context:
         text = f"{context}: {text}"
     return cls(text, venue=VENUE, connector=connector, code=code, status=status)
+
+
+def is_not_found(error: VenueError) -> bool:
+    """Whether a lookup's error is the venue's clean answer that it holds no such record: an API refusal with the
+    venue's code and a "not found" message. A failure to answer, an unreadable or unauthorised answer, or any other
+    refusal says nothing about whether the record exists."""
+    if isinstance(error, (AuthError, RateLimited, VenueUnavailable)) or error.code is None:
+        return False
+    return error.code == CODE_TX_NOT_FOUND or (error.status in (400, 404) and "not found" in error.message.lower())
 
 
 def is_working(status: str) -> bool:
