@@ -339,3 +339,40 @@ def test_lost_order_that_never_executed_is_proven_absent_when_the_position_held_
     handle, final, posts = run(scenario, options={"window_ms": 100})
     assert final.state is OrderState.FAILED and "never reached the venue" in final.error.message
     assert len(posts) == 1
+
+
+def _fills_of(client_id: int, *quantities: str) -> Handler:
+    return lambda params: web.json_response([
+        {"tradeId": n, "orderId": "77", "clientId": str(client_id), "symbol": ETH, "side": "Bid", "price": "3500",
+         "quantity": quantity, "fee": "0.1", "feeSymbol": "USDC", "isMaker": False,
+         "timestamp": "2025-07-27T17:39:00.092"}
+        for n, quantity in enumerate(quantities, 1)
+    ])
+
+
+def test_order_found_only_through_its_fills_and_not_resting_is_done() -> None:
+    async def scenario(venue: ScriptedVenue, connector: BackpackConnector):
+        venue.on("GET", "/api/v1/order", _not_found)
+        venue.on("GET", "/wapi/v1/history/orders", lambda params: web.json_response([]))
+        venue.on("GET", "/wapi/v1/history/fills", _fills_of(4242, "0.1", "0.1"))
+        return await connector.find_order(ETH, 4242)
+
+    found = run(scenario)
+    assert found is not None and found.done and found.filled_size == Decimal("0.2")
+    assert found.average_price == Decimal("3500")
+
+
+def test_order_found_through_its_fills_that_has_come_to_rest_since_is_reported_resting() -> None:
+    answers = [_not_found, lambda params: web.json_response(
+        _order(4242, orderType="Limit", price="3500", quantity="0.5", executedQuantity="0.1",
+               executedQuoteQuantity="350", status="PartiallyFilled"))]
+
+    async def scenario(venue: ScriptedVenue, connector: BackpackConnector):
+        venue.on("GET", "/api/v1/order", lambda params: answers.pop(0)(params))
+        venue.on("GET", "/wapi/v1/history/orders", lambda params: web.json_response([]))
+        venue.on("GET", "/wapi/v1/history/fills", _fills_of(4242, "0.1"))
+        return await connector.find_order(ETH, 4242)
+
+    found = run(scenario)
+    assert found is not None and not found.done and found.status == "PartiallyFilled"
+    assert found.size == Decimal("0.5") and found.filled_size == Decimal("0.1")

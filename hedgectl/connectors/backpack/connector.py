@@ -411,12 +411,9 @@ class BackpackConnector(Connector):
         self, symbol: str, client_order_index: int, *, since_ms: int | None = None, intent: OrderIntent | None = None
     ) -> tuple[OrderReport, str | None] | None:
         """The venue's view of one order by clientId: resting, then order history, then fills; None without a trace."""
-        try:
-            document = await self._read("order", "/api/v1/order", {"symbol": symbol, "clientId": client_order_index},
-                                        instruction="orderQuery")
-            return wire.order_report(wire.expect(document, dict, "order")), wire.expiry_reason(document)
-        except OrderNotFound:
-            pass
+        resting = await self._resting(symbol, client_order_index)
+        if resting is not None:
+            return resting
         for page in range(HISTORY_PAGES):
             rows = wire.expect(
                 await self._read("order history", "/wapi/v1/history/orders",
@@ -437,8 +434,12 @@ class BackpackConnector(Connector):
             return None
         filled = sum((item.size for item in fills), ZERO)
         notional = sum((item.size * item.price for item in fills), ZERO)
-        # A market order executes in one match, so its fills are all it will get; a limit order may still rest.
-        done = intent is not None and (intent.order_type is OrderType.MARKET or filled >= intent.size)
+        # A market order executes in one match, so its fills are all it will get; so does an order that its fills
+        # cover. Any other order with fills is done unless it rests: it can only have left the book after they came.
+        if intent is None or not (intent.order_type is OrderType.MARKET or filled >= intent.size):
+            resting = await self._resting(symbol, client_order_index)
+            if resting is not None:
+                return resting
         report = OrderReport(
             client_order_index=client_order_index,
             venue_order_id=fills[0].order_id,
@@ -446,12 +447,21 @@ class BackpackConnector(Connector):
             side=fills[0].side,
             size=intent.size if intent is not None else filled,
             filled_size=filled,
-            done=done,
+            done=True,
             status="Fills",
             average_price=notional / filled,
             fee=sum((item.fee for item in fills), ZERO),
         )
         return report, None
+
+    async def _resting(self, symbol: str, client_order_index: int) -> tuple[OrderReport, str | None] | None:
+        """The order by clientId while it rests in the book (the venue knows no other order by this query)."""
+        try:
+            document = await self._read("order", "/api/v1/order", {"symbol": symbol, "clientId": client_order_index},
+                                        instruction="orderQuery")
+        except OrderNotFound:
+            return None
+        return wire.order_report(wire.expect(document, dict, "order")), wire.expiry_reason(document)
 
     # --- orders: writes --------------------------------------------------------------------------------------
 
