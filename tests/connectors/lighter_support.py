@@ -14,13 +14,18 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from aiohttp import ClientSession, web
 
 from hedgectl.config.model import ConnectorConfig
 from hedgectl.config.secrets import Secret
 from hedgectl.connectors.lighter import LighterConnector
 from hedgectl.sim.runner import ThreadedPaperVenues
 
+from .loopback import serve
+
 T = TypeVar("T")
+#: A scripted answer for one path: called with the request and its body, it may ``forward`` them to the venue.
+Route = Callable[[web.Request, bytes], Awaitable[web.StreamResponse]]
 
 ETH = "ETH"
 
@@ -137,6 +142,52 @@ class PaperLighter:
         finally:
             await client.close()
         assert error is None and response.code == 200, (error, response)
+
+
+class LighterProxy:
+    """A loopback HTTP proxy in front of paper Lighter, for answers the paper venue does not give by itself (an index
+    that lags, a degraded document): a request goes through unchanged unless the test scripted its path with ``on``.
+
+    Run it inside the test's event loop (``async with``); ``received`` lists the paths asked, in order.
+    """
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream.rstrip("/")
+        self.routes: dict[str, Route] = {}
+        self.received: list[str] = []
+        self.url = ""
+        self._runner: web.AppRunner | None = None
+        self._session: ClientSession | None = None
+
+    def on(self, path: str, route: Route) -> None:
+        self.routes[path] = route
+
+    async def forward(self, request: web.Request, body: bytes) -> web.Response:
+        """Send ``request`` to paper Lighter as it came, and its answer back as it came."""
+        assert self._session is not None
+        headers = {name: value for name, value in request.headers.items()
+                   if name.lower() in ("content-type", "authorization", "accept")}
+        async with self._session.request(request.method, self.upstream + request.path_qs, data=body,
+                                         headers=headers) as answer:
+            content = await answer.read()
+            return web.Response(status=answer.status, body=content,
+                                content_type=answer.content_type or "application/json")
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        self.received.append(request.path)
+        route = self.routes.get(request.path)
+        return await (route(request, body) if route is not None else self.forward(request, body))
+
+    async def __aenter__(self) -> LighterProxy:
+        self._session = ClientSession()
+        self._runner, self.url = await serve(self._handle)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        assert self._runner is not None and self._session is not None
+        await self._runner.cleanup()
+        await self._session.close()
 
 
 @pytest.fixture

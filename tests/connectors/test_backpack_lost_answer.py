@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from hedgectl.connectors.backpack import BackpackConnector
-from hedgectl.errors import VenueUnavailable
+from hedgectl.errors import AmbiguousOutcome, VenueUnavailable
 from hedgectl.execution.orders import OrderSnapshot, OrderState, Side, Transition
 
 from .conftest import ETH, PaperBackpack, eventually, in_thread
@@ -141,3 +141,44 @@ def test_lost_answer_with_reads_failing_for_a_while_still_resolves(paper_backpac
     handle, final = paper_backpack.run(scenario, read_retries=1)
     assert final.state is OrderState.FILLED and final.filled_size == Decimal("0.2")
     assert len(paper_backpack.orders(handle.client_order_index)) == 1
+
+
+def test_lost_order_after_a_filled_one_is_proven_absent_against_the_position_that_fill_left(
+    paper_backpack: PaperBackpack,
+) -> None:
+    async def scenario(connector: BackpackConnector):
+        await connector.prepare(ETH)  # reads the position: flat
+        first = await connector.submit_market_order(ETH, Side.BUY, Decimal("0.2"))
+        await first.wait_final(15)
+        await in_thread(lambda: paper_backpack.arm("error", status=500, count=1, path="/api/v1/order"))
+        second = await connector.submit_market_order(ETH, Side.BUY, Decimal("0.1"))
+        assert second.snapshot().state is OrderState.UNKNOWN
+        return await second.wait_final(15)
+
+    final = paper_backpack.run(scenario, window_ms=300)
+    # no position read since the first order: the proof compares with flat moved by that order's own fill
+    assert final.state is OrderState.FAILED and "never reached the venue" in final.error.message
+    assert paper_backpack.signed_size() == Decimal("0.2")
+
+
+def test_lost_order_of_an_account_someone_else_traded_meanwhile_is_not_proven_absent(
+    paper_backpack: PaperBackpack,
+) -> None:
+    async def scenario(connector: BackpackConnector):
+        connector.resolve_timeout_secs = 0.5
+        await connector.prepare(ETH)
+        paper_backpack.arm("error", status=500, count=1, path="/api/v1/order")
+        handle = await connector.submit_market_order(ETH, Side.BUY, Decimal("0.1"))
+        # another client of the account trades while the lost answer is being resolved
+        async with BackpackConnector(paper_backpack.config(name="other")) as other:
+            await other.prepare(ETH)
+            sell = await other.submit_market_order(ETH, Side.SELL, Decimal("0.3"),
+                                                   client_order_index=handle.client_order_index + 1)
+            await sell.wait_final(15)
+        with pytest.raises(AmbiguousOutcome):
+            await handle.wait_final(15)
+        return handle.snapshot()
+
+    snapshot = paper_backpack.run(scenario, window_ms=300)
+    assert snapshot.state is OrderState.UNKNOWN
+    assert paper_backpack.orders(snapshot.intent.client_order_index) == []

@@ -26,6 +26,8 @@ from hedgectl.errors import AmbiguousOutcome, InsufficientMargin, InvalidOrder, 
 from hedgectl.execution.orders import OrderState, Side
 from hedgectl.sim.backpack import SIGNED_ROUTES, signing_string
 
+from .loopback import serve
+
 ETH = "ETH_USDC_PERP"
 MARKET = {
     "symbol": ETH, "baseSymbol": "ETH", "quoteSymbol": "USDC", "marketType": "PERP",
@@ -82,13 +84,7 @@ class ScriptedVenue:
         return handler(params)
 
     async def __aenter__(self) -> ScriptedVenue:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
+        self._runner, self.url = await serve(self._handle)
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -248,3 +244,135 @@ def test_lost_answer_the_venue_never_explains_ends_ambiguous_and_is_never_resent
     error, snapshot, posts = run(scenario, options={"window_ms": 100}, read_retries=1)
     assert error.client_order_index == snapshot.intent.client_order_index
     assert snapshot.state is OrderState.UNKNOWN and len(posts) == 1
+
+
+class LaggingHistory:
+    """Scripts a venue that executes a market buy whose answer is lost (HTTP 500 after execution), with a position
+    that shows the fill at once and an order history that shows it only from ``visible_at`` (monotonic seconds)."""
+
+    def __init__(self, venue: ScriptedVenue, *, executes: bool = True) -> None:
+        self.net = Decimal(0)
+        self.executed: dict[str, Any] | None = None
+        self.visible_at = float("inf")
+        self.executes = executes
+        venue.on("POST", "/api/v1/order", self._execute)
+        venue.on("GET", "/api/v1/order", _not_found)
+        venue.on("GET", "/api/v1/position", self._position)
+        venue.on("GET", "/wapi/v1/history/orders", self._history)
+        venue.on("GET", "/wapi/v1/history/fills", lambda params: web.json_response([]))
+
+    def _execute(self, params: dict[str, Any]) -> web.Response:
+        if self.executes:
+            self.net += Decimal(params["quantity"])
+            self.executed = _order(params["clientId"], quantity=params["quantity"], status="Filled",
+                                   executedQuantity=params["quantity"],
+                                   executedQuoteQuantity=str(Decimal(params["quantity"]) * 3500))
+        return web.json_response({"code": "SERVER_ERROR", "message": "Internal server error"}, status=500)
+
+    def _position(self, params: dict[str, Any]) -> web.Response:
+        rows = [] if self.net == 0 else [{"symbol": ETH, "netQuantity": str(self.net)}]
+        return web.json_response(rows)
+
+    def _history(self, params: dict[str, Any]) -> web.Response:
+        shown = self.executed is not None and time.monotonic() >= self.visible_at
+        return web.json_response([self.executed] if shown else [])
+
+
+def _lost_buy(venue: ScriptedVenue, connector: BackpackConnector, *, prepare: bool = True):
+    async def send():
+        if prepare:
+            await connector.prepare(ETH)
+        connector.absence_margin_secs = 0.05
+        handle = await connector.submit_market_order(ETH, Side.BUY, Decimal("0.2"))
+        assert handle.snapshot().state is OrderState.UNKNOWN
+        try:
+            final = await handle.wait_final(10)
+        except AmbiguousOutcome as exc:
+            final = exc
+        return handle, final, [entry for entry in venue.received if entry[0] == "POST"]
+
+    return send()
+
+
+def test_lost_order_is_not_declared_absent_while_its_history_lags_and_the_position_moved() -> None:
+    async def scenario(venue: ScriptedVenue, connector: BackpackConnector):
+        history = LaggingHistory(venue)
+        # the history shows the order long after two empty lookups past the request's window
+        history.visible_at = time.monotonic() + 0.8
+        return await _lost_buy(venue, connector)
+
+    handle, final, posts = run(scenario, options={"window_ms": 100})
+    assert final.state is OrderState.FILLED and final.filled_size == Decimal("0.2")
+    assert len(posts) == 1
+
+
+def test_lost_order_with_no_history_but_a_moved_position_ends_ambiguous_not_failed() -> None:
+    async def scenario(venue: ScriptedVenue, connector: BackpackConnector):
+        LaggingHistory(venue)
+        connector.resolve_timeout_secs = 0.3
+        return await _lost_buy(venue, connector)
+
+    handle, outcome, posts = run(scenario, options={"window_ms": 100})
+    assert isinstance(outcome, AmbiguousOutcome) and "position moved from 0 to 0.2" in outcome.message
+    assert outcome.client_order_index == handle.client_order_index
+    assert handle.snapshot().state is OrderState.UNKNOWN and len(posts) == 1
+
+
+def test_lost_order_is_proven_absent_only_against_a_position_read_before_the_send() -> None:
+    async def scenario(venue: ScriptedVenue, connector: BackpackConnector):
+        LaggingHistory(venue, executes=False)
+        connector.resolve_timeout_secs = 0.3
+        venue.on("GET", "/api/v1/position", lambda params: web.json_response(
+            {"code": "SERVER_ERROR", "message": "Internal server error"}, status=503))
+        return await _lost_buy(venue, connector)
+
+    handle, outcome, posts = run(scenario, options={"window_ms": 100}, read_retries=1)
+    assert isinstance(outcome, AmbiguousOutcome) and "no position reading from before the send" in outcome.message
+    assert handle.snapshot().state is OrderState.UNKNOWN and len(posts) == 1
+
+
+def test_lost_order_that_never_executed_is_proven_absent_when_the_position_held_still() -> None:
+    async def scenario(venue: ScriptedVenue, connector: BackpackConnector):
+        LaggingHistory(venue, executes=False)
+        return await _lost_buy(venue, connector)
+
+    handle, final, posts = run(scenario, options={"window_ms": 100})
+    assert final.state is OrderState.FAILED and "never reached the venue" in final.error.message
+    assert len(posts) == 1
+
+
+def _fills_of(client_id: int, *quantities: str) -> Handler:
+    return lambda params: web.json_response([
+        {"tradeId": n, "orderId": "77", "clientId": str(client_id), "symbol": ETH, "side": "Bid", "price": "3500",
+         "quantity": quantity, "fee": "0.1", "feeSymbol": "USDC", "isMaker": False,
+         "timestamp": "2025-07-27T17:39:00.092"}
+        for n, quantity in enumerate(quantities, 1)
+    ])
+
+
+def test_order_found_only_through_its_fills_and_not_resting_is_done() -> None:
+    async def scenario(venue: ScriptedVenue, connector: BackpackConnector):
+        venue.on("GET", "/api/v1/order", _not_found)
+        venue.on("GET", "/wapi/v1/history/orders", lambda params: web.json_response([]))
+        venue.on("GET", "/wapi/v1/history/fills", _fills_of(4242, "0.1", "0.1"))
+        return await connector.find_order(ETH, 4242)
+
+    found = run(scenario)
+    assert found is not None and found.done and found.filled_size == Decimal("0.2")
+    assert found.average_price == Decimal("3500")
+
+
+def test_order_found_through_its_fills_that_has_come_to_rest_since_is_reported_resting() -> None:
+    answers = [_not_found, lambda params: web.json_response(
+        _order(4242, orderType="Limit", price="3500", quantity="0.5", executedQuantity="0.1",
+               executedQuoteQuantity="350", status="PartiallyFilled"))]
+
+    async def scenario(venue: ScriptedVenue, connector: BackpackConnector):
+        venue.on("GET", "/api/v1/order", lambda params: answers.pop(0)(params))
+        venue.on("GET", "/wapi/v1/history/orders", lambda params: web.json_response([]))
+        venue.on("GET", "/wapi/v1/history/fills", _fills_of(4242, "0.1"))
+        return await connector.find_order(ETH, 4242)
+
+    found = run(scenario)
+    assert found is not None and not found.done and found.status == "PartiallyFilled"
+    assert found.size == Decimal("0.5") and found.filled_size == Decimal("0.1")

@@ -10,14 +10,17 @@ import json
 import subprocess
 import sys
 import textwrap
+import time
 from decimal import Decimal
 
+import httpx
 import pytest
+from aiohttp import web
 
 from hedgectl.errors import AmbiguousOutcome
 from hedgectl.execution.orders import OrderState, Side
 
-from .lighter_support import ETH, PaperLighter, paper_lighter  # noqa: F401
+from .lighter_support import ETH, LighterProxy, PaperLighter, paper_lighter  # noqa: F401
 
 
 def states(handle) -> list[OrderState]:
@@ -315,3 +318,155 @@ def test_lost_nonce_taken_by_someone_else_is_sent_once_with_the_next_nonce(paper
     assert len(paper_lighter.orders(client_order_index=snapshot.intent.client_order_index)) == 1
     assert paper_lighter.signed_size() == Decimal("0.2")
     assert paper_lighter.audit() == []
+
+
+class LaggingIndex:
+    """Scripts a proxy in front of paper Lighter so that the venue's order, transaction and trade indexes show
+    nothing until ``lag`` seconds after ``ran()``: the sequencer has executed a transaction, its records lag."""
+
+    def __init__(self, proxy: LighterProxy, lag: float) -> None:
+        self.lag = lag
+        self.visible_at = 0.0
+        self.proxy = proxy
+        proxy.on("/api/v1/accountOrders", self._hidden({"code": 200, "orders": []}))
+        proxy.on("/api/v1/trades", self._hidden({"code": 200, "trades": [], "next_cursor": ""}))
+        proxy.on("/api/v1/tx", self._hidden({"code": 21500, "message": "tx not found"}, status=400))
+
+    def ran(self) -> None:
+        self.visible_at = time.monotonic() + self.lag
+
+    def _hidden(self, empty: dict, status: int = 200):
+        async def route(request, body):
+            if time.monotonic() < self.visible_at:
+                return web.json_response(empty, status=status)
+            return await self.proxy.forward(request, body)
+
+        return route
+
+
+def _lost_answer_run(paper_lighter: PaperLighter, script, **connector_options):
+    """Send one market buy of 0.3 ETH through a proxy that ``script(proxy)`` set up; returns the order's handle, its
+    final snapshot (or the AmbiguousOutcome it ended with) and the paths the proxy was asked."""
+
+    async def main():
+        async with LighterProxy(paper_lighter.url) as proxy:
+            async with paper_lighter.connector("lighter1", base_url=proxy.url) as connector:
+                for name, value in connector_options.items():
+                    setattr(connector, name, value)
+                await connector.prepare(ETH)
+                script(proxy)
+                handle = await connector.submit_market_order(ETH, Side.BUY, Decimal("0.3"))
+                try:
+                    outcome = await handle.wait_final(15)
+                except AmbiguousOutcome as exc:
+                    outcome = exc
+                return handle, outcome, proxy.received
+
+    return asyncio.run(main())
+
+
+def test_lost_order_whose_nonce_shows_used_before_its_records_is_not_sent_again(paper_lighter: PaperLighter):
+    def script(proxy):
+        index = LaggingIndex(proxy, lag=2.0)
+
+        async def send_tx(request, body):
+            await proxy.forward(request, body)  # the venue runs it ...
+            index.ran()
+            proxy.on("/api/v1/sendTx", proxy.forward)
+            return web.Response(status=504, text="upstream request timeout")  # ... and the answer is lost
+
+        proxy.on("/api/v1/sendTx", send_tx)
+
+    nonce_before = paper_lighter.next_nonce()
+    handle, snapshot, received = _lost_answer_run(paper_lighter, script)
+
+    assert received.count("/api/v1/sendTx") == 1
+    assert snapshot.state is OrderState.FILLED and snapshot.info["answer_lost"] is True
+    assert len(paper_lighter.orders(client_order_index=handle.client_order_index)) == 1
+    assert paper_lighter.next_nonce() == nonce_before + 1
+    assert paper_lighter.signed_size() == Decimal("0.3")
+    assert paper_lighter.audit() == []
+
+
+def test_invalid_nonce_on_resending_a_lost_order_that_ran_late_is_not_sent_again(paper_lighter: PaperLighter):
+    def script(proxy):
+        index = LaggingIndex(proxy, lag=1.5)
+        held: list[bytes] = []
+
+        async def send_tx(request, body):
+            if not held:
+                # the first send is held on the way; the client gives up on it
+                held.append(body)
+                return web.Response(status=504, text="upstream request timeout")
+            # the client sends the order again with the same nonce; the held send reaches the venue first and runs
+            await proxy.forward(request, held.pop())
+            index.ran()
+            proxy.on("/api/v1/sendTx", proxy.forward)
+            return await proxy.forward(request, body)  # refused: 21104, the nonce is used
+
+        proxy.on("/api/v1/sendTx", send_tx)
+
+    nonce_before = paper_lighter.next_nonce()
+    handle, snapshot, received = _lost_answer_run(paper_lighter, script)
+
+    assert received.count("/api/v1/sendTx") == 2  # the lost send and its resend with the same nonce, nothing more
+    assert snapshot.state is OrderState.FILLED and snapshot.info["answer_lost"] is True
+    assert len(paper_lighter.orders(client_order_index=handle.client_order_index)) == 1
+    assert paper_lighter.next_nonce() == nonce_before + 1
+    assert paper_lighter.signed_size() == Decimal("0.3")
+    assert paper_lighter.audit() == []
+
+
+@pytest.mark.parametrize(
+    "unclear",
+    [lambda: web.Response(status=200, text="<html>upstream hiccup</html>", content_type="text/html"),
+     lambda: web.json_response({"code": 20013, "message": "invalid auth"}, status=401),
+     lambda: web.Response(status=404, text="404 page not found")],
+    ids=["unreadable", "unauthorised", "no-such-route"],
+)
+def test_transaction_lookup_that_does_not_answer_cleanly_never_proves_a_lost_order_absent(
+    paper_lighter: PaperLighter, unclear
+):
+    def script(proxy):
+        async def send_tx(request, body):
+            # lost before it reached the venue, and meanwhile another user of the key takes the nonce
+            await asyncio.to_thread(paper_lighter.arm, "nonce_skew", account="lighter1", amount=1)
+            proxy.on("/api/v1/sendTx", proxy.forward)
+            return web.Response(status=504, text="upstream request timeout")
+
+        async def tx(request, body):
+            return unclear()
+
+        proxy.on("/api/v1/sendTx", send_tx)
+        proxy.on("/api/v1/tx", tx)
+
+    handle, outcome, received = _lost_answer_run(paper_lighter, script, consumed_settle_secs=0.2,
+                                                 resolve_timeout_secs=0.5)
+
+    assert isinstance(outcome, AmbiguousOutcome) and outcome.client_order_index == handle.client_order_index
+    assert handle.snapshot().state is OrderState.UNKNOWN
+    assert received.count("/api/v1/sendTx") == 1
+    assert paper_lighter.orders(client_order_index=handle.client_order_index) == []
+
+
+def test_refused_resend_while_the_lost_send_may_still_run_leaves_the_order_unknown(paper_lighter: PaperLighter):
+    held: list[bytes] = []
+
+    def script(proxy):
+        async def send_tx(request, body):
+            if not held:
+                held.append(body)  # on its way still: nothing has run it, nothing has used its nonce
+                return web.Response(status=504, text="upstream request timeout")
+            return web.json_response({"code": 21700, "message": "invalid order"}, status=400)
+
+        proxy.on("/api/v1/sendTx", send_tx)
+
+    handle, outcome, received = _lost_answer_run(paper_lighter, script)
+
+    assert received.count("/api/v1/sendTx") == 2
+    assert isinstance(outcome, AmbiguousOutcome) and handle.snapshot().state is OrderState.UNKNOWN
+    # and rightly so: the held send can still reach the venue and run
+    answer = httpx.post(paper_lighter.url + "/api/v1/sendTx", content=held[0],
+                        headers={"content-type": "application/x-www-form-urlencoded"})
+    assert answer.status_code == 200, answer.text
+    assert len(paper_lighter.orders(client_order_index=handle.client_order_index)) == 1

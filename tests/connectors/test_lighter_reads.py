@@ -12,12 +12,13 @@ from dataclasses import replace
 from decimal import Decimal
 
 import pytest
+from aiohttp import web
 
 from hedgectl.config.secrets import Secret
 from hedgectl.connectors.lighter import LighterConnector
-from hedgectl.errors import AuthError, InvalidOrder, RateLimited, VenueTimeout, VenueUnavailable
+from hedgectl.errors import AuthError, InvalidOrder, RateLimited, VenueProtocolError, VenueTimeout, VenueUnavailable
 
-from .lighter_support import ETH, PaperLighter, paper_lighter  # noqa: F401
+from .lighter_support import ETH, LighterProxy, PaperLighter, paper_lighter  # noqa: F401
 
 
 def test_short_opened_by_another_client_reads_negative(paper_lighter: PaperLighter):
@@ -92,6 +93,53 @@ def test_failing_position_read_raises_and_is_never_flat(paper_lighter: PaperLigh
 
     with pytest.raises(error):
         paper_lighter.run(scenario)
+
+
+def _account_answer(paper_lighter: PaperLighter, change) -> list:
+    """Run a position read of lighter1 (long 0.1 ETH at the venue) through a proxy that passes the venue's account
+    document through ``change`` first; returns what ``positions()`` read."""
+
+    async def main():
+        async with LighterProxy(paper_lighter.url) as proxy:
+            async def account(request, body):
+                answer = json.loads((await proxy.forward(request, body)).body)
+                change(answer["accounts"][0])
+                return web.json_response(answer)
+
+            proxy.on("/api/v1/account", account)
+            async with paper_lighter.connector("lighter1", base_url=proxy.url, read_retries=1) as connector:
+                await paper_lighter.sdk_market_order("lighter1", is_ask=False, base_amount=1000,
+                                                     client_order_index=9, worst_price=400_000)
+                return await connector.positions()
+
+    return asyncio.run(main())
+
+
+@pytest.mark.parametrize("degraded", [lambda account: account.pop("positions"),
+                                      lambda account: account.update(positions=None),
+                                      lambda account: account.update(positions={"0": "0.1"})],
+                         ids=["missing", "null", "not-a-list"])
+def test_account_answer_without_a_positions_list_is_an_error_and_never_flat(paper_lighter: PaperLighter, degraded):
+    with pytest.raises(VenueProtocolError, match="positions"):
+        _account_answer(paper_lighter, degraded)
+
+
+def test_position_is_named_by_its_market_id_not_by_its_own_symbol_text(paper_lighter: PaperLighter):
+    def strip_symbols(account):
+        for entry in account["positions"]:
+            entry.pop("symbol")
+
+    positions = _account_answer(paper_lighter, strip_symbols)
+    assert [(position.symbol, position.signed_size) for position in positions] == [(ETH, Decimal("0.1"))]
+
+
+def test_position_in_a_market_the_venue_does_not_list_is_an_error(paper_lighter: PaperLighter):
+    def move_to_unknown_market(account):
+        for entry in account["positions"]:
+            entry["market_id"] = 999
+
+    with pytest.raises(VenueProtocolError, match="999"):
+        _account_answer(paper_lighter, move_to_unknown_market)
 
 
 def test_position_read_recovers_within_bounded_retries(paper_lighter: PaperLighter):

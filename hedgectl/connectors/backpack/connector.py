@@ -1,8 +1,12 @@
 """The Backpack connector: Ed25519-signed REST over one keep-alive httpx client, every order confirmed from the venue.
 
 An order request whose answer is lost (timeout, dropped connection, 5xx) is never resent: the order is looked up by
-its clientId (resting order, order history, fills) until the venue shows it, or until the request's signature window
-has passed with no trace of it, which proves it never executed (the venue refuses a request older than its window).
+its clientId (resting order, order history, fills) until the venue shows it. Once the request's signature window has
+passed (the venue refuses a request older than it) with no trace of the order, it never executed, provided the
+position also has not moved since a reading taken before the send: the order and fill history can lag the matching
+engine, while the position is the account's current state. The connector keeps that reading (``_Mark``) from its own
+position reads, ``prepare`` among them, moved by the fills of its own orders since; without one, absence is never
+proof and the order stays UNKNOWN (AmbiguousOutcome).
 """
 
 from __future__ import annotations
@@ -68,16 +72,32 @@ FILLS_PAGES = 20
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
+class _Mark:
+    """The connector's own view of its position in one market: the last reading taken while none of its orders
+    there was in flight, moved by the fills of its orders since; None when unknown."""
+
+    __slots__ = ("size", "busy", "epoch")
+
+    def __init__(self) -> None:
+        self.size: Decimal | None = None
+        self.busy = 0  # orders of ours in this market not yet final (in flight or resting)
+        self.epoch = 0  # bumped whenever one of our orders is sent in this market
+
+
 class _Watch:
     """An order the connector is still confirming: its tracker and the event that wakes its confirmation loop."""
 
-    __slots__ = ("tracker", "wake", "sent_at", "absent_after")
+    __slots__ = ("tracker", "wake", "sent_at", "absent_after", "baseline", "epoch", "released")
 
-    def __init__(self, tracker: OrderTracker, sent_at: float, absent_after: float):
+    def __init__(self, tracker: OrderTracker, sent_at: float, absent_after: float, baseline: Decimal | None,
+                 epoch: int):
         self.tracker = tracker
         self.wake = asyncio.Event()
         self.sent_at = sent_at  # venue time (Unix seconds) when the request was signed
         self.absent_after = absent_after  # local monotonic time after which an order with no trace never landed
+        self.baseline = baseline  # the signed position just before the send, when the connector knows it
+        self.epoch = epoch  # the market's mark epoch this order's send started
+        self.released = False  # the market's mark has been given back
 
 
 class BackpackConnector(Connector):
@@ -123,6 +143,7 @@ class BackpackConnector(Connector):
         self._http: httpx.AsyncClient | None = None
         self._watches: dict[int, _Watch] = {}
         self._tasks: set[asyncio.Task] = set()
+        self._marks: dict[str, _Mark] = {}
         super().__init__(config, data_dir=data_dir)
 
     def __repr__(self) -> str:
@@ -163,10 +184,20 @@ class BackpackConnector(Connector):
         await self._read("account", "/api/v1/account", instruction="accountQuery")
 
     async def prepare(self, symbol: str) -> MarketRules:
-        """Market rules, a fresh clock offset and a warm connection, so that submit_order does no extra I/O."""
+        """Market rules, a fresh clock offset and a warm connection, so that submit_order does no extra I/O; and a
+        position reading, which lets an order whose answer is lost be proven absent."""
         rules = await self.market_rules(symbol)
-        await self.sync_clock(force=True)
+        # both run to their end before prepare returns or raises, so no read outlives a failed prepare
+        clock, _ = await asyncio.gather(self.sync_clock(force=True), self._read_marks(), return_exceptions=True)
+        if isinstance(clock, BaseException):
+            raise clock
         return rules
+
+    async def _read_marks(self) -> None:
+        try:
+            await self.positions()
+        except VenueError as exc:
+            logger.info("%s: no position reading before orders (%s); a lost answer will stay unknown", self.name, exc)
 
     # --- transport -------------------------------------------------------------------------------------------
 
@@ -304,10 +335,38 @@ class BackpackConnector(Connector):
     # --- account ---------------------------------------------------------------------------------------------
 
     async def positions(self) -> list[Position]:
+        before = {symbol: (mark.epoch, mark.busy) for symbol, mark in self._marks.items()}
         rows = wire.expect(await self._read("positions", "/api/v1/position", instruction="positionQuery"), list,
                            "positions")
         parsed = [wire.position(row, connector=self.name) for row in rows]
+        sizes = {position.symbol: position.signed_size for position in parsed}
+        for symbol in set(self._rules) | set(sizes):
+            mark = self._marks.setdefault(symbol, _Mark())
+            # a reading taken while one of our orders there was in flight may or may not include its fills
+            if mark.busy == 0 and before.get(symbol, (0, 0)) == (mark.epoch, 0):
+                mark.size = sizes.get(symbol, ZERO)
         return [position for position in parsed if position.signed_size != 0]
+
+    def _take_mark(self, symbol: str) -> tuple[Decimal | None, int]:
+        """The position just before an order in ``symbol`` is sent (None when unknown), and the send's epoch; the
+        mark is unknown until the order is final and released."""
+        mark = self._marks.setdefault(symbol, _Mark())
+        baseline = mark.size if mark.busy == 0 else None
+        mark.busy += 1
+        mark.epoch += 1
+        mark.size = None
+        return baseline, mark.epoch
+
+    def _release_mark(self, watch: _Watch) -> None:
+        """Give the market's mark back once the order is final (moved by its fill) or abandoned (left unknown)."""
+        if watch.released:
+            return
+        watch.released = True
+        snapshot = watch.tracker.snapshot()
+        mark = self._marks[snapshot.intent.symbol]
+        mark.busy -= 1
+        if snapshot.is_final and watch.baseline is not None and mark.busy == 0 and mark.epoch == watch.epoch:
+            mark.size = watch.baseline + snapshot.intent.side.sign * snapshot.filled_size
 
     async def balance(self) -> Balance:
         document = await self._read("collateral", "/api/v1/capital/collateral", instruction="collateralQuery")
@@ -352,12 +411,9 @@ class BackpackConnector(Connector):
         self, symbol: str, client_order_index: int, *, since_ms: int | None = None, intent: OrderIntent | None = None
     ) -> tuple[OrderReport, str | None] | None:
         """The venue's view of one order by clientId: resting, then order history, then fills; None without a trace."""
-        try:
-            document = await self._read("order", "/api/v1/order", {"symbol": symbol, "clientId": client_order_index},
-                                        instruction="orderQuery")
-            return wire.order_report(wire.expect(document, dict, "order")), wire.expiry_reason(document)
-        except OrderNotFound:
-            pass
+        resting = await self._resting(symbol, client_order_index)
+        if resting is not None:
+            return resting
         for page in range(HISTORY_PAGES):
             rows = wire.expect(
                 await self._read("order history", "/wapi/v1/history/orders",
@@ -378,8 +434,12 @@ class BackpackConnector(Connector):
             return None
         filled = sum((item.size for item in fills), ZERO)
         notional = sum((item.size * item.price for item in fills), ZERO)
-        # A market order executes in one match, so its fills are all it will get; a limit order may still rest.
-        done = intent is not None and (intent.order_type is OrderType.MARKET or filled >= intent.size)
+        # A market order executes in one match, so its fills are all it will get; so does an order that its fills
+        # cover. Any other order with fills is done unless it rests: it can only have left the book after they came.
+        if intent is None or not (intent.order_type is OrderType.MARKET or filled >= intent.size):
+            resting = await self._resting(symbol, client_order_index)
+            if resting is not None:
+                return resting
         report = OrderReport(
             client_order_index=client_order_index,
             venue_order_id=fills[0].order_id,
@@ -387,12 +447,21 @@ class BackpackConnector(Connector):
             side=fills[0].side,
             size=intent.size if intent is not None else filled,
             filled_size=filled,
-            done=done,
+            done=True,
             status="Fills",
             average_price=notional / filled,
             fee=sum((item.fee for item in fills), ZERO),
         )
         return report, None
+
+    async def _resting(self, symbol: str, client_order_index: int) -> tuple[OrderReport, str | None] | None:
+        """The order by clientId while it rests in the book (the venue knows no other order by this query)."""
+        try:
+            document = await self._read("order", "/api/v1/order", {"symbol": symbol, "clientId": client_order_index},
+                                        instruction="orderQuery")
+        except OrderNotFound:
+            return None
+        return wire.order_report(wire.expect(document, dict, "order")), wire.expiry_reason(document)
 
     # --- orders: writes --------------------------------------------------------------------------------------
 
@@ -452,7 +521,8 @@ class BackpackConnector(Connector):
         sent_at = self.venue_time_ms() / 1000
         loop = asyncio.get_running_loop()
         # Absence proves nothing until the signed request is too old for the venue to accept.
-        watch = _Watch(tracker, sent_at, loop.time() + self.window_ms / 1000 + self.absence_margin_secs)
+        watch = _Watch(tracker, sent_at, loop.time() + self.window_ms / 1000 + self.absence_margin_secs,
+                       *self._take_mark(intent.symbol))
         tracker.apply(OrderEvent.SUBMIT, info={"client_id": intent.client_order_index})
         try:
             document = await self._request("POST", "/api/v1/order", params, instruction="orderExecute",
@@ -466,6 +536,7 @@ class BackpackConnector(Connector):
             return self._handle(watch)
         except VenueError as error:
             tracker.apply(OrderEvent.REJECT, reason=str(error), error=error)
+            self._release_mark(watch)
             raise
         except asyncio.CancelledError:
             # The request may be on the wire: resolve it in the background so listeners still learn the outcome.
@@ -474,13 +545,16 @@ class BackpackConnector(Connector):
             raise
         refused = self._fold(tracker, report, wire.expiry_reason(document))
         if refused is not None:
+            self._release_mark(watch)
             raise refused
         return self._handle(watch)
 
     def _handle(self, watch: _Watch) -> TrackingMarketOrder | TrackingLimitOrder:
         tracker = watch.tracker
         task = None
-        if not tracker.snapshot().is_final:
+        if tracker.snapshot().is_final:
+            self._release_mark(watch)
+        else:
             self._watches[tracker.intent.client_order_index] = watch
             task = asyncio.get_running_loop().create_task(
                 self._confirm(watch), name=f"{self.name}:confirm:{tracker.intent.client_order_index}"
@@ -531,6 +605,7 @@ class BackpackConnector(Connector):
         deadline = max(loop.time(), watch.absent_after) + self.resolve_timeout_secs
         since_ms = int((watch.sent_at - self.absence_margin_secs) * 1000)
         absent_reads = 0  # consecutive complete lookups without a trace, counted once the window has passed
+        unproven = ""  # why no trace of the order is not yet proof that it never executed
         try:
             while not tracker.snapshot().is_final:
                 unknown = tracker.state is OrderState.UNKNOWN
@@ -545,20 +620,25 @@ class BackpackConnector(Connector):
                         self._fold(tracker, *found)
                     elif unknown and loop.time() >= watch.absent_after:
                         absent_reads += 1
-                    # Two clean readings, not one, so that a momentarily stale history cannot decide alone.
+                    # Two clean readings, not one, so that a momentarily stale history cannot decide alone; and the
+                    # history may lag the engine for longer, so the position must agree.
                     if absent_reads >= 2:
-                        proof = VenueUnavailable(
-                            f"order {intent.client_order_index} never reached the venue: no trace of it after its "
-                            f"{self.window_ms} ms window", venue=self.venue, connector=self.name,
-                        )
-                        tracker.apply(OrderEvent.REJECT, reason=proof.message, error=proof)
-                        return
+                        unproven = await self._moved_since_send(watch)
+                        if not unproven:
+                            proof = VenueUnavailable(
+                                f"order {intent.client_order_index} never reached the venue: no trace of it after "
+                                f"its {self.window_ms} ms window, and the position has not moved since before it",
+                                venue=self.venue, connector=self.name,
+                            )
+                            tracker.apply(OrderEvent.REJECT, reason=proof.message, error=proof)
+                            return
                 if tracker.snapshot().is_final:
                     return
                 if tracker.state is OrderState.UNKNOWN and loop.time() >= deadline:
+                    why = f" (no trace of it, but {unproven})" if unproven else ""
                     raise AmbiguousOutcome(
                         f"order {intent.client_order_index}: outcome still unknown after "
-                        f"{self.resolve_timeout_secs:.0f}s", venue=self.venue, connector=self.name,
+                        f"{self.resolve_timeout_secs:.0f}s{why}", venue=self.venue, connector=self.name,
                         client_order_index=intent.client_order_index,
                     )
                 delay = self.resolve_poll_secs if tracker.state in (OrderState.UNKNOWN, OrderState.SUBMITTING) \
@@ -569,6 +649,20 @@ class BackpackConnector(Connector):
                         await watch.wake.wait()
         finally:
             self._watches.pop(intent.client_order_index, None)
+            self._release_mark(watch)
+
+    async def _moved_since_send(self, watch: _Watch) -> str:
+        """Why the position cannot vouch that a lost order never executed; empty when it can (it still reads
+        exactly as it did just before the send)."""
+        if watch.baseline is None:
+            return "there is no position reading from before the send"
+        try:
+            position = await self.position(watch.tracker.intent.symbol)
+        except VenueError as exc:
+            return f"the position cannot be read ({exc})"
+        if position.signed_size != watch.baseline:
+            return f"the position moved from {plain(watch.baseline)} to {plain(position.signed_size)} since the send"
+        return ""
 
     async def cancel_order(self, symbol: str, client_order_index: int) -> None:
         """Ask the venue to cancel one order; OrderNotFound when it is not resting (filled, cancelled or unknown)."""

@@ -8,12 +8,16 @@ Nonces: one slot per (venue, account, api key) shared by the process, used under
 "optimistic" mode the nonce is fetched once (in ``prepare``) and counted locally, so the order path does no nonce
 fetch; "api" mode fetches it before every transaction. A refusal with 21104 re-reads the nonce from the venue and
 sends again (bounded). A lost answer (timeout, dropped connection, 5xx, 429) is resolved before anything is sent
-again: the client order index is looked up, then the transaction hash, then the venue's next nonce. When the
-venue's next nonce is still the lost transaction's nonce, the order is sent again with that SAME nonce and the same
-client order index: at most one transaction per nonce can ever execute, so a late arrival of the lost one and the
-new one exclude each other and no duplicate is possible. A nonce that someone else consumed (no trace of our order
-or transaction for ``consumed_settle_secs``) can no longer carry the lost transaction, so the order goes out with
-the venue's next nonce. If the venue cannot be asked, the order stays UNKNOWN (AmbiguousOutcome) and is not resent.
+again: the client order index is looked up, then the venue's next nonce. When the venue's next nonce is still the
+lost transaction's nonce, the order is sent again with that SAME nonce and the same client order index: at most one
+transaction per nonce can ever execute, so a late arrival of the lost one and the new one exclude each other and no
+duplicate is possible (should the venue refuse the new one otherwise than by 21104, the lost one may still run, so
+the order stays UNKNOWN). A consumed nonce was used by the lost transaction or by another user of the key, and the
+venue's indexes may lag its sequencer by seconds: only when, ``consumed_settle_secs`` after the nonce was first
+seen used, neither the order (by client order index), nor the transaction (by hash), nor a trade of it since the
+send shows at the venue does the order go out again, with the venue's next nonce. A 21104 on the resend of a lost
+order is the same case. If the venue cannot be asked, or does not settle it in time, the order stays UNKNOWN
+(AmbiguousOutcome) and is not resent.
 Fills are not inferred from positions: that needs a baseline read, which would sit on the critical path.
 
 Market orders carry a worst-price bound in integer ticks: the best ask (buy) or bid (sell) of a recent book moved
@@ -56,6 +60,7 @@ from hedgectl.connectors.lighter.wire import (
     decimal_field,
     error_for_code,
     int_field,
+    is_not_found,
     is_working,
     list_field,
     to_units,
@@ -106,6 +111,8 @@ LIMIT_POLL_SECS = 0.5
 PRESIGNED_MAX_AGE_SECS = 60.0
 TRADES_PAGE = 100
 MAX_TRADE_PAGES = 20
+#: How far before its first send a lost order's trades are looked for (the venue's clock against ours).
+LOST_TRADES_CLOCK_MARGIN_SECS = 5.0
 
 
 @dataclass(frozen=True)
@@ -158,6 +165,7 @@ class _OrderPlan:
     venue_tx_hash: str | None = None
     predicted_execution_ms: int | None = None
     presigned: SignedTx | None = None  # signed ahead by ``presign``; used only with the nonce it carries
+    first_sent_at: float | None = None  # epoch seconds, when the first transaction was signed to be sent
     signed_ahead: bool = False  # the last transaction sent was the one signed ahead
 
     def wire_fields(self) -> tuple:
@@ -194,7 +202,9 @@ class LighterConnector(Connector):
         self.max_nonce_retries = 5
         self.confirm_timeout_secs = max(15.0, 3 * self.timeout)
         self.resolve_timeout_secs = max(5.0, 2 * self.timeout)
-        self.consumed_settle_secs = 1.0
+        #: how long a consumed nonce must show no trace of a lost order before it counts as someone else's; the
+        #: venue's order, transaction and trade indexes can lag its sequencer by seconds
+        self.consumed_settle_secs = 5.0
         self._rest = LighterRest(self.base_url, timeout=self.timeout, connector=self.name,
                                  on_latency=self._record_latency)
         self._nonce = nonce_slot(self.base_url, self.account_index, self.api_key_index)
@@ -337,27 +347,33 @@ class LighterConnector(Connector):
         return accounts[0]
 
     async def positions(self) -> list[Position]:
+        """Every open position, named by its market (matched by market id, never by the position's own text)."""
         account = await self.with_read_retries("account", self._account)
+        entries = list_field(account, "positions", required=True)
+        if any(int_field(entry, "market_id") not in self._markets_by_id for entry in entries):
+            await self._load_markets()  # not read yet in this process, or listed since
         positions = []
-        for entry in list_field(account, "positions"):
+        for entry in entries:
             size = decimal_field(entry, "position")
             if size == 0:
                 continue
             sign = int_field(entry, "sign")
             if sign not in (1, -1):
                 raise VenueProtocolError(f"position sign {sign} is neither 1 nor -1", venue=VENUE, connector=self.name)
-            symbol = str(entry.get("symbol") or "")
+            market = self._markets_by_id.get(int_field(entry, "market_id"))
+            if market is None:
+                raise VenueProtocolError(f"position in market {entry.get('market_id')}, which the venue does not list",
+                                         venue=VENUE, connector=self.name)
             value = decimal_field(entry, "position_value", required=False)
             mark = value / size if value is not None else None
-            rules = self._rules.get(symbol)
-            if mark is not None and rules is not None:
-                mark = rules.quantize_price(mark, ROUND_FLOOR)
+            if mark is not None:
+                mark = market.rules.quantize_price(mark, ROUND_FLOOR)
             liquidation = decimal_field(entry, "liquidation_price", required=False)
             positions.append(
                 Position(
                     connector=self.name,
                     venue=VENUE,
-                    symbol=symbol,
+                    symbol=market.rules.symbol,
                     signed_size=sign * size,
                     entry_price=decimal_field(entry, "avg_entry_price", required=False),
                     mark_price=mark,
@@ -381,26 +397,12 @@ class LighterConnector(Connector):
 
     async def fills(self, symbol: str | None = None, *, since: float | None = None) -> list[Fill]:
         """The account's executions, oldest first: the last page of trades, or every one back to ``since``."""
-        params: dict[str, Any] = {
-            "account_index": self.account_index,
-            "sort_by": "timestamp",
-            "sort_dir": "desc",
-            "limit": TRADES_PAGE,
-        }
+        params: dict[str, Any] = {"account_index": self.account_index}
         if symbol is not None:
             params["market_id"] = (await self.market(symbol)).market_id
         elif not self._markets:
             await self._load_markets()
-        trades: list[dict[str, Any]] = []
-        for _ in range(MAX_TRADE_PAGES):
-            document = await self.with_read_retries("trades", lambda p=dict(params): self._auth_get("trades", p))
-            page = list_field(document, "trades")
-            trades.extend(page)
-            cursor = document.get("next_cursor")
-            oldest = _seconds(page[-1].get("timestamp")) if page else None
-            if since is None or not cursor or not page or (oldest is not None and oldest < since):
-                break
-            params["cursor"] = cursor
+        trades, _ = await self._trades_back_to(params, since)
         if any(int_field(trade, "market_id") not in self._markets_by_id for trade in trades):
             await self._load_markets()  # a market listed since the rules were read
         fills = [fill for fill in (self._fill_from_trade(trade) for trade in trades) if fill is not None]
@@ -408,6 +410,23 @@ class LighterConnector(Connector):
             fills = [fill for fill in fills if fill.at >= since]
         fills.sort(key=lambda item: item.at)
         return fills
+
+    async def _trades_back_to(self, params: dict[str, Any], since: float | None) -> tuple[list[dict[str, Any]], bool]:
+        """The account's trades, newest first: one page, or pages back to ``since`` (epoch seconds); and whether they
+        reach back that far (or to the account's first trade)."""
+        params = {**params, "sort_by": "timestamp", "sort_dir": "desc", "limit": TRADES_PAGE}
+        trades: list[dict[str, Any]] = []
+        for _ in range(MAX_TRADE_PAGES):
+            document = await self.with_read_retries("trades", lambda p=dict(params): self._auth_get("trades", p))
+            page = list_field(document, "trades", required=True)
+            trades.extend(page)
+            oldest = _seconds(page[-1].get("timestamp")) if page else None
+            reached = len(page) < TRADES_PAGE or (since is not None and oldest is not None and oldest < since)
+            cursor = document.get("next_cursor")
+            if since is None or reached or not cursor:
+                return trades, reached
+            params["cursor"] = cursor
+        return trades, False
 
     def _fill_from_trade(self, trade: dict[str, Any]) -> Fill | None:
         if trade.get("bid_account_id") == self.account_index:
@@ -460,7 +479,7 @@ class LighterConnector(Connector):
             {"account_index": self.account_index, "client_order_indexes": str(client_order_index)},
         )
         return [
-            order for order in list_field(document, "orders")
+            order for order in list_field(document, "orders", required=True)
             if order.get("client_order_index") == client_order_index
             and (nonces is None or order.get("nonce") is None or order.get("nonce") in nonces)
         ]
@@ -507,7 +526,7 @@ class LighterConnector(Connector):
             account = await self.with_read_retries("account", self._account)
             market_ids = [
                 int_field(entry, "market_id")
-                for entry in list_field(account, "positions")
+                for entry in list_field(account, "positions", required=True)
                 if int(entry.get("open_order_count") or 0) > 0
             ]
         reports = []
@@ -731,6 +750,8 @@ class LighterConnector(Connector):
             plan.signed_ahead = presigned is not None and presigned.nonce == nonce
             tx = presigned if plan.signed_ahead else self._sign_order(plan, nonce)
             plan.sent.append(tx)
+            if plan.first_sent_at is None:
+                plan.first_sent_at = time.time()
             return tx
 
         return sign
@@ -754,8 +775,8 @@ class LighterConnector(Connector):
     async def _send_order(self, tracker: OrderTracker, plan: _OrderPlan) -> bool:
         """Send until the venue has the order (True) or refused it (False, tracker FAILED); AmbiguousOutcome else.
 
-        Budgets: ``max_nonce_retries`` refusals with 21104 (each proves nothing ran), and ``max_send_attempts``
-        sends whose answer was lost or rate limited (each resolved at the venue before the next).
+        Budgets: ``max_nonce_retries`` refusals with 21104 (each proves that send did not run), and
+        ``max_send_attempts`` sends whose answer was lost or rate limited (each resolved at the venue before the next).
         """
         from hedgectl.connectors.lighter.signer import SendOutcome
 
@@ -763,6 +784,8 @@ class LighterConnector(Connector):
         coi = plan.intent.client_order_index
         lost: list[SignedTx] = []
         resend_nonce: int | None = None
+        # the last lost transaction's nonce was unused when last asked, so it may still arrive and run
+        lost_may_run = False
         nonce_refusals = troubled_sends = attempt = 0
         async with self._nonce.lock():
             while True:
@@ -791,11 +814,16 @@ class LighterConnector(Connector):
                     if isinstance(error, NonceMismatch):
                         self._nonce.invalidate()
                         nonce_refusals += 1
+                        if lost:
+                            # the nonce of the lost send was used meanwhile: by the lost transaction arriving late,
+                            # or by another user of the key; only the venue's settled records tell which
+                            verdict = await self._resolve_lost(plan, lost)
+                            if verdict is None:
+                                tracker.apply(OrderEvent.ACCEPT, info=self._landed_info(lost, attempt))
+                                return True
+                            resend_nonce, lost_may_run = verdict, verdict <= lost[-1].nonce
                     elif isinstance(error, RateLimited):
                         troubled_sends += 1
-                    if lost and await self._lost_order_landed(plan, lost, settle=True):
-                        tracker.apply(OrderEvent.ACCEPT, info=self._landed_info(lost, attempt))
-                        return True
                     retry = (isinstance(error, NonceMismatch) and nonce_refusals <= self.max_nonce_retries) or (
                         isinstance(error, RateLimited) and troubled_sends < self.max_send_attempts
                     )
@@ -805,6 +833,15 @@ class LighterConnector(Connector):
                         if isinstance(error, RateLimited):
                             await asyncio.sleep(0.1 * troubled_sends)
                         continue
+                    if lost_may_run:
+                        if await self._lost_order_landed(plan, lost):
+                            tracker.apply(OrderEvent.ACCEPT, info=self._landed_info(lost, attempt))
+                            return True
+                        raise AmbiguousOutcome(
+                            f"order {coi}: sending it again was refused ({error}), and the lost send (nonce "
+                            f"{lost[-1].nonce}) could still run", venue=VENUE, connector=self.name,
+                            client_order_index=coi,
+                        ) from error
                     tracker.apply(OrderEvent.REJECT, reason=str(error), error=error, info=info)
                     return False
                 if result.outcome is SendOutcome.NOT_SENT and not lost:
@@ -822,7 +859,7 @@ class LighterConnector(Connector):
                 logger.warning("%s: order %s answer lost (%s); resolving by client order index", self.name, coi,
                                result.message)
                 verdict = await self._resolve_lost(plan, lost)
-                if verdict == "landed":
+                if verdict is None:
                     tracker.apply(OrderEvent.ACCEPT, info=self._landed_info(lost, attempt))
                     return True
                 if troubled_sends >= self.max_send_attempts:
@@ -831,76 +868,114 @@ class LighterConnector(Connector):
                         f"one (nonce {lost[-1].nonce if lost else nonce}) could still arrive",
                         venue=VENUE, connector=self.name, client_order_index=coi,
                     )
-                resend_nonce = verdict
+                resend_nonce, lost_may_run = verdict, verdict <= lost[-1].nonce
 
     @staticmethod
     def _landed_info(lost: list[SignedTx], attempt: int) -> dict[str, Any]:
         return {"nonce": lost[-1].nonce, "tx_hash": lost[-1].tx_hash, "attempts": attempt, "answer_lost": True}
 
-    async def _lost_order_landed(self, plan: _OrderPlan, lost: list[SignedTx], *, settle: bool = False) -> bool:
-        """True when the venue shows the order (by client order index) or one of the lost transactions (by hash)."""
-        for round_ in range(2 if settle else 1):
-            if round_:
-                await asyncio.sleep(RESOLVE_DELAYS[-1])
-            try:
-                if await self._orders_by_client_index(plan.intent.client_order_index, {tx.nonce for tx in lost}):
+    async def _lost_order_landed(self, plan: _OrderPlan, lost: list[SignedTx]) -> bool:
+        """True when the venue shows the order (by client order index) or one of the lost transactions (by hash);
+        AmbiguousOutcome when it cannot be asked."""
+        try:
+            if await self._orders_by_client_index(plan.intent.client_order_index, {tx.nonce for tx in lost}):
+                return True
+            for tx in lost:
+                if await self._tx_known(tx.tx_hash):
                     return True
-                for tx in lost:
-                    if await self._tx_known(tx.tx_hash):
-                        return True
-            except VenueError as exc:
-                logger.info("%s: lookup of a lost order failed: %s", self.name, exc)
-                raise AmbiguousOutcome(
-                    f"order {plan.intent.client_order_index}: cannot tell whether it reached the venue ({exc})",
-                    venue=VENUE, connector=self.name, client_order_index=plan.intent.client_order_index,
-                ) from exc
+        except VenueError as exc:
+            logger.info("%s: lookup of a lost order failed: %s", self.name, exc)
+            raise AmbiguousOutcome(
+                f"order {plan.intent.client_order_index}: cannot tell whether it reached the venue ({exc})",
+                venue=VENUE, connector=self.name, client_order_index=plan.intent.client_order_index,
+            ) from exc
         return False
 
     async def _tx_known(self, tx_hash: str) -> bool:
+        """Whether the venue has this transaction; only its clean "not found" answer means it has not."""
         try:
             document = await self._rest.get("tx", {"by": "hash", "value": tx_hash})
-        except (VenueUnavailable, RateLimited):
+        except VenueError as exc:
+            if is_not_found(exc):
+                return False
             raise
-        except VenueError:
-            return False  # the venue answered that it has no such transaction
-        return bool(document.get("hash") or document.get("tx_hash"))
+        if not (document.get("hash") or document.get("tx_hash")):
+            raise VenueProtocolError("tx: an answer without the transaction's hash", venue=VENUE,
+                                     connector=self.name)
+        return True
 
-    async def _resolve_lost(self, plan: _OrderPlan, lost: list[SignedTx]) -> int | str:
-        """"landed", or the nonce to send the order again with, once the venue proved the lost one has not run.
+    async def _lost_trace(self, plan: _OrderPlan, lost: list[SignedTx]) -> bool:
+        """Whether the venue shows a lost transaction (by hash) or a trade of the order since its first send."""
+        for tx in lost:
+            if await self._tx_known(tx.tx_hash):
+                return True
+        since = (plan.first_sent_at or time.time()) - LOST_TRADES_CLOCK_MARGIN_SECS
+        trades, complete = await self._trades_back_to(
+            {"account_index": self.account_index, "market_id": plan.market.market_id}, since
+        )
+        hashes = {tx.tx_hash for tx in lost}
+        if any(self._trade_of(plan, trade, hashes) for trade in trades):
+            return True
+        if not complete:
+            raise VenueProtocolError(f"the account's trades could not be read back to {since:.0f}", venue=VENUE,
+                                     connector=self.name)
+        return False
 
-        Proof is the venue's next nonce still at (or below) the lost transaction's nonce. When the nonce is
-        consumed but, for ``consumed_settle_secs``, neither the order (by client order index) nor the transaction
-        (by hash) shows at the venue, someone else used the nonce (another process on this key): the lost
-        transaction can then never run, and the order goes out again with the venue's next nonce.
+    def _trade_of(self, plan: _OrderPlan, trade: dict[str, Any], hashes: set[str | None]) -> bool:
+        """Whether ``trade`` fills the plan's order: our side of it, by the order's transaction or client index."""
+        side_key = "bid" if plan.intent.side is Side.BUY else "ask"
+        return trade.get(f"{side_key}_account_id") == self.account_index and (
+            trade.get("tx_hash") in hashes or trade.get(f"{side_key}_client_id") == plan.intent.client_order_index
+        )
+
+    async def _resolve_lost(self, plan: _OrderPlan, lost: list[SignedTx]) -> int | None:
+        """None when the venue shows the order landed; else the nonce to send it again with, once the venue proved
+        that sending it again cannot duplicate it.
+
+        Proof is the venue's next nonce still at (or below) the lost transaction's: sent again with that nonce, at
+        most one of the two can ever run. A consumed nonce was used by the lost transaction or by another user of
+        the key; it counts as someone else's only when the order, the lost transactions and any trade of the order
+        since its first send are all still absent ``consumed_settle_secs`` after the nonce was first seen used,
+        because the venue's indexes can lag the sequencer. Until then nothing is sent; a lookup that fails or a
+        venue that does not settle it by the deadline ends in AmbiguousOutcome.
         """
         coi = plan.intent.client_order_index
+        nonces = {tx.nonce for tx in lost}
         deadline = time.monotonic() + self.resolve_timeout_secs
         last_error: Exception | None = None
         consumed_since: float | None = None
         step = 0
         while True:
+            # every read of a round that starts after the settle window is a reading of the settled venue
+            settled = consumed_since is not None and time.monotonic() - consumed_since >= self.consumed_settle_secs
             try:
-                if await self._orders_by_client_index(coi, {tx.nonce for tx in lost}):
-                    return "landed"
-                for tx in lost:
-                    if await self._tx_known(tx.tx_hash):
-                        return "landed"
+                if await self._orders_by_client_index(coi, nonces):
+                    return None
                 server_next = await self._server_next_nonce()
                 self._nonce.next_nonce = server_next
                 if server_next <= lost[-1].nonce:
                     # the lost transaction's nonce is unused: sending with it again means that at most one of the
                     # two can ever run (and a nonce below it means the lost one was refused)
                     return server_next
-                consumed_since = consumed_since or time.monotonic()
-                if time.monotonic() - consumed_since >= self.consumed_settle_secs:
+                if consumed_since is None:
+                    consumed_since = time.monotonic()
+                    deadline = max(deadline, consumed_since + self.consumed_settle_secs + 2 * RESOLVE_DELAYS[-1])
+                if await self._lost_trace(plan, lost):
+                    return None
+                if settled:
+                    logger.warning("%s: order %s: nonce %d was used by another user of the key; sending with %d",
+                                   self.name, coi, lost[-1].nonce, server_next)
                     return server_next
             except VenueError as exc:
                 last_error = exc
             if time.monotonic() >= deadline:
-                raise AmbiguousOutcome(
-                    f"order {coi}: the venue could not be asked whether it has the order ({last_error})",
-                    venue=VENUE, connector=self.name, client_order_index=coi,
-                )
+                if consumed_since is None:
+                    why = f"the venue could not be asked whether it has the order ({last_error})"
+                else:
+                    why = (f"nonce {lost[-1].nonce} was used, and the venue did not settle whether by this order"
+                           + (f" ({last_error})" if last_error else ""))
+                raise AmbiguousOutcome(f"order {coi}: {why}", venue=VENUE, connector=self.name,
+                                       client_order_index=coi)
             await asyncio.sleep(RESOLVE_DELAYS[min(step, len(RESOLVE_DELAYS) - 1)])
             step += 1
 
@@ -951,11 +1026,7 @@ class LighterConnector(Connector):
             "sort_by": "timestamp", "sort_dir": "desc", "limit": TRADES_PAGE,
         })
         side_key = "bid" if plan.intent.side is Side.BUY else "ask"
-        ours = [
-            trade for trade in list_field(document, "trades")
-            if trade.get(f"{side_key}_account_id") == self.account_index
-            and (trade.get("tx_hash") in hashes or trade.get(f"{side_key}_client_id") == coi)
-        ]
+        ours = [trade for trade in list_field(document, "trades", required=True) if self._trade_of(plan, trade, hashes)]
         if not ours:
             return None
         filled = sum((decimal_field(trade, "size") for trade in ours), ZERO)

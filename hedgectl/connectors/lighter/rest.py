@@ -105,7 +105,8 @@ class LighterRest:
                 context=endpoint,
             )
             if type(error) is VenueError and status == 404:
-                raise VenueProtocolError(error.message, venue=VENUE, connector=self.connector, status=status)
+                raise VenueProtocolError(error.message, venue=VENUE, connector=self.connector, code=error.code,
+                                         status=status)
             raise error
         return body
 

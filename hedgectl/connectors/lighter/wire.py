@@ -18,6 +18,7 @@ from hedgectl.errors import (
     RateLimited,
     VenueError,
     VenueProtocolError,
+    VenueUnavailable,
 )
 
 VENUE = "lighter"
@@ -29,6 +30,9 @@ CODE_INVALID_PUBLIC_KEY = 21108
 CODE_INVALID_SIGNATURE = 21120
 CODE_ACCIDENTAL_PRICE = 21733
 CODE_TOO_MANY_REQUESTS = 23000
+#: "no such transaction" from GET tx, as paper Lighter numbers it; the live venue's number is not documented, so an
+#: API refusal whose message says "not found" counts as well (see ``is_not_found``)
+CODE_TX_NOT_FOUND = 21500
 
 MAX_CLIENT_ORDER_INDEX = 2**48 - 1
 MAX_BASE_AMOUNT = 2**48 - 1
@@ -96,6 +100,15 @@ def error_for_code(
     return cls(text, venue=VENUE, connector=connector, code=code, status=status)
 
 
+def is_not_found(error: VenueError) -> bool:
+    """Whether a lookup's error is the venue's clean answer that it holds no such record: an API refusal with the
+    venue's code and a "not found" message. A failure to answer, an unreadable or unauthorised answer, or any other
+    refusal says nothing about whether the record exists."""
+    if isinstance(error, (AuthError, RateLimited, VenueUnavailable)) or error.code is None:
+        return False
+    return error.code == CODE_TX_NOT_FOUND or (error.status in (400, 404) and "not found" in error.message.lower())
+
+
 def is_working(status: str) -> bool:
     return status in WORKING_STATUSES
 
@@ -144,9 +157,16 @@ def int_field(document: dict[str, Any], name: str) -> int:
         raise VenueProtocolError(f"field {name!r} is not an integer: {value!r}", venue=VENUE) from None
 
 
-def list_field(document: dict[str, Any], name: str) -> list[dict[str, Any]]:
+def list_field(document: dict[str, Any], name: str, *, required: bool = False) -> list[dict[str, Any]]:
+    """A list of objects; a missing field reads as empty unless ``required`` (then it is a VenueProtocolError).
+
+    Require every list whose emptiness the connector acts on (positions, an account's orders, its trades): an
+    answer that lost the field must never read as "flat" or "no such order".
+    """
     value = document.get(name)
     if value is None:
+        if required:
+            raise VenueProtocolError(f"field {name!r} missing in the venue's answer", venue=VENUE)
         return []
     if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
         raise VenueProtocolError(f"field {name!r} is not a list of objects", venue=VENUE)
