@@ -152,12 +152,17 @@ class ConnectorSet:
     """The connectors one command uses, built on first use and closed together.
 
     ``async with ConnectorSet(config) as connectors: bp = await connectors.get("backpack")``
+
+    With ``lock_for`` (a purpose such as "order") and a data directory, each connector's venue account is locked
+    for this process as it is built, so a manual trade never runs on an account a hedge is trading.
     """
 
-    def __init__(self, config: Config, *, data_dir: Path | None = None):
+    def __init__(self, config: Config, *, data_dir: Path | None = None, lock_for: str | None = None):
         self.config = config
         self.data_dir = data_dir
+        self.lock_for = lock_for
         self._built: dict[str, Connector] = {}
+        self._held: list = []
         self._lock = asyncio.Lock()
 
     async def get(self, name: str) -> Connector:
@@ -165,6 +170,10 @@ class ConnectorSet:
             connector = self._built.get(name)
             if connector is None:
                 connector = build_connector(self.config.connector(name), data_dir=self.data_dir)
+                if self.lock_for is not None and self.data_dir is not None:
+                    from hedgectl import locks
+
+                    self._held.append(locks.acquire(self.data_dir, connector.account_id(), purpose=self.lock_for))
                 await connector.start()
                 self._built[name] = connector
             return connector
@@ -179,6 +188,9 @@ class ConnectorSet:
     async def close(self) -> None:
         built, self._built = self._built, {}
         await asyncio.gather(*(c.close() for c in built.values()), return_exceptions=True)
+        held, self._held = self._held, []
+        for lock in held:
+            lock.release()
 
     async def __aenter__(self) -> ConnectorSet:
         return self

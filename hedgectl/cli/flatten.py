@@ -51,7 +51,7 @@ async def _flatten(session, terminal, names: list[str], yes: bool) -> dict[str, 
     from hedgectl.registry import ConnectorSet
 
     config = session.config
-    async with ConnectorSet(config, data_dir=session.data_dir) as connectors:
+    async with ConnectorSet(config, data_dir=session.data_dir, lock_for="flatten") as connectors:
         before = await read_positions(connectors, names)
         todo = [(r.connector, p.symbol, p.signed_size) for r in before.readings for p in r.open_positions()]
         results: list[dict[str, Any]] = []

@@ -31,6 +31,30 @@ def _decimal(value: str | None, option: str, *, positive: bool = True) -> Decima
     return number
 
 
+def _tolerance(raw: str | None) -> Decimal | None:
+    value = _decimal(raw, "--net-tolerance", positive=False)
+    if value is not None and value < 0:
+        raise UsageError(f"--net-tolerance cannot be negative, got {raw}")
+    return value
+
+
+def _slippage(raw: str) -> Decimal:
+    value = _decimal(raw, "--slippage", positive=False)
+    if not Decimal(0) <= value < 1:
+        raise UsageError(f"--slippage is a fraction in [0, 1) (0.005 = 0.5 %), got {raw}")
+    return value
+
+
+def _retries(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise UsageError(f"--retries takes a whole number, got {raw!r}") from None
+    if not 0 <= value <= 20:
+        raise UsageError(f"--retries must be between 0 and 20, got {value}")
+    return value
+
+
 def _venue_map(values: list[str] | None, option: str, convert) -> dict[str, Any]:
     result = {}
     for item in values or []:
@@ -60,7 +84,10 @@ def run_hedge(
     role: list[str] | None = typer.Option(
         None, "--role", help="ROLE=CONNECTOR, e.g. BP=grvt: which connector plays the bridge (BP) or a hedge leg."
     ),
-    allow_existing: bool = typer.Option(False, "--allow-existing", help="Start even if a leg holds a position."),
+    allow_existing: bool = typer.Option(
+        False, "--allow-existing", help="Start even if a leg holds a position; it joins the cycle and is flattened "
+        "at the end with the rest."
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Run the preflight, print the plan, trade nothing."),
     paper: bool = PAPER_OPTION,
     seed: int | None = SEED_OPTION,
@@ -87,7 +114,7 @@ def run_hedge(
         monitor_timeout_secs=timeout,
         poll_interval_secs=poll_interval,
         order_timeout_secs=order_timeout,
-        net_tolerance=_decimal(net_tolerance, "--net-tolerance", positive=False),
+        net_tolerance=_tolerance(net_tolerance),
         allow_existing=allow_existing or None,
     )
     import asyncio
@@ -95,8 +122,8 @@ def run_hedge(
     terminal = app_state.terminal(json_mode=json_output)
     with command_env(app_state, paper=paper, seed=seed) as env:
         params = override(env.config.hedge, **changes)
-        slippage_map = _venue_map(slippage, "--slippage", lambda raw: _decimal(raw, "--slippage", positive=False))
-        retries_map = _venue_map(retries, "--retries", int)
+        slippage_map = _venue_map(slippage, "--slippage", _slippage)
+        retries_map = _venue_map(retries, "--retries", _retries)
         if slippage_map:
             params = override(params, slippage={**params.slippage, **slippage_map})
         if retries_map:
@@ -180,8 +207,12 @@ async def _run_cycle(app_state: AppState, config, params, terminal, *, dry_run: 
         if not dry_run:
             heartbeat = _start_heartbeats(config, params, cycle.status)
         view = HedgeLiveView(cycle.status)
-        with terminal.live(lambda: view):
-            result = await run_strategy(cycle)
+        try:
+            with terminal.live(lambda: view):
+                result = await run_strategy(cycle)
+        except Exception as exc:
+            _raise_if_unresolved(journal, cycle.cycle_id, exc)
+            raise
         summary = result.as_dict()
         summary["positions"] = {role: summary["positions"].get(role) for role in ("BP", "L1", "L2")}
         if terminal.json_mode:
@@ -197,6 +228,18 @@ async def _run_cycle(app_state: AppState, config, params, terminal, *, dry_run: 
             await notifier.aclose()
         await connectors.close()
         journal.close()
+
+
+def _raise_if_unresolved(journal, cycle_id: str | None, error: BaseException) -> None:
+    """An error that escapes a cycle which traded and is not resolved leaves positions to check: exit 4, say how."""
+    if cycle_id is None:
+        return
+    record = journal.cycle(cycle_id)
+    if record is not None and not record.resolved:
+        raise CycleAborted(
+            f"cycle {cycle_id} stopped by {type(error).__name__}: {error}; positions may be open: "
+            "run 'hedgectl hedge recover'"
+        ) from error
 
 
 def _notifier(config, params):
@@ -233,13 +276,14 @@ def status(
     from hedgectl.journal import Journal
 
     app_state = state(ctx)
-    journal = Journal(_journal_file(app_state, paper))
+    path = _journal_file(app_state, paper)
+    journal = Journal(path)
     try:
         cycle = (journal.unresolved_cycles() or [None])[-1] or journal.last_cycle()
         if cycle is None:
             app_state.terminal(json_mode=json_output).result({"cycle": None}, lambda: "no hedge cycle recorded")
             return
-        data = cycle_summary(cycle)
+        data = cycle_summary(cycle, data_dir=path.parent)
     finally:
         journal.close()
 
@@ -249,8 +293,8 @@ def status(
         return render_cycle_record(data)
 
     app_state.terminal(json_mode=json_output).result({"cycle": data}, render)
-    if not data["resolved"] and data["phase"] not in ("preflight", "done"):
-        raise typer.Exit(ExitCode.POSITION_OPEN if not data["running"] else ExitCode.OK)
+    if not data["resolved"] and not data["running"]:
+        raise typer.Exit(ExitCode.POSITION_OPEN)
 
 
 def _journal_file(app_state: AppState, paper: bool):
@@ -264,7 +308,7 @@ def _journal_file(app_state: AppState, paper: bool):
     return journal_path(base / "paper" if paper else base)
 
 
-def cycle_summary(cycle) -> dict[str, Any]:
+def cycle_summary(cycle, *, data_dir) -> dict[str, Any]:
     """A cycle from the journal as plain data: legs with their fills, net exposure by the journal, age."""
     from hedgectl.decimals import ZERO, plain
 
@@ -296,7 +340,7 @@ def cycle_summary(cycle) -> dict[str, Any]:
         "phase": cycle.phase,
         "outcome": cycle.outcome,
         "resolved": cycle.resolved,
-        "running": _alive(cycle.pid) and not cycle.resolved and cycle.phase != "done",
+        "running": not cycle.resolved and _accounts_in_use(data_dir, list(cycle.accounts.values())),
         "direction": cycle.direction,
         "size": cycle.params.get("plan", {}).get("size"),
         "started_at": cycle.created_at,
@@ -307,18 +351,18 @@ def cycle_summary(cycle) -> dict[str, Any]:
     }
 
 
-def _alive(pid: int | None) -> bool:
-    import os
+def _accounts_in_use(data_dir, accounts: list[str]) -> bool:
+    """Whether a live process holds the cycle's account locks (a pid alone could have been reused)."""
+    from hedgectl import locks
+    from hedgectl.errors import LockHeld
 
-    if not pid:
-        return False
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
+        held = locks.acquire_all(data_dir, accounts, purpose="hedge status")
+    except LockHeld:
         return True
-    return True
+    for lock in held:
+        lock.release()
+    return False
 
 
 @app.command("recover")
@@ -364,6 +408,9 @@ def recover(
 
     terminal.result(data, render)
     if any(not r.resolved and not r.skipped for r in reports):
+        raise typer.Exit(ExitCode.POSITION_OPEN)
+    if any(r.resolved and any(size != "0" for size in r.after.values()) for r in reports):
+        terminal.warn("the legs are hedged but open and nothing monitors them: flatten them when ready")
         raise typer.Exit(ExitCode.POSITION_OPEN)
 
 

@@ -88,7 +88,7 @@ async def _probe(session, terminal, targets, attempts: int, keep: bool, yes: boo
     listing = ", ".join(str(target) for target in targets)
     after = "and leave the positions open" if keep else "then close what they opened"
     confirm_or_stop(terminal, f"send minimum market orders for {listing}, {after}?", yes=yes)
-    async with ConnectorSet(session.config, data_dir=session.data_dir) as connectors:
+    async with ConnectorSet(session.config, data_dir=session.data_dir, lock_for="min-order probe") as connectors:
         probe = MinOrderProbe(
             connectors, targets, attempts=attempts, restore=not keep,
             order_timeout=session.config.hedge.order_timeout_secs,

@@ -110,7 +110,7 @@ async def _send(session, terminal, request: OrderRequest, yes: bool):
     name = request.connector
     symbol = request.symbol or config.symbol_for(name)
     order_type = OrderType.LIMIT if request.kind == "limit" else OrderType.MARKET
-    async with ConnectorSet(config, data_dir=session.data_dir) as connectors:
+    async with ConnectorSet(config, data_dir=session.data_dir, lock_for="order") as connectors:
         connector = await connectors.get(name)
         await market_rules(connector, symbol)
         try:
@@ -210,7 +210,7 @@ async def _cancel_all(session, terminal, name: str, symbol: str | None, yes: boo
     from hedgectl.registry import ConnectorSet
 
     symbol = symbol or session.config.symbol_for(name)
-    async with ConnectorSet(session.config, data_dir=session.data_dir) as connectors:
+    async with ConnectorSet(session.config, data_dir=session.data_dir, lock_for="order") as connectors:
         connector = await connectors.get(name)
         await market_rules(connector, symbol)
         before = await connector.open_orders(symbol)

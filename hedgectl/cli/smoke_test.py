@@ -53,7 +53,7 @@ async def _smoke(session, name, symbol, side, size, timeout):
 
     config = session.config
     symbol = symbol or config.symbol_for(name)
-    async with ConnectorSet(config, data_dir=session.data_dir) as connectors:
+    async with ConnectorSet(config, data_dir=session.data_dir, lock_for="smoke-test") as connectors:
         connector = await connectors.get(name)
         # an unknown symbol is a usage error before the test starts; any other failure of the venue is reported
         # by the test's first step, which reads the rules again

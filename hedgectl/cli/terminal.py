@@ -71,6 +71,7 @@ class Terminal:
             # a file or a pipe (cron, a log): do not wrap rows at 80 columns, they are read by scripts and people
             width = int(os.environ.get("COLUMNS", "0") or 0) or 160
         self.out = Console(file=out, width=width, highlight=False, soft_wrap=False)
+        self._closed = False
         self.err = Console(file=stderr or sys.stderr, width=width, highlight=False, stderr=True)
 
     @property
@@ -83,8 +84,7 @@ class Terminal:
     def result(self, data: Any, render: RenderableType | Callable[[], RenderableType] | None = None) -> None:
         """A command's result: JSON of ``data`` in JSON mode, else ``render`` (or a pretty dump of data)."""
         if self.json_mode:
-            self.out.file.write(dumps(data, indent=2) + "\n")
-            self.out.file.flush()
+            self._write(dumps(data, indent=2) + "\n")
             return
         if self.quiet:
             return
@@ -100,10 +100,27 @@ class Terminal:
             import time
 
             record = {"event": name, "ts": ts if ts is not None else time.time(), **data}
-            self.out.file.write(dumps(record) + "\n")
-            self.out.file.flush()
+            self._write(dumps(record) + "\n")
         elif not self.quiet and text:
             self.out.print(redact(text))
+
+    def _write(self, text: str) -> None:
+        """Write to stdout; a reader that went away (``| head``) ends the output, never the command's work."""
+        if self._closed:
+            return
+        try:
+            self.out.file.write(text)
+            self.out.file.flush()
+        except BrokenPipeError:
+            self._closed = True
+            # keep the interpreter's final flush from failing on the same pipe
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(devnull, self.out.file.fileno())
+            except (OSError, ValueError, AttributeError):
+                pass
+            finally:
+                os.close(devnull)
 
     # --- messages (stderr, never mixed into JSON) -------------------------------------------------------------
 

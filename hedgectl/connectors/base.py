@@ -197,7 +197,11 @@ class Connector(abc.ABC):
 
     @abc.abstractmethod
     def account_key(self) -> str:
-        """A stable id of the venue account (and api key) used for locks and client id files."""
+        """A stable id of the venue account (and api key) at this venue's host, for locks and client id files."""
+
+    def account_id(self) -> str:
+        """The account's id across venues: what locks and the journal key on."""
+        return f"{self.venue}-{self.account_key()}"
 
     @abc.abstractmethod
     async def check(self) -> None:

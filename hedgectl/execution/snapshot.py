@@ -177,9 +177,10 @@ async def read_connector(connectors: ConnectorSet, name: str, *, timeout: float 
     errors: list[str] = []
     try:
         connector = await connectors.get(name)
-        position_result, balance_result = await asyncio.wait_for(
-            asyncio.gather(connector.positions(), connector.balance(), return_exceptions=True), timeout
-        )
+        async with asyncio.timeout(timeout):  # not wait_for: it can swallow a cancel on Python 3.11
+            position_result, balance_result = await asyncio.gather(
+                connector.positions(), connector.balance(), return_exceptions=True
+            )
     except TimeoutError:
         errors.append(f"no answer within {timeout:g}s")
     except VenueError as exc:

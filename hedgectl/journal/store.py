@@ -8,10 +8,13 @@ about every order whose outcome the journal does not know.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -27,6 +30,8 @@ from hedgectl.execution.orders import (
     Side,
     Transition,
 )
+
+logger = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS cycles (
@@ -162,6 +167,19 @@ class Journal:
         with self._lock:
             self._db.close()
 
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """BEGIN ... COMMIT, rolled back on any error so one failed write never wedges the journal."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                yield
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+
     def _write(self, sql: str, params: tuple = ()) -> sqlite3.Cursor:
         with self._lock:
             return self._db.execute(sql, params)
@@ -180,14 +198,12 @@ class Journal:
 
     def set_phase(self, cycle_id: str, phase: str, **data: Any) -> None:
         now = time.time()
-        with self._lock:
-            self._db.execute("BEGIN")
+        with self._transaction():
             self._db.execute("UPDATE cycles SET phase = ?, updated_at = ? WHERE id = ?", (phase, now, cycle_id))
             self._db.execute(
                 "INSERT INTO events (cycle_id, at, kind, data) VALUES (?, ?, ?, ?)",
                 (cycle_id, now, f"phase:{phase}", json.dumps(data, default=_json_default)),
             )
-            self._db.execute("COMMIT")
 
     def record_event(self, cycle_id: str, kind: str, **data: Any) -> None:
         self._write(
@@ -242,13 +258,16 @@ class Journal:
         """A tracker listener that writes every transition of the order to the journal."""
 
         def listener(snapshot: OrderSnapshot, transition: Transition) -> None:
-            self.record_transition(order_id, snapshot, transition)
+            try:
+                self.record_transition(order_id, snapshot, transition)
+            except sqlite3.Error as exc:
+                # the order's state lives on in its tracker; a journal write must not break its confirmation
+                logger.error("journal: transition of order %s not recorded: %s", order_id, exc)
 
         return listener
 
     def record_transition(self, order_id: int, snapshot: OrderSnapshot, transition: Transition) -> None:
-        with self._lock:
-            self._db.execute("BEGIN")
+        with self._transaction():
             self._db.execute(
                 "UPDATE orders SET state = ?, filled_size = ?, average_price = ?, fee = ?, venue_order_id = ?,"
                 " reason = ?, updated_at = ? WHERE id = ?",
@@ -276,7 +295,6 @@ class Journal:
                     transition.reason,
                 ),
             )
-            self._db.execute("COMMIT")
 
     def resolve_order(
         self,
@@ -289,8 +307,7 @@ class Journal:
     ) -> None:
         """Record what recovery learnt from the venue about an order whose outcome was unknown."""
         now = time.time()
-        with self._lock:
-            self._db.execute("BEGIN")
+        with self._transaction():
             previous = self._db.execute("SELECT state FROM orders WHERE id = ?", (order_id,)).fetchone()
             self._db.execute(
                 "UPDATE orders SET state = ?, filled_size = ?, average_price = ?, reason = ?, updated_at = ?"
@@ -309,7 +326,6 @@ class Journal:
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (order_id, now, "reconcile", previous["state"], state.value, plain(filled_size), reason),
             )
-            self._db.execute("COMMIT")
 
     # --- queries ---------------------------------------------------------------------------------------------
 

@@ -595,7 +595,9 @@ class PaperBackpack(PaperVenue):
             return _bad_request(reject.message or "Insufficient margin", reject.code or "INSUFFICIENT_MARGIN").response()
         results: list[Any] = []
         for payload in payloads:
-            partial = self.faults.take(FaultKind.PARTIAL_FILL, account, path)
+            # like the other paper venues, a partial fill is what happens to the next *market* order
+            is_market = isinstance(payload, dict) and payload.get("orderType") == "Market"
+            partial = self.faults.take(FaultKind.PARTIAL_FILL, account, path) if is_market else None
             try:
                 results.append(self.order_document(self._place(account, payload, partial)))
             except ApiError as error:

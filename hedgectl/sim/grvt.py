@@ -716,7 +716,9 @@ class PaperGrvt(PaperVenue):
         if reject is not None:
             code = int(reject.code) if reject.code and reject.code.isdigit() else 2080
             raise GrvtError(code, reject.message)
-        partial = self.faults.take(FaultKind.PARTIAL_FILL, key.account, request.path)
+        # a partial fill happens to the next taker order (market, or an immediate-or-cancel limit), not a resting one
+        taker = is_market or time_in_force != "GOOD_TILL_TIME"
+        partial = self.faults.take(FaultKind.PARTIAL_FILL, key.account, request.path) if taker else None
         record = OrderRecord(
             order_id="0x0101010%025x" % (len(self.records) + 1),
             account=key.account,

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Mapping
 
 from hedgectl.config.model import HedgeConfig
-from hedgectl.errors import VenueError
+from hedgectl.execution.snapshot import read_connector
 from hedgectl.registry import ConnectorSet
 from hedgectl.telemetry.heartbeat import RoleReading
 
@@ -27,14 +27,12 @@ async def read_roles(connectors: ConnectorSet, params: HedgeConfig) -> Mapping[s
     directions = role_directions(params)
 
     async def one(role: str) -> tuple[str, RoleReading | BaseException]:
-        try:
-            connector = await connectors.get(params.roles[role])
-            symbol = params.symbols[connector.venue]
-            position, balance = await asyncio.gather(connector.position(symbol), connector.balance())
-            return role, RoleReading(symbol, directions[role], position.signed_size, balance.equity,
-                                     connector.last_latency_ms)
-        except VenueError as exc:
-            return role, exc
+        reading = await read_connector(connectors, params.roles[role])
+        size = reading.signed_size()
+        if reading.error is not None or size is None:
+            return role, UnknownPosition(reading.error or "position not read")
+        equity = reading.balance.equity if reading.balance is not None else None
+        return role, RoleReading(reading.symbol, directions[role], size, equity, reading.latency_ms)
 
     return dict(await asyncio.gather(*(one(role) for role in ("BP", "L1", "L2"))))
 

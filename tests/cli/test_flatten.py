@@ -92,3 +92,15 @@ def test_flatten_unknown_connector_is_a_usage_error(desk):
     assert result.exit_code == 2
     assert result.stderr.count("\n") == 1
     assert "unknown connector 'nosuch'" in result.stderr
+
+
+def test_flatten_closes_a_grvt_short_with_a_buy(desk):
+    desk.trade("grvt", "sell", "0.07")
+    assert desk.position("grvt") == Decimal("-0.07")
+
+    code, document = desk.run_json("flatten", "grvt", "--yes")
+
+    assert code == 0, document
+    (closed,) = document["closed"]
+    assert [(o["side"], o["size"]) for o in closed["orders"]] == [("buy", "0.07")]
+    assert desk.position("grvt") == 0

@@ -133,3 +133,19 @@ def test_bad_arguments_get_one_line_exit_2_and_send_nothing(desk, args, needle):
     assert needle in result.stderr
     assert result.stdout == ""
     assert desk.orders("backpack") == [] and desk.orders("lighter1") == []
+
+
+def test_grvt_market_and_limit_orders_are_confirmed_from_the_venue(desk):
+    code, document = desk.run_json("order", "market", "grvt", "--side", "buy", "--size", "0.05", "--yes")
+    assert code == 0, document
+    assert document["state"] == "filled" and document["filled_size"] == "0.05"
+    assert desk.position("grvt") == Decimal("0.05")
+
+    code, resting = desk.run_json("order", "limit", "grvt", "--side", "sell", "--size", "0.05", "--price", "9000",
+                                  "--yes")
+    assert code == 0, resting
+    assert resting["state"] == "open"
+    assert len(desk.open_orders("grvt")) == 1
+    code, cancelled = desk.run_json("order", "cancel-all", "grvt", "--yes")
+    assert code == 0 and cancelled["still_open"] == []
+    assert desk.open_orders("grvt") == []

@@ -15,7 +15,7 @@ import pytest
 MOVING = dict(tick_seconds=0.05, volatility_scale=Decimal("4"))
 
 
-@pytest.mark.parametrize("connector", ["backpack", "lighter1"])
+@pytest.mark.parametrize("connector", ["backpack", "lighter1", "grvt"])
 def test_smoke_test_passes_and_leaves_nothing_open(desk_factory, connector):
     desk = desk_factory(**MOVING)
 

@@ -39,7 +39,7 @@ sub_account_id = 8289849667772468
     assert connector.hosts.edge == "https://edge.testnet.grvt.io"
     assert connector.hosts.market_data == "https://market-data.testnet.grvt.io"
     assert connector.chain_id == 326
-    assert connector.account_key() == "8289849667772468"
+    assert connector.account_key() == "trades.testnet.grvt.io-8289849667772468"
 
 
 def test_prod_is_the_default_environment(tmp_path: Path) -> None:

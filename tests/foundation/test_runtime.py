@@ -74,3 +74,35 @@ def test_signal_handlers_are_removed_afterwards():
 
     asyncio.run(scenario())
     assert signal.getsignal(signal.SIGINT) == before
+
+
+class LeavesARestingOrder:
+    name = "leaves-a-resting-order"
+
+    def __init__(self, connectors):
+        self.connectors = connectors
+
+    async def run(self, stop):
+        from decimal import Decimal
+
+        from hedgectl.execution.orders import Side
+
+        backpack = await self.connectors.get("backpack")
+        await backpack.submit_limit_order("ETH_USDC_PERP", Side.BUY, Decimal("0.01"), Decimal("1000"))
+        return "left one resting"
+
+
+def test_open_orders_are_cancelled_on_the_way_out_when_asked(paper_venues):
+    from hedgectl.config.starter import paper_config
+    from hedgectl.registry import ConnectorSet
+
+    config = paper_config(paper_venues.accounts_document())
+
+    async def scenario(cancel: bool):
+        connectors = ConnectorSet(config)
+        return await run_strategy(LeavesARestingOrder(connectors), connectors, cancel_orders_on_exit=cancel)
+
+    asyncio.run(scenario(False))
+    assert len(paper_venues.state("backpack")["open_orders"]) == 1
+    asyncio.run(scenario(True))
+    assert paper_venues.state("backpack")["open_orders"] == []

@@ -1,8 +1,17 @@
 """The secret scanner itself: it must catch a leak, in any encoding, from print or from logging."""
 
 import base64
+from pathlib import Path
 
 import pytest
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def plugin_importable(monkeypatch):
+    """The inner pytest runs in a child process: let it import the plugin from this checkout."""
+    monkeypatch.setenv("PYTHONPATH", str(REPOSITORY))
 
 LEAKING_TEST = '''
 import logging

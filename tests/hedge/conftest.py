@@ -61,6 +61,7 @@ def hedge_run(paper_venues_factory, tmp_path: Path):
         before: Callable[[Any], Any] | None = None,
         venues: Any = None,
         stop_at_phase: str | None = None,
+        notifier: Any = None,
         **overrides: Any,
     ) -> HedgeRun:
         venues = venues or paper_venues_factory()
@@ -87,7 +88,9 @@ def hedge_run(paper_venues_factory, tmp_path: Path):
                         if data["phase"] == stop_at_phase:
                             stop.set()
 
-                cycle = HedgeCycle(legs, params, journal=journal, data_dir=tmp_path, on_event=on_event)
+                cycle = HedgeCycle(
+                    legs, params, journal=journal, data_dir=tmp_path, on_event=on_event, notifier=notifier
+                )
                 return await cycle.run(stop)
 
         result = asyncio.run(main())

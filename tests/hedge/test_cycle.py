@@ -1,5 +1,6 @@
 """The hedge cycle against paper venues: every scenario ends flat (checked from the venues' own state)."""
 
+import asyncio
 from decimal import Decimal
 
 import pytest
@@ -188,3 +189,124 @@ def test_a_close_refused_and_partly_filled_again_and_again_is_retried_until_flat
     assert run.result.outcome is Outcome.COMPLETED, run.result.reason
     assert run.all_flat()
     assert len(run.orders("L1", "flatten")) == 6
+
+
+def test_no_second_l1_hedge_is_sent_while_the_first_is_still_being_resolved(hedge_run):
+    seen = {}
+
+    def lose_the_l1_answer(venues):
+        # the sendTx answer is lost and the lookup that resolves it is slower than the order timeout
+        venues.arm("lighter", "error", account="lighter1", path="/api/v1/sendTx", status=503, count=1)
+        venues.arm("lighter", "latency", account="lighter1", path="/api/v1/accountOrders", ms=2500, count=1)
+
+    def at_wait(venues):
+        seen["L1"] = run_positions(venues, "lighter", "lighter1")
+        seen["BP"] = run_positions(venues, "backpack", "backpack")
+
+    run = hedge_run(order_timeout_secs=1.0, at_phase={"l1_hedge": lose_the_l1_answer, "wait": at_wait})
+    assert len(run.orders("L1", "hedge")) == 1
+    assert seen["L1"] == -seen["BP"]  # hedged exactly, never twice
+    assert run.venues.exchange_audit() == []
+    assert run.result.outcome is Outcome.COMPLETED, run.result.reason
+    assert run.all_flat()
+
+
+def run_positions(venues, kind, account):
+    return sum((Decimal(str(p["signed_size"])) for p in venues.state(kind)["accounts"][account]["positions"]),
+               Decimal(0))
+
+
+def test_an_event_output_that_breaks_mid_cycle_does_not_stop_the_flatten(hedge_run):
+    from hedgectl.strategies.hedge import cycle as cycle_module
+
+    broken = {"on": False}
+    original = cycle_module.HedgeCycle._emit
+
+    def on_event_breaks_after_the_bp_fill(self, name, text, **data):
+        if name == "fill" and data.get("role") == "BP":
+            broken["on"] = True
+        if broken["on"] and self.on_event is not None:
+            def closed_pipe(*_args):
+                raise BrokenPipeError(32, "Broken pipe")
+            self.on_event = closed_pipe  # what --json meets when the reader of stdout has gone (| head)
+        return original(self, name, text, **data)
+
+    cycle_module.HedgeCycle._emit = on_event_breaks_after_the_bp_fill
+    try:
+        run = hedge_run()
+    finally:
+        cycle_module.HedgeCycle._emit = original
+    assert broken["on"]
+    assert run.result.outcome is Outcome.COMPLETED, run.result.reason
+    assert run.all_flat()
+
+
+class NotifierThatNeverAnswers:
+    def __init__(self):
+        self.calls = []
+
+    async def hedge_started(self, status):
+        self.calls.append("start")
+
+    async def hedge_finished(self, result):
+        self.calls.append("finish")
+
+    async def liquidation_warning(self, leg, distance):
+        self.calls.append("warning")
+        await asyncio.Event().wait()  # Telegram that never answers
+
+
+def test_a_notifier_that_never_answers_does_not_hold_up_the_monitor(hedge_run, monkeypatch):
+    from hedgectl.strategies.hedge import cycle as cycle_module
+
+    monkeypatch.setattr(cycle_module, "NOTIFY_DRAIN_SECS", 0.5)
+    notifier = NotifierThatNeverAnswers()
+    # a position big enough for the venue to quote a liquidation price, and a threshold that always warns
+    run = hedge_run(notifier=notifier, liquidation_warning_pct=Decimal("0.99"), monitor_timeout_secs=1.5,
+                    size=Decimal("5"), leverage=Decimal("10"))
+    polls = [data for name, data in run.events if name == "positions"]
+    assert "warning" in notifier.calls
+    assert len(polls) >= 2  # the monitor kept reading after the warning went out
+    assert run.result.outcome is Outcome.COMPLETED
+    assert run.all_flat()
+
+
+def test_status_of_a_failed_cycle_that_left_a_position_open_exits_4(hedge_run, cli, tmp_path):
+    from hedgectl.config.starter import paper_document, write_config
+
+    run = hedge_run(at_phase={"flatten": lambda v: v.arm("lighter", "reject", account="lighter1", count=50)})
+    assert run.result.outcome is Outcome.FAILED and run.result.open_positions
+    document, secrets = paper_document(run.venues.accounts_document())
+    document["general"]["data_dir"] = str(tmp_path)  # where hedge_run keeps its journal
+    config = tmp_path / "conf" / "hedgectl.toml"
+    write_config(config, document, secrets)
+    result = cli("--config", str(config), "hedge", "status", "--json")
+    assert result.exit_code == 4
+    assert '"resolved": false' in result.stdout
+
+
+def test_recovery_with_a_venue_down_reports_it_and_leaves_the_cycle_unresolved(hedge_run, paper_venues_factory,
+                                                                               tmp_path):
+    from hedgectl.config.starter import paper_config
+    from hedgectl.journal import Journal, journal_path
+    from hedgectl.registry import ConnectorSet
+    from hedgectl.strategies.hedge.recovery import recover_all
+
+    venues = paper_venues_factory()
+    first = hedge_run(venues=venues)
+    journal = Journal(journal_path(tmp_path))
+    cycle = journal.cycle(first.result.cycle_id)
+    journal.start_cycle(direction="long", accounts=cycle.accounts, params=cycle.params, pid=1)
+    venues.arm("lighter", "down", seconds=30)
+    config = paper_config(venues.accounts_document(), data_dir=tmp_path)
+
+    async def recover():
+        async with ConnectorSet(config, data_dir=tmp_path) as connectors:
+            return await recover_all(journal, connectors, data_dir=tmp_path)
+
+    (report,) = asyncio.run(recover())
+    venues.clear("lighter")
+    assert report.resolved is False
+    assert any("venue error" in problem for problem in report.problems)
+    assert len(journal.unresolved_cycles()) == 1
+    journal.close()

@@ -59,6 +59,10 @@ def test_dry_run_prints_the_plan_and_trades_nothing(cli, tmp_path):
         (["--role", "BP=lighter1"], "same account"),
         (["--role", "BP=nope"], "unknown connector 'nope'"),
         (["--role", "X1=grvt"], "--role takes BP, L1 or L2"),
+        (["--retries", "backpack=x"], "--retries"),
+        (["--retries", "backpack=-3"], "--retries"),
+        (["--net-tolerance", "-1"], "--net-tolerance"),
+        (["--slippage", "backpack=5"], "--slippage"),
     ],
 )
 def test_bad_arguments_get_one_line_and_exit_2(cli, args, needle):
@@ -212,3 +216,37 @@ def test_history_lists_past_paper_cycles_newest_first_with_outcome_and_pnl(cli):
     table = cli("history", "--paper")
     assert "hedge history" in table.stdout and cycles[0]["id"] in table.stdout
     assert json.loads(cli("history", "--json").stdout)["cycles"] == []  # live and paper journals are apart
+
+
+def test_recover_can_hedge_what_is_open_instead_of_flattening(world):
+    world.venues.arm("lighter", "latency", ms=3000, path="/api/v1/sendTx", count=1)
+    process = world.start("hedge", "run", "--json", "--size", "0.5", "--wait-min", "1", "--wait-max", "1.5")
+    read_events_until(process, lambda e: e["event"] == "intent" and e["role"] == "L1")
+    process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=30)
+    world.venues.clear("lighter")
+
+    recovered = world.run("hedge", "recover", "--action", "hedge", "--yes", "--json")
+    assert recovered.returncode == 4, recovered.stderr[-2000:]  # hedged, but open: an operator's to flatten
+    assert "hedged but open" in recovered.stderr
+    report = json.loads(recovered.stdout)["recovered"][0]
+    assert report["resolved"] is True and report["action"] == "hedge"
+    sizes = world.positions()
+    assert sizes["backpack"] == Decimal("0.5")
+    assert sizes["lighter1"] + sizes["lighter2"] == Decimal("-0.5")  # hedged, not flattened
+    assert json.loads(world.run("hedge", "status", "--json").stdout)["cycle"]["resolved"] is True
+    flattened = world.run("flatten", "--all", "--yes", "--json")
+    assert flattened.returncode == 0, flattened.stderr[-2000:]
+    assert all(size == 0 for size in world.positions().values())
+
+
+def test_manual_trading_is_refused_on_an_account_a_hedge_is_trading(world):
+    process = world.start("hedge", "run", "--json", "--size", "0.5", "--wait-min", "30", "--wait-max", "30")
+    read_events_until(process, lambda e: e["event"] == "countdown")
+    refused = world.run("order", "market", "lighter1", "--side", "buy", "--size", "0.01", "--yes")
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=60)
+    assert refused.returncode == 2, refused.stderr
+    assert "in use by" in refused.stderr and "hedge run" in refused.stderr
+    assert process.returncode == 3
+    assert all(size == 0 for size in world.positions().values())

@@ -565,7 +565,8 @@ class BackpackConnector(Connector):
                     else self.resting_poll_secs
                 watch.wake.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(watch.wake.wait(), delay)
+                    async with asyncio.timeout(delay):  # not wait_for: it can swallow a cancel on Python 3.11
+                        await watch.wake.wait()
         finally:
             self._watches.pop(intent.client_order_index, None)
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -116,10 +117,11 @@ class GrvtConnector(Connector):
             raise ConfigError([f"connectors.{config.name}: missing {name}" for name in missing])
         self._api_key: Secret = config.secrets["api_key"]
         self._private_key: Secret = config.secrets["private_key"]
+        host = urlsplit(self.hosts.trades).netloc  # the same sub account id on testnet is another account
         if self._sub_account_id is not None:
-            self._account_key = str(self._sub_account_id)
+            self._account_key = f"{host}-{self._sub_account_id}"
         else:
-            self._account_key = "key-" + hashlib.sha256(self._api_key.reveal().encode()).hexdigest()[:12]
+            self._account_key = f"{host}-key-" + hashlib.sha256(self._api_key.reveal().encode()).hexdigest()[:12]
         super().__init__(config, data_dir=data_dir)
         if importlib.util.find_spec("eth_account") is None:
             raise ConfigError(f"connectors.{config.name}: {INSTALL_HINT}")
@@ -209,7 +211,7 @@ class GrvtConnector(Connector):
             raise AuthError("login answered without a session cookie", venue=self.venue, connector=self.name)
         register_secret(token)
         self._adopt_sub_account(response)
-        logger.info("%s: logged in to GRVT (sub account %s)", self.name, self._sub_account_id)
+        logger.debug("%s: logged in to GRVT (sub account %s)", self.name, self._sub_account_id)
         return _Session(Secret(token, source="grvt login"), response.headers.get("X-Grvt-Account-Id"), expires_at)
 
     def _adopt_sub_account(self, response: httpx.Response) -> None:

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from hedgectl.connectors.base import Balance, Connector, Fill, MarketRules, OrderReport, Position, TopOfBook
 from hedgectl.connectors.lighter.nonces import NonceFile, nonce_slot
@@ -197,7 +198,7 @@ class LighterConnector(Connector):
         self._rest = LighterRest(self.base_url, timeout=self.timeout, connector=self.name,
                                  on_latency=self._record_latency)
         self._nonce = nonce_slot(self.base_url, self.account_index, self.api_key_index)
-        self._nonce_file = NonceFile(data_dir, self.account_index, self.api_key_index) if data_dir else None
+        self._nonce_file = NonceFile(data_dir, self.account_key(), self.api_key_index) if data_dir else None
         self._markets: dict[str, LighterMarket] = {}
         self._markets_by_id: dict[int, LighterMarket] = {}
         self._books: dict[str, TopOfBook] = {}
@@ -211,7 +212,8 @@ class LighterConnector(Connector):
         return f"LighterConnector({self.name!r}, account={self.account_index}, api_key={self.api_key_index})"
 
     def account_key(self) -> str:
-        return str(self.account_index)
+        # the host is part of it: the same account index on testnet, mainnet or a paper venue is another account
+        return f"{urlsplit(self.config.base_url).netloc}-{self.account_index}"
 
     def _record_latency(self, milliseconds: float) -> None:
         self.last_latency_ms = milliseconds

@@ -72,8 +72,9 @@ class NonceFile:
     It only informs ``nonce show``; the venue's next nonce is always the truth.
     """
 
-    def __init__(self, data_dir: Path, account_index: int, api_key_index: int):
-        self.path = data_dir / "lighter" / "nonces" / f"{account_index}-{api_key_index}.json"
+    def __init__(self, data_dir: Path, account_key: str, api_key_index: int):
+        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in account_key)
+        self.path = data_dir / "lighter" / "nonces" / f"{safe}-{api_key_index}.json"
 
     def read(self) -> dict[str, Any] | None:
         try:

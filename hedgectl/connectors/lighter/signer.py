@@ -232,8 +232,9 @@ class LighterSigner:
         """Ask the venue (through the Go signer) whether our api key is the one registered; AuthError if not."""
         try:
             # the Go signer's HTTP call blocks its thread; a venue that does not answer must not block us
-            error = await asyncio.wait_for(asyncio.to_thread(self._client.check_client), timeout)
-        except (TimeoutError, asyncio.TimeoutError):
+            async with asyncio.timeout(timeout):  # not wait_for: it can swallow a cancel on Python 3.11
+                error = await asyncio.to_thread(self._client.check_client)
+        except TimeoutError:
             raise VenueTimeout(f"api key check: no answer within {timeout:g}s", venue=VENUE,
                                connector=self.connector) from None
         if error is not None:

@@ -35,7 +35,7 @@ from hedgectl.errors import (
     UnresolvedCycle,
     VenueError,
 )
-from hedgectl.execution.flatten import FlattenResult, flatten_attempts, flatten_position, read_position
+from hedgectl.execution.flatten import FlattenResult, flatten_attempts, flatten_position
 from hedgectl.execution.orders import OrderIntent, OrderSnapshot, OrderState, Side, TransitionListener
 from hedgectl.journal import Journal
 from hedgectl.strategies.hedge.phases import Outcome, Phase, check_move
@@ -48,6 +48,11 @@ logger = logging.getLogger(__name__)
 ROLE_ORDER = ("BP", "L1", "L2")
 #: Refusals that repeating the same order cannot fix.
 FINAL_REFUSALS = (InsufficientMargin, InvalidOrder, AuthError)
+#: How long an order whose answer was lost may take to be resolved by the connector before the cycle stops waiting
+#: and exits: no further order is sent on that leg while an earlier one could still execute.
+RESOLVE_BUDGET_SECS = 60.0
+#: How long the end of a cycle waits for its notifications to be delivered.
+NOTIFY_DRAIN_SECS = 20.0
 
 
 class HedgeNotifier(Protocol):
@@ -181,31 +186,39 @@ class HedgeCycle:
         self._warned_liquidation: set[str] = set()
         self._started_at = time.time()
         self._stop = asyncio.Event()
-        self._filled_so_far: dict[str, Decimal] = {}
         self._l1_client_order_index: int | None = None
         self._l1_intent: OrderIntent | None = None
         #: when the BP entry's fill became known (time.perf_counter()): where the naked window starts
         self.bp_filled_at = 0.0
         self.naked_window_ms: float | None = None
+        self._notifications: set[asyncio.Task] = set()
 
     # --- plumbing --------------------------------------------------------------------------------------------
 
     def _emit(self, name: str, text: str, **data: Any) -> None:
+        """Report an event to the status, the log and the event sink; reporting never breaks trading."""
         self.status.log(text)
         logger.info("%s", text)
         if self.on_event is not None:
-            self.on_event(name, data, text)
+            try:
+                self.on_event(name, data, text)
+            except Exception as exc:  # a closed pipe or a broken view must not stop a flatten
+                logger.warning("event output failed (%s: %s); events go to the log only", type(exc).__name__, exc)
+                self.on_event = None
 
     def _enter(self, phase: Phase, **data: Any) -> None:
         check_move(self.phase, phase)
         self.phase = phase
         self.status.phase = phase.value
         if self.cycle_id is not None:
-            self.journal.set_phase(self.cycle_id, phase.value, **data)
+            try:
+                self.journal.set_phase(self.cycle_id, phase.value, **data)
+            except Exception as exc:  # the phase is a report; the orders' intents are what recovery needs
+                logger.error("journal: phase %s not recorded: %s", phase.value, exc)
         self._emit("phase", f"phase: {phase.value}", phase=phase.value, **data)
 
     def _account_keys(self) -> list[str]:
-        return [leg.connector.account_key() for leg in self.legs.values()]
+        return [leg.connector.account_id() for leg in self.legs.values()]
 
     # --- the cycle -------------------------------------------------------------------------------------------
 
@@ -240,7 +253,7 @@ class HedgeCycle:
         assert plan is not None
         self.cycle_id = self.journal.start_cycle(
             direction=plan.direction,
-            accounts={role: leg.connector.account_key() for role, leg in self.legs.items()},
+            accounts={role: leg.connector.account_id() for role, leg in self.legs.items()},
             params={
                 "plan": plan.as_dict(),
                 "legs": {
@@ -396,20 +409,24 @@ class HedgeCycle:
 
     def _journal_hook(self, role: str, purpose: str) -> Callable[[OrderIntent], list[TransitionListener]]:
         def hook(intent: OrderIntent) -> list[TransitionListener]:
-            order_id = self.journal.record_intent(self.cycle_id, role=role, purpose=purpose, intent=intent)
-            if self.on_event is not None:
-                self.on_event(
-                    "intent",
-                    {
-                        "role": role,
-                        "purpose": purpose,
-                        "side": intent.side.value,
-                        "size": plain(intent.size),
-                        "client_order_index": intent.client_order_index,
-                        "reduce_only": intent.reduce_only,
-                    },
-                    f"{role} {purpose}: sending {intent.side.value} {plain(intent.size)}",
-                )
+            try:
+                order_id = self.journal.record_intent(self.cycle_id, role=role, purpose=purpose, intent=intent)
+            except Exception as exc:
+                if purpose != "flatten":
+                    raise  # nothing is sent that the journal does not know
+                # closing a position matters more than journaling it: the venues will be flat either way
+                logger.error("journal: flatten order on %s not recorded: %s", role, exc)
+                return [self._leg_listener(role)]
+            self._emit(
+                "intent",
+                f"{role} {purpose}: sending {intent.side.value} {plain(intent.size)}",
+                role=role,
+                purpose=purpose,
+                side=intent.side.value,
+                size=plain(intent.size),
+                client_order_index=intent.client_order_index,
+                reduce_only=intent.reduce_only,
+            )
             return [self.journal.order_listener(order_id), self._leg_listener(role)]
 
         return hook
@@ -423,11 +440,7 @@ class HedgeCycle:
         except VenueError as exc:
             self._emit("order", f"{role} {purpose} refused: {exc}", role=role, purpose=purpose, error=str(exc))
             return OrderSnapshot(intent=intent, state=OrderState.FAILED, error=exc, reason=str(exc))
-        try:
-            snapshot = await handle.wait_final(self.params.order_timeout_secs)
-        except VenueError as exc:
-            # the venue could not say what became of the order (it stays UNKNOWN): the position will tell
-            snapshot = replace(handle.snapshot(), error=exc, reason=str(exc))
+        snapshot = await self._await_final(role, handle)
         self._emit(
             "order",
             f"{role} {purpose}: {intent.side.value} {plain(intent.size)} -> {snapshot.state.value}"
@@ -445,17 +458,32 @@ class HedgeCycle:
         )
         return snapshot
 
-    async def _filled_by(self, role: str, snapshot: OrderSnapshot, before: Decimal) -> Decimal:
-        """How much an order filled: the venue's order report when final, else the position change."""
-        if snapshot.is_final:
-            return snapshot.filled_size
+    async def _await_final(self, role: str, handle) -> OrderSnapshot:
+        """The order's final state: within the order timeout, or, while the connector is still resolving a lost
+        answer, within the resolve budget. A snapshot that is still not final means nobody knows what it did."""
         try:
-            position = await read_position(self.legs[role].connector, self.legs[role].symbol)
+            snapshot = await handle.wait_final(self.params.order_timeout_secs)
+            if not snapshot.is_final:
+                self._emit(
+                    "resolving",
+                    f"{role}: order {snapshot.intent.client_order_index} is {snapshot.state.value}; waiting for the"
+                    " venue to say what became of it",
+                    role=role,
+                    client_order_index=snapshot.intent.client_order_index,
+                )
+                snapshot = await handle.wait_final(RESOLVE_BUDGET_SECS)
         except VenueError as exc:
-            raise EmergencyExit(f"{role} order outcome unknown and its position cannot be read: {exc}") from None
-        moved = (position.signed_size - before) * snapshot.intent.side.sign
-        self._emit("reconcile", f"{role}: order outcome unknown; position moved {plain(moved)}", role=role)
-        return max(ZERO, min(moved, snapshot.intent.size))
+            snapshot = replace(handle.snapshot(), error=exc, reason=str(exc))
+        return snapshot
+
+    @staticmethod
+    def _require_final(role: str, purpose: str, snapshot: OrderSnapshot) -> None:
+        """Refuse to go on (and so to send anything more on the leg) while an order's outcome is unknown."""
+        if not snapshot.is_final:
+            raise EmergencyExit(
+                f"{role} {purpose} order {snapshot.intent.client_order_index} outcome unknown"
+                f" ({snapshot.reason or snapshot.state.value}); nothing more is sent on it"
+            )
 
     async def _work(
         self,
@@ -473,7 +501,6 @@ class HedgeCycle:
         leg = self.legs[role]
         rules = leg.connector.cached_market_rules(leg.symbol)
         assert rules is not None
-        position = self._baseline.get(role, ZERO) + self._filled_so_far.get(role, ZERO)
         remaining = size
         filled_total = ZERO
         for attempt in range(leg.retries + 1):
@@ -487,16 +514,14 @@ class HedgeCycle:
                 except BelowMinimumSize:
                     break
             snapshot = await self._send(role, purpose, intent)
-            filled = await self._filled_by(role, snapshot, position)
-            filled_total += filled
-            position += filled * side.sign
+            self._require_final(role, purpose, snapshot)
+            filled_total += snapshot.filled_size
             remaining = quantize_down(size - filled_total, rules.step_size)
             if remaining <= 0 or (filled_total > 0 and not chase_remainder):
                 break
             if isinstance(snapshot.error, FINAL_REFUSALS):
                 break
             await asyncio.sleep(self.params.retry_delay_secs)
-        self._filled_so_far[role] = self._filled_so_far.get(role, ZERO) + filled_total * side.sign
         return filled_total
 
     # --- phases ----------------------------------------------------------------------------------------------
@@ -643,7 +668,7 @@ class HedgeCycle:
             except InvalidOrder as exc:
                 raise EmergencyExit(f"BP rebalance order invalid: {exc}") from None
             snapshot = await self._send("BP", "rebalance", intent)
-            await self._filled_by("BP", snapshot, current)
+            self._require_final("BP", "rebalance", snapshot)
             if isinstance(snapshot.error, FINAL_REFUSALS):
                 raise EmergencyExit(f"BP rebalance refused: {snapshot.error}")
             if attempt < self.legs["BP"].retries:
@@ -811,6 +836,7 @@ class HedgeCycle:
         )
         self._emit("result", f"{outcome.value}: {reason}", **result.as_dict())
         await self._notify("hedge_finished", result)
+        await self._drain_notifications()
         return result
 
     async def _pnl(self) -> dict[str, Decimal]:
@@ -832,13 +858,29 @@ class HedgeCycle:
         return pnl
 
     async def _notify(self, method: str, *args: Any) -> None:
+        """Send a notification in the background: a slow or failing notifier never holds up the cycle."""
         if self.notifier is None:
             return
-        try:
-            await getattr(self.notifier, method)(*args)
-        except Exception as exc:  # a notification must never break trading
-            logger.warning("notification %s failed: %s", method, exc)
 
+        async def deliver() -> None:
+            try:
+                await getattr(self.notifier, method)(*args)
+            except Exception as exc:  # a notification must never break trading
+                logger.warning("notification %s failed: %s", method, exc)
+
+        task = asyncio.get_running_loop().create_task(deliver(), name=f"notify:{method}")
+        self._notifications.add(task)
+        task.add_done_callback(self._notifications.discard)
+
+    async def _drain_notifications(self) -> None:
+        """At the end, give pending notifications a bounded time to be delivered."""
+        if not self._notifications:
+            return
+        done, pending = await asyncio.wait(set(self._notifications), timeout=NOTIFY_DRAIN_SECS)
+        for task in pending:
+            task.cancel()
+        if pending:
+            logger.warning("%d notification(s) not delivered in time", len(pending))
 
 def legs_from_config(connectors: dict[str, Connector], params: HedgeConfig) -> dict[str, HedgeLeg]:
     """Bind the roles of ``params.roles`` to started connectors, with each venue's symbol, slippage and retries."""

@@ -78,46 +78,56 @@ async def recover_cycle(
         report.skipped = f"still running: {exc}"
         return report
     try:
-        legs = cycle.params.get("legs", {})
-        connected: dict[str, tuple[Connector, str]] = {}
-        for role, leg in legs.items():
-            connector = await connectors.get(leg["connector"])
-            if connector.account_key() != cycle.accounts.get(role):
-                report.problems.append(
-                    f"{role}: connector {leg['connector']} now points at another account than the cycle used"
-                )
-                return report
-            await connector.prepare(leg["symbol"])
-            connected[role] = (connector, leg["symbol"])
-        changed, problems = await reconcile_orders(journal, cycle, connected)
-        report.orders += changed
-        report.problems += problems
-        await _cancel_resting(connected, report)
-        before = await _positions(connected, report)
-        if before is None:
-            return report
-        report.before = {role: plain(size) for role, size in before.items()}
-        tolerance = _tolerance(cycle, connected)
-        if action == "flatten":
-            after = await _flatten(journal, cycle, connected, report)
-        else:
-            after = await _hedge(journal, cycle, connected, before, tolerance, report)
-        if after is None:
-            return report
-        report.after = {role: plain(size) for role, size in after.items()}
-        net = sum(after.values(), ZERO)
-        flat = all(size == 0 for size in after.values())
-        if flat or (action == "hedge" and abs(net) <= tolerance):
-            outcome = "recovered_flat" if flat else "recovered_hedged"
-            journal.mark_resolved(cycle.id, outcome=outcome, result={"recovery": report.as_dict()})
-            report.resolved = True
-        else:
-            report.problems.append(f"venues still hold {report.after} (net {plain(net)})")
-            journal.record_event(cycle.id, "recovery_incomplete", report=report.as_dict())
+        return await _recover_held_cycle(journal, connectors, cycle, action, report)
+    except VenueError as exc:
+        # a venue that cannot be reached leaves this cycle unresolved; the others are still recovered
+        report.problems.append(f"venue error: {exc}")
         return report
     finally:
         for lock in held:
             lock.release()
+
+
+async def _recover_held_cycle(
+    journal: Journal, connectors: ConnectorSet, cycle: CycleRecord, action: str, report: RecoveryReport
+) -> RecoveryReport:
+    legs = cycle.params.get("legs", {})
+    connected: dict[str, tuple[Connector, str]] = {}
+    for role, leg in legs.items():
+        connector = await connectors.get(leg["connector"])
+        if connector.account_id() != cycle.accounts.get(role):
+            report.problems.append(
+                f"{role}: connector {leg['connector']} now points at another account than the cycle used"
+            )
+            return report
+        await connector.prepare(leg["symbol"])
+        connected[role] = (connector, leg["symbol"])
+    changed, problems = await reconcile_orders(journal, cycle, connected)
+    report.orders += changed
+    report.problems += problems
+    await _cancel_resting(connected, report)
+    before = await _positions(connected, report)
+    if before is None:
+        return report
+    report.before = {role: plain(size) for role, size in before.items()}
+    tolerance = _tolerance(cycle, connected)
+    if action == "flatten":
+        after = await _flatten(journal, cycle, connected, report)
+    else:
+        after = await _hedge(journal, cycle, connected, before, tolerance, report)
+    if after is None:
+        return report
+    report.after = {role: plain(size) for role, size in after.items()}
+    net = sum(after.values(), ZERO)
+    flat = all(size == 0 for size in after.values())
+    if flat or (action == "hedge" and abs(net) <= tolerance):
+        outcome = "recovered_flat" if flat else "recovered_hedged"
+        journal.mark_resolved(cycle.id, outcome=outcome, result={"recovery": report.as_dict()})
+        report.resolved = True
+    else:
+        report.problems.append(f"venues still hold {report.after} (net {plain(net)})")
+        journal.record_event(cycle.id, "recovery_incomplete", report=report.as_dict())
+    return report
 
 
 def _tolerance(cycle: CycleRecord, connected: dict[str, tuple[Connector, str]]) -> Decimal:
