@@ -700,7 +700,8 @@ class ChaosRunner:
                 reports = asyncio.run(self._recover_here(config, journal, cycle_dir))
                 report.recovery_succeeded = bool(reports) and all(r.resolved for r in reports)
                 reported = {role: Decimal(size) for r in reports for role, size in r.after.items() if size is not None}
-                report.problems += [f"recovery: {problem}" for r in reports for problem in r.problems]
+                if not report.recovery_succeeded:
+                    report.problems += [f"recovery: {problem}" for r in reports for problem in r.problems]
         finally:
             journal.close()
         return journal_file, reported
@@ -776,7 +777,8 @@ class ChaosRunner:
             report.recovery_succeeded = recovered.returncode == 0 and bool(recoveries) and all(
                 item.get("resolved") for item in recoveries)
             for item in recoveries:
-                report.problems += [f"recovery: {problem}" for problem in item.get("problems", [])]
+                if not report.recovery_succeeded:
+                    report.problems += [f"recovery: {problem}" for problem in item.get("problems", [])]
                 reported = {role: Decimal(size) for role, size in (item.get("after") or {}).items()
                             if size is not None}
         return journal_file, reported
