@@ -310,3 +310,15 @@ def test_recovery_with_a_venue_down_reports_it_and_leaves_the_cycle_unresolved(h
     assert any("venue error" in problem for problem in report.problems)
     assert len(journal.unresolved_cycles()) == 1
     journal.close()
+
+
+def test_the_rebalance_after_l2_goes_out_on_the_fills_before_any_read_and_is_then_verified(hedge_run):
+    run = hedge_run()
+    after_l2 = [(name, data) for name, data in run.events
+                if name in ("rebalance", "intent") and data.get("purpose", "rebalance") == "rebalance"]
+    first, second = after_l2[0], after_l2[1]
+    assert first == ("rebalance", first[1]) and first[1]["source"] == "fills"
+    assert second[0] == "intent"  # the BP order is sent without waiting for a position read
+    verified = [data for name, data in after_l2 if name == "rebalance" and data["source"] == "venues"]
+    assert verified and verified[-1]["positions"]["BP"] == "0"
+    assert run.result.outcome is Outcome.COMPLETED

@@ -182,6 +182,8 @@ class HedgeCycle:
         self.cycle_id: str | None = None
         self.plan: HedgePlan | None = None
         self._baseline: dict[str, Decimal] = {}
+        #: each leg's position as this cycle's own confirmed fills say (baseline plus fills); reads verify it
+        self._expected: dict[str, Decimal] = {}
         self._expected_nonzero: set[str] = set()
         self._warned_liquidation: set[str] = set()
         self._started_at = time.time()
@@ -284,7 +286,7 @@ class HedgeCycle:
             self._enter(Phase.L2_ENTRY)
             await self._l2_entry(plan, bp_filled)
             self._enter(Phase.REBALANCE)
-            await self._rebalance(plan)
+            await self._rebalance(plan, from_fills=True)
             self._enter(Phase.MONITOR)
             await self._monitor(plan)
             self._enter(Phase.FLATTEN, reason=reason)
@@ -333,6 +335,7 @@ class HedgeCycle:
         for role, position in positions.items():
             self.status.legs[role].position = position.signed_size
             self._baseline[role] = position.signed_size
+            self._expected[role] = position.signed_size
         existing = [f"{self.legs[r].connector.name} holds {plain(p.signed_size)} {p.symbol}"
                     for r, p in positions.items() if p.signed_size != 0]
         if existing and not params.allow_existing:
@@ -516,6 +519,7 @@ class HedgeCycle:
             snapshot = await self._send(role, purpose, intent)
             self._require_final(role, purpose, snapshot)
             filled_total += snapshot.filled_size
+            self._expected[role] += snapshot.filled_size * side.sign
             remaining = quantize_down(size - filled_total, rules.step_size)
             if remaining <= 0 or (filled_total > 0 and not chase_remainder):
                 break
@@ -636,20 +640,30 @@ class HedgeCycle:
         unknown = [f"{role}: {value}" for role, value in results.items() if isinstance(value, VenueError)]
         raise EmergencyExit("positions unknown: " + "; ".join(unknown))
 
-    async def _rebalance(self, plan: HedgePlan) -> None:
+    async def _rebalance(self, plan: HedgePlan, *, from_fills: bool = False) -> None:
+        """Bring BP to -(L1 + L2). With ``from_fills`` the first order is sized from the legs' confirmed fills, so it
+        goes out at once (the exposure L2's entry opened is naked until it does); every decision after that, and the
+        final word, comes from reading the venues."""
         bp_rules = plan.rules["BP"]
-        for attempt in range(self.legs["BP"].retries + 1):
-            sizes = await self._read_all_known()
+        use_fills = from_fills
+        attempts = self.legs["BP"].retries + 1 + (1 if from_fills else 0)
+        for attempt in range(attempts):
+            sizes = dict(self._expected) if use_fills else await self._read_all_known()
             net = sum(sizes.values(), ZERO)
             target = -(sizes["L1"] + sizes["L2"])
             delta = target - sizes["BP"]
             self._emit(
                 "rebalance",
-                f"rebalance: BP {plain(sizes['BP'])} -> {plain(target)} (net {plain(net)})",
+                f"rebalance: BP {plain(sizes['BP'])} -> {plain(target)} (net {plain(net)},"
+                f" {'by the fills' if use_fills else 'read at the venues'})",
                 positions={k: plain(v) for k, v in sizes.items()},
                 target=plain(target),
+                source="fills" if use_fills else "venues",
             )
             if abs(net) <= plan.tolerance:
+                if use_fills:
+                    use_fills = False  # nothing to send by the fills: confirm it at the venues
+                    continue
                 if target == 0:
                     self._expected_nonzero.discard("BP")
                 else:
@@ -669,14 +683,18 @@ class HedgeCycle:
                 raise EmergencyExit(f"BP rebalance order invalid: {exc}") from None
             snapshot = await self._send("BP", "rebalance", intent)
             self._require_final("BP", "rebalance", snapshot)
+            self._expected["BP"] += snapshot.filled_size * side.sign
             if isinstance(snapshot.error, FINAL_REFUSALS):
                 raise EmergencyExit(f"BP rebalance refused: {snapshot.error}")
-            if attempt < self.legs["BP"].retries:
+            if not use_fills and attempt < attempts - 1:
                 await asyncio.sleep(self.params.retry_delay_secs)
+            use_fills = False
         sizes = await self._read_all_known()
         net = sum(sizes.values(), ZERO)
         if abs(net) > plan.tolerance:
-            raise EmergencyExit(f"BP rebalance could not bring net exposure {plain(net)} within {plain(plan.tolerance)}")
+            raise EmergencyExit(
+                f"BP rebalance could not bring net exposure {plain(net)} within {plain(plan.tolerance)}"
+            )
 
     async def _monitor(self, plan: HedgePlan) -> None:
         deadline = time.time() + self.params.monitor_timeout_secs
