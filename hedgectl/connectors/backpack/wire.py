@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from hedgectl.connectors.base import Balance, Fill, MarketRules, OrderReport, Position
+from hedgectl.connectors.fields import decimal_field
 from hedgectl.decimals import ZERO, to_decimal
 from hedgectl.errors import (
     AuthError,
@@ -111,20 +112,11 @@ def error_from_response(status: int, text: str, *, connector: str | None = None)
 
 
 def _decimal(document: dict[str, Any], key: str, *, default: Decimal | None = None) -> Decimal | None:
-    value = document.get(key)
-    if value is None or value == "":
-        return default
-    try:
-        return to_decimal(value, what=key)
-    except ValueError as exc:
-        raise VenueProtocolError(f"{key}: {exc}", venue=VENUE) from None
+    return decimal_field(document, key, venue=VENUE, default=default)
 
 
 def _required_decimal(document: dict[str, Any], key: str) -> Decimal:
-    value = _decimal(document, key)
-    if value is None:
-        raise VenueProtocolError(f"field {key!r} missing from {sorted(document)}", venue=VENUE)
-    return value
+    return decimal_field(document, key, venue=VENUE, required=True)
 
 
 def client_id(value: Any) -> int | None:

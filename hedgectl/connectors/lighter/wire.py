@@ -6,9 +6,10 @@ Nothing here imports lighter-sdk; the read-only paths use it without loading the
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
+from hedgectl.connectors import fields
 from hedgectl.errors import (
     AuthError,
     InsufficientMargin,
@@ -130,21 +131,7 @@ def from_units(units: int, decimals: int) -> Decimal:
 
 def decimal_field(document: dict[str, Any], name: str, *, required: bool = True) -> Decimal | None:
     """A decimal field of a venue document (string or number); VenueProtocolError when it is missing or not a number."""
-    value = document.get(name)
-    if value is None or value == "":
-        if required:
-            raise VenueProtocolError(f"field {name!r} missing in the venue's answer", venue=VENUE)
-        return None
-    if isinstance(value, bool):
-        raise VenueProtocolError(f"field {name!r} is not a number: {value!r}", venue=VENUE)
-    try:
-        # JSON numbers arrive as float; their repr is the shortest text that round-trips
-        result = Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value))
-    except InvalidOperation:
-        raise VenueProtocolError(f"field {name!r} is not a number: {value!r}", venue=VENUE) from None
-    if not result.is_finite():
-        raise VenueProtocolError(f"field {name!r} is not finite: {value!r}", venue=VENUE)
-    return result
+    return fields.decimal_field(document, name, venue=VENUE, required=required)
 
 
 def int_field(document: dict[str, Any], name: str) -> int:
