@@ -218,12 +218,18 @@ def chaos(
     replay: int | None = typer.Option(
         None, "--replay", min=0, help="Run only the cycle with this seed (printed for every failing cycle)."
     ),
+    bridge: str = typer.Option(
+        "backpack", "--bridge", help="Venue of the bridge (BP) leg: backpack, grvt, or mixed (drawn per cycle)."
+    ),
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Run hedge cycles under random faults against embedded paper venues and check every end state at the venues."""
     import logging
 
-    from hedgectl.sim.chaos import run_chaos
+    from hedgectl.sim.chaos import BRIDGE_CHOICES, run_chaos
+
+    if bridge not in BRIDGE_CHOICES:
+        raise UsageError(f"--bridge must be one of {', '.join(BRIDGE_CHOICES)}, not {bridge!r}")
 
     app_state = state(ctx)
     terminal = app_state.terminal(json_mode=json_output)
@@ -250,7 +256,7 @@ def chaos(
                 terminal.warn(f"cycle {cycle.index} ({cycle.replay_hint()}): {reasons}")
             refresh()
 
-        report = run_chaos(cycles, seed=seed, kill=kill, replay=replay, on_cycle=on_cycle)
+        report = run_chaos(cycles, seed=seed, kill=kill, replay=replay, on_cycle=on_cycle, bridge=bridge)
     terminal.result(report.as_dict(), lambda: _render_chaos(report))
     counts = report.counts()
     if counts["unsafe"]:
@@ -260,14 +266,20 @@ def chaos(
 
 
 def _render_chaos(report):
+    from collections import Counter
+
     from rich.table import Table
 
     counts = report.counts()
     title = "hedgectl sim chaos" + (" --kill" if report.kill else "") + (
+        f" --bridge {report.bridge}" if report.bridge != "backpack" else "") + (
         f" (seed {report.seed})" if report.seed is not None else " (replay)"
     )
     table = Table("", "", title=title, show_header=False)
     table.add_row("cycles", f"{counts['cycles']} in {report.duration_secs:.0f} s")
+    if report.bridge == "mixed":
+        bridges = Counter(cycle.plan.bridge for cycle in report.cycles)
+        table.add_row("bridge venues", ", ".join(f"{venue} {n}" for venue, n in bridges.most_common()))
     table.add_row("outcomes", ", ".join(f"{outcome} {n}" for outcome, n in report.outcomes().items()))
     table.add_row("faults drawn", ", ".join(f"{kind} {n}" for kind, n in report.fault_kinds().items()))
     table.add_row("unsafe end states", _count(counts["unsafe"]))

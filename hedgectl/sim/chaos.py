@@ -38,8 +38,11 @@ logger = logging.getLogger(__name__)
 
 ROLES = ("BP", "L1", "L2")
 ROLE_VENUES = {"BP": "backpack", "L1": "lighter", "L2": "lighter"}
-SYMBOLS = {"backpack": "ETH_USDC_PERP", "lighter": "ETH"}
-ORDER_PATHS = {"backpack": "/api/v1/order", "lighter": "/api/v1/sendTx"}
+SYMBOLS = {"backpack": "ETH_USDC_PERP", "lighter": "ETH", "grvt": "ETH_USDT_Perp"}
+ORDER_PATHS = {"backpack": "/api/v1/order", "lighter": "/api/v1/sendTx", "grvt": "/full/v1/create_order"}
+#: The venues that can play the bridge (BP) role; ``--bridge mixed`` draws one of them per cycle.
+BRIDGE_VENUES = ("backpack", "grvt")
+BRIDGE_CHOICES = BRIDGE_VENUES + ("mixed",)
 #: Phases at whose start a scheduled fault may be armed; "start" arms before the preflight, "after:<s>" that many
 #: seconds after the cycle starts trading.
 TRIGGER_PHASES = ("bp_entry", "l1_hedge", "wait", "l2_entry", "rebalance", "monitor", "flatten", "emergency_exit")
@@ -88,6 +91,8 @@ class CyclePlan:
     monitor_secs: float
     faults: tuple[ScheduledFault, ...]
     kill_after: float | None = None  # seconds after the cycle starts trading; None: no kill
+    bridge: str = "backpack"  # the venue of the BP role in this cycle
+    bridge_choice: str = "backpack"  # what the run asked for (``--bridge``): replays need it
 
     def hedge_parameters(self) -> dict[str, Any]:
         """The hedge parameters (``HedgeConfig`` fields) of this cycle: short waits and a short monitor."""
@@ -111,6 +116,7 @@ class CyclePlan:
             "size": plain(self.size),
             "faults": [fault.describe() for fault in self.faults],
             "kill_after_secs": self.kill_after,
+            "bridge": self.bridge,
         }
 
 
@@ -119,8 +125,15 @@ def cycle_seed(run_seed: int, index: int) -> int:
     return derived_seed(run_seed, f"chaos-cycle:{index}")
 
 
-def plan_cycle(seed: int, *, kill: bool = False) -> CyclePlan:
-    """Draw a cycle's parameters and fault schedule (one to four faults of every kind) from ``seed``."""
+def plan_cycle(seed: int, *, kill: bool = False, bridge: str = "backpack") -> CyclePlan:
+    """Draw a cycle's parameters and fault schedule (one to four faults of every kind) from ``seed``.
+
+    ``bridge`` is the venue of the BP role, or "mixed" to draw it from the seed. The draw of the bridge uses its own
+    stream, so a seed gives the same direction, sizes, timings and faults whatever venue bridges.
+    """
+    if bridge not in BRIDGE_CHOICES:
+        raise ValueError(f"unknown bridge {bridge!r}: choose one of {', '.join(BRIDGE_CHOICES)}")
+    venue = random.Random(derived_seed(seed, "chaos-bridge")).choice(BRIDGE_VENUES) if bridge == "mixed" else bridge
     rng = random.Random(seed)
     direction = rng.choice(("long", "short"))
     l2_side = "opposite" if rng.random() < 0.2 else "same"
@@ -128,20 +141,22 @@ def plan_cycle(seed: int, *, kill: bool = False) -> CyclePlan:
     wait_min = round(rng.uniform(0.05, 0.2), 3)
     wait = (wait_min, round(wait_min + rng.uniform(0.0, 0.3), 3))
     monitor = round(rng.uniform(0.6, 1.5), 3)
-    faults = tuple(_draw_fault(rng) for _ in range(rng.choice((1, 1, 2, 2, 3, 4))))
+    venues = {**ROLE_VENUES, "BP": venue}
+    faults = tuple(_draw_fault(rng, venues) for _ in range(rng.choice((1, 1, 2, 2, 3, 4))))
     kill_after = None
     if kill:
         # half of the kills land in the first 300 ms, where the entry and the hedge are in flight
         kill_after = round(rng.uniform(0.0, 0.3) if rng.random() < 0.5 else rng.uniform(0.0, 3.0), 3)
-    return CyclePlan(seed, direction, l2_side, size, wait, monitor, faults, kill_after)
+    return CyclePlan(seed, direction, l2_side, size, wait, monitor, faults, kill_after, bridge=venue,
+                     bridge_choice=bridge)
 
 
-def _draw_fault(rng: random.Random) -> ScheduledFault:
+def _draw_fault(rng: random.Random, role_venues: dict[str, str]) -> ScheduledFault:
     kind = rng.choice(list(FaultKind))
     role: str | None = rng.choice(ROLES)
     if kind is FaultKind.NONCE_SKEW:
         role = rng.choice(("L1", "L2"))
-    venue = ROLE_VENUES[role]
+    venue = role_venues[role]
     options: dict[str, Any] = {}
     if kind is FaultKind.LATENCY:
         options = {"ms": rng.choice((30, 100, 300, 800, 1500)), "jitter_ms": rng.choice((0, 50)),
@@ -409,7 +424,9 @@ class CycleReport:
         return bool(self.unsafe_reasons or self.duplicates or self.problems)
 
     def replay_hint(self) -> str:
-        return f"--replay {self.plan.seed}" + (" --kill" if self.kill else "")
+        bridge = self.plan.bridge_choice
+        return (f"--replay {self.plan.seed}" + (" --kill" if self.kill else "")
+                + (f" --bridge {bridge}" if bridge != "backpack" else ""))
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -437,6 +454,7 @@ class ChaosReport:
     kill: bool
     cycles: list[CycleReport] = field(default_factory=list)
     duration_secs: float = 0.0
+    bridge: str = "backpack"
 
     def counts(self) -> dict[str, int]:
         return {
@@ -473,6 +491,8 @@ class ChaosReport:
         return {
             "seed": self.seed,
             "kill": self.kill,
+            "bridge": self.bridge,
+            "bridges": dict(Counter(cycle.plan.bridge for cycle in self.cycles).most_common()),
             "duration_secs": round(self.duration_secs, 1),
             "counts": self.counts(),
             "outcomes": self.outcomes(),
@@ -531,14 +551,16 @@ class _FaultSchedule:
 
 
 class ChaosRunner:
-    """One set of paper venues (Backpack and Lighter) for a whole run; each cycle trades fresh accounts on them.
+    """One set of paper venues (Lighter and the bridge venues) for a whole run; each cycle trades fresh accounts on
+    them, its BP leg on the venue its plan names.
 
     Without ``kill`` a cycle runs in this process; with it, as a ``hedgectl hedge run`` child process that is
     SIGKILLed at the plan's moment, followed by ``hedgectl hedge recover --yes``. Use as a context manager.
     """
 
-    def __init__(self, *, kill: bool = False, work_dir: Path | None = None):
+    def __init__(self, *, kill: bool = False, work_dir: Path | None = None, bridge: str = "backpack"):
         self.kill = kill
+        self.venue_kinds = (BRIDGE_VENUES if bridge == "mixed" else (bridge,)) + ("lighter",)
         self._temp: tempfile.TemporaryDirectory | None = None
         if work_dir is None:
             self._temp = tempfile.TemporaryDirectory(prefix="hedgectl-chaos-")
@@ -551,7 +573,7 @@ class ChaosRunner:
     def __enter__(self) -> ChaosRunner:
         from hedgectl.sim.runner import ThreadedPaperVenues
 
-        self.venues = ThreadedPaperVenues(kinds=("backpack", "lighter"), tick_seconds=0, seed=0).start()
+        self.venues = ThreadedPaperVenues(kinds=self.venue_kinds, tick_seconds=0, seed=0).start()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -572,7 +594,7 @@ class ChaosRunner:
         self._cycles_run += 1
         cycle_dir = self.work_dir / tag
         cycle_dir.mkdir(parents=True)
-        legs, accounts_document = self.venues.call_sync(lambda: self._open_accounts(tag))
+        legs, accounts_document = self.venues.call_sync(lambda: self._open_accounts(tag, plan.bridge))
         report.legs = legs
         accounts = {leg.role: leg.account for leg in legs}
         schedule = _FaultSchedule(self.venues, plan.faults, accounts)
@@ -610,26 +632,32 @@ class ChaosRunner:
                 changed.append(report)
         return changed
 
-    def _open_accounts(self, tag: str) -> tuple[list[LegAccount], dict[str, Any]]:
-        """Fresh funded accounts for the three legs (in the venues' thread), and their accounts document."""
-        backpack = self.venues.venues.venue("backpack")
+    def _open_accounts(self, tag: str, bridge: str = "backpack") -> tuple[list[LegAccount], dict[str, Any]]:
+        """Fresh funded accounts for the three legs (in the venues' thread), and their accounts document; the BP
+        leg trades on ``bridge``."""
         lighter = self.venues.venues.venue("lighter")
-        market = backpack.market
+        market = lighter.market
         for spec in market.symbols:  # every cycle starts from the same prices, so a seed replays the same cycle
             market.set_mid(spec.base, spec.initial_mid)
-        key = backpack.create_account(f"{tag}-bp")
+        bridge_venue = self.venues.venues.venue(bridge)
+        name = f"{tag}-bp"
+        if bridge == "grvt":
+            key = bridge_venue.create_account(name)
+            document = {"grvt": {"url": bridge_venue.url, "accounts": [
+                {"name": key.account, "api_key": key.api_key, "private_key": key.private_key,
+                 "sub_account_id": key.sub_account_id, "chain_id": bridge_venue.chain_id}]}}
+        else:
+            key = bridge_venue.create_account(name)
+            document = {"backpack": {"url": bridge_venue.url, "accounts": [
+                {"name": key.account, "api_key": key.public, "api_secret": key.secret}]}}
         l1 = lighter.create_account(f"{tag}-l1")
         l2 = lighter.create_account(f"{tag}-l2")
-        document = {
-            "backpack": {"url": backpack.url, "accounts": [
-                {"name": key.account, "api_key": key.public, "api_secret": key.secret}]},
-            "lighter": {"url": lighter.url, "accounts": [
-                {"name": account.name, "account_index": account.account_index,
-                 "api_key_index": account.api_key_index, "api_private_key": account.api_private_key}
-                for account in (l1, l2)]},
-        }
+        document["lighter"] = {"url": lighter.url, "accounts": [
+            {"name": account.name, "account_index": account.account_index,
+             "api_key_index": account.api_key_index, "api_private_key": account.api_private_key}
+            for account in (l1, l2)]}
         legs = [
-            LegAccount("BP", "backpack", key.account, SYMBOLS["backpack"]),
+            LegAccount("BP", bridge, key.account, SYMBOLS[bridge]),
             LegAccount("L1", "lighter", l1.name, SYMBOLS["lighter"]),
             LegAccount("L2", "lighter", l2.name, SYMBOLS["lighter"]),
         ]
@@ -637,7 +665,7 @@ class ChaosRunner:
 
     def _calm_venues(self) -> None:
         """Clear every armed fault and wait until no venue is down, so the next step sees healthy venues."""
-        for kind in ("backpack", "lighter"):
+        for kind in self.venue_kinds:
             self.venues.clear(kind)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -864,14 +892,16 @@ def run_chaos(
     replay: int | None = None,
     work_dir: Path | None = None,
     on_cycle: Callable[[CycleReport], None] | None = None,
+    bridge: str = "backpack",
 ) -> ChaosReport:
-    """Run ``cycles`` cycles seeded from ``seed`` (or the one cycle of seed ``replay``) on one set of venues."""
-    plans = [(0, plan_cycle(replay, kill=kill))] if replay is not None else [
-        (index, plan_cycle(cycle_seed(seed, index), kill=kill)) for index in range(cycles)
+    """Run ``cycles`` cycles seeded from ``seed`` (or the one cycle of seed ``replay``) on one set of venues, the
+    bridge (BP) role on ``bridge``: "backpack", "grvt", or "mixed" (drawn per cycle from its seed)."""
+    plans = [(0, plan_cycle(replay, kill=kill, bridge=bridge))] if replay is not None else [
+        (index, plan_cycle(cycle_seed(seed, index), kill=kill, bridge=bridge)) for index in range(cycles)
     ]
-    report = ChaosReport(seed=None if replay is not None else seed, kill=kill)
+    report = ChaosReport(seed=None if replay is not None else seed, kill=kill, bridge=bridge)
     started = time.monotonic()
-    with ChaosRunner(kill=kill, work_dir=work_dir) as runner:
+    with ChaosRunner(kill=kill, work_dir=work_dir, bridge=bridge) as runner:
         for index, plan in plans:
             cycle = runner.run_cycle(index, plan)
             report.cycles.append(cycle)
@@ -885,6 +915,7 @@ def run_chaos(
 
 
 __all__ = [
+    "BRIDGE_CHOICES",
     "ChaosReport",
     "ChaosRunner",
     "CyclePlan",

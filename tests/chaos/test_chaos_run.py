@@ -73,3 +73,61 @@ def test_an_order_landing_after_its_cycle_was_checked_is_caught_by_the_final_swe
     assert changed == [report]
     assert any("net exposure 0.1" in reason for reason in report.unsafe_reasons)
     assert "changed after the cycle was checked" in report.problems[-1]
+
+
+def test_a_rehearsal_with_grvt_as_the_bridge_trades_the_bp_leg_on_grvt(cli):
+    result = cli("sim", "chaos", "--bridge", "grvt", "--cycles", "3", "--seed", "1", "--json")
+    assert result.exit_code == 0, result.output[-3000:]
+    report = json.loads(result.stdout)
+    assert report["bridge"] == "grvt" and report["bridges"] == {"grvt": 3}
+    assert report["counts"]["unsafe"] == 0 and report["counts"]["duplicates"] == 0
+
+
+def test_a_grvt_bridged_cycle_is_judged_from_the_grvt_books():
+    quiet = CyclePlan(seed=5, direction="short", l2_side="same", size=Decimal("0.2"), wait_secs=(0.05, 0.05),
+                      monitor_secs=0.3, faults=(), bridge="grvt", bridge_choice="grvt")
+    with ChaosRunner(bridge="grvt") as runner:
+        report = runner.run_cycle(0, quiet)
+        assert not report.failed, report.as_dict()
+        bp = report.legs[0]
+        assert (bp.venue, bp.symbol) == ("grvt", "ETH_USDT_Perp")
+        grvt = runner.venues.venues.venue("grvt").exchange
+        entry = [order for order in grvt.find_orders(bp.account, symbol=bp.symbol) if order.executed_quantity]
+        assert entry and entry[0].side is Side.SELL  # the short entry went to GRVT, not to a Backpack account
+        # a naked GRVT position staged after the cycle shows up as unsafe: the checker reads GRVT's books
+        runner.venues.call_sync(lambda: grvt.submit_order(bp.account, bp.symbol, Side.BUY, Decimal("0.05")))
+        changed = runner.sweep(settle_secs=0)
+    assert changed == [report]
+    assert any("net exposure 0.05" in reason for reason in report.unsafe_reasons)
+
+
+def test_mixed_bridges_are_drawn_per_cycle_without_changing_the_rest_of_the_plan():
+    seeds = [cycle_seed(2, index) for index in range(40)]
+    mixed = [plan_cycle(seed, bridge="mixed") for seed in seeds]
+    assert {plan.bridge for plan in mixed} == {"backpack", "grvt"}
+    for seed, plan in zip(seeds, mixed):
+        assert plan == plan_cycle(seed, bridge="mixed")  # replayable
+        on_backpack = plan_cycle(seed)
+        assert (plan.direction, plan.size, plan.wait_secs, plan.monitor_secs) == (
+            on_backpack.direction, on_backpack.size, on_backpack.wait_secs, on_backpack.monitor_secs)
+        assert [f.kind for f in plan.faults] == [f.kind for f in on_backpack.faults]
+        for fault in plan.faults:
+            if fault.role == "BP":
+                assert fault.venue == plan.bridge
+            if dict(fault.options).get("path") and fault.venue == "grvt":
+                assert dict(fault.options)["path"] == "/full/v1/create_order"
+
+
+def test_grvt_bridged_failing_cycles_replay_with_their_bridge():
+    from hedgectl.sim.chaos import CycleReport
+
+    plan = plan_cycle(cycle_seed(2, 0), bridge="mixed")
+    hint = CycleReport(index=0, plan=plan, kill=True).replay_hint()
+    assert hint == f"--replay {plan.seed} --kill --bridge mixed"
+    assert CycleReport(index=0, plan=plan_cycle(plan.seed), kill=False).replay_hint() == f"--replay {plan.seed}"
+
+
+def test_an_unknown_bridge_is_a_usage_error(cli):
+    result = cli("sim", "chaos", "--bridge", "kraken", "--cycles", "1")
+    assert result.exit_code == 2
+    assert "--bridge must be one of backpack, grvt, mixed" in result.output
