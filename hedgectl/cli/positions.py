@@ -59,10 +59,13 @@ async def _read_once(session, names: Sequence[str]) -> PositionsSnapshot:
 
 
 def _watch(session, names: Sequence[str], interval: float, terminal) -> None:
-    from hedgectl.execution.snapshot import watch_positions
+    """Redraw until SIGINT or SIGTERM; exit 1 when a venue's latest reading had failed at that moment."""
+    from hedgectl.execution.snapshot import PositionsWatch
     from hedgectl.registry import ConnectorSet
+    from hedgectl.runtime import run_strategy
 
     board = PositionsBoard(session.config, names)
+    failing: dict[str, str] = {}
 
     async def watch(refresh) -> None:
         def on_reading(reading: Reading) -> None:
@@ -72,13 +75,20 @@ def _watch(session, names: Sequence[str], interval: float, terminal) -> None:
                 _print_reading(terminal, board, reading)
 
         async with ConnectorSet(session.config, data_dir=session.data_dir) as connectors:
-            await watch_positions(connectors, names, on_reading, interval=interval)
+            watcher = PositionsWatch(connectors, names, on_reading, interval=interval)
+            await run_strategy(watcher)
+            failing.update(watcher.failing())
 
     try:
         with terminal.live(board.render) as refresh:
             run(watch(refresh))
-    except KeyboardInterrupt:
-        terminal.info("stopped")
+    except KeyboardInterrupt:  # a Ctrl-C before the signal handlers were in place
+        failing.update({name: r.error for name, r in board.readings.items() if r.error is not None})
+    if failing:
+        terminal.error("stopped; the last reading failed at " + "; ".join(
+            f"{name}: {error}" for name, error in failing.items()))
+        raise typer.Exit(ExitCode.FAILURE)
+    terminal.info("stopped")
 
 
 def _print_reading(terminal, board: PositionsBoard, reading: Reading) -> None:

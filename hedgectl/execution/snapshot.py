@@ -252,10 +252,13 @@ async def watch_positions(
     *,
     interval: float,
     timeout: float | None = None,
+    stop: asyncio.Event | None = None,
 ) -> None:
-    """Read each connector again every ``interval`` seconds, each on its own schedule, until cancelled.
+    """Read each connector again every ``interval`` seconds, each on its own schedule, until ``stop`` is set (or
+    the watch is cancelled).
 
-    A slow or failing venue delays only its own row.
+    A slow or failing venue delays only its own row. A stop cancels reads in flight: their rows keep the last
+    reading.
     """
 
     async def loop(name: str) -> None:
@@ -263,4 +266,45 @@ async def watch_positions(
             on_reading(await read_connector(connectors, name, timeout=timeout))
             await asyncio.sleep(interval)
 
-    await asyncio.gather(*(loop(name) for name in names))
+    watchers = asyncio.gather(*(loop(name) for name in names))
+    if stop is None:
+        await watchers
+        return
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        done, _ = await asyncio.wait({watchers, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (watchers, stopped):
+            task.cancel()
+        await asyncio.gather(watchers, stopped, return_exceptions=True)
+    if watchers in done:  # a watcher failed on its own (not stopped): its error is not hidden
+        watchers.result()
+
+
+class PositionsWatch:
+    """``watch_positions`` as a strategy for ``hedgectl.runtime.run_strategy``: it ends cleanly on the first SIGINT
+    or SIGTERM, and keeps the latest reading of each connector."""
+
+    name = "positions watch"
+
+    def __init__(self, connectors: ConnectorSet, names: Sequence[str], on_reading: ReadingListener, *,
+                 interval: float, timeout: float | None = None):
+        self.connectors = connectors
+        self.names = list(names)
+        self.interval = interval
+        self.timeout = timeout
+        self.latest: dict[str, Reading] = {}
+        self._listener = on_reading
+
+    def _on_reading(self, reading: Reading) -> None:
+        self.latest[reading.connector] = reading
+        self._listener(reading)
+
+    async def run(self, stop: asyncio.Event) -> dict[str, Reading]:
+        await watch_positions(self.connectors, self.names, self._on_reading, interval=self.interval,
+                              timeout=self.timeout, stop=stop)
+        return self.latest
+
+    def failing(self) -> dict[str, str]:
+        """The connectors whose latest reading failed, with the error (the watch's exit status)."""
+        return {name: reading.error for name, reading in self.latest.items() if reading.error is not None}

@@ -122,9 +122,9 @@ def test_a_slow_venue_does_not_hold_back_the_others(desk):
     assert snapshot.ok
 
 
-def _watch(desk, *args: str, until) -> tuple[list[str], int, str]:
-    """Run ``positions --watch ARGS`` as a process, read lines until ``until(lines)`` holds (at most 50), press
-    Ctrl-C (SIGINT), and wait for the exit."""
+def _watch(desk, *args: str, until, signum: int = signal.SIGINT) -> tuple[list[str], int, str]:
+    """Run ``positions --watch ARGS`` as a process, read lines until ``until(lines)`` holds (at most 50), send
+    ``signum`` (Ctrl-C by default), and wait for the exit."""
     env = {**os.environ, "HEDGECTL_CONFIG": str(desk.config_path)}
     process = subprocess.Popen(
         [sys.executable, "-m", "hedgectl", "positions", "--watch", "--interval", "0.2", *args],
@@ -134,7 +134,7 @@ def _watch(desk, *args: str, until) -> tuple[list[str], int, str]:
     try:
         while len(read) < 50 and not until(read):
             read.append(process.stdout.readline())
-        process.send_signal(signal.SIGINT)
+        process.send_signal(signum)
         _, stderr = process.communicate(timeout=30)
     finally:
         if process.poll() is None:
@@ -168,6 +168,27 @@ def test_watch_without_a_terminal_prints_a_line_per_reading(desk):
 
     assert code == 0
     assert all("backpack: ETH_USDC_PERP 0.02" in line for line in lines)
+
+
+def test_watch_stops_cleanly_on_sigterm(desk):
+    lines, code, stderr = _watch(desk, "lighter1", until=lambda read: len(read) == 2, signum=signal.SIGTERM)
+
+    assert code == 0, stderr[-2000:]
+    assert all("lighter1: ETH" in line for line in lines), lines
+    assert "SIGTERM received" in stderr and "Traceback" not in stderr
+
+
+def test_watch_exits_1_when_a_venue_was_failing_when_it_stopped(desk):
+    desk.venues.arm("backpack", "error", status=503, count=1000)
+
+    lines, code, stderr = _watch(desk, "backpack", "lighter1", "--json", until=lambda read: {
+        json.loads(line)["connector"] for line in read} == {"backpack", "lighter1"}, signum=signal.SIGTERM)
+
+    assert code == 1, stderr[-2000:]
+    events = [json.loads(line) for line in lines]
+    assert next(event for event in events if event["connector"] == "backpack")["error"]
+    assert stderr.strip().splitlines()[-1].startswith("error: stopped; the last reading failed at backpack:")
+    assert "lighter1" not in stderr.strip().splitlines()[-1] and "Traceback" not in stderr
 
 
 def test_bad_interval_is_a_usage_error(desk):
