@@ -203,6 +203,13 @@ class Connector(abc.ABC):
         """The account's id across venues: what locks and the journal key on."""
         return f"{self.venue}-{self.account_key()}"
 
+    @property
+    def landing_horizon_secs(self) -> float:
+        """How long after it was sent an order request may still reach the venue and execute. An order the venue
+        has no trace of counts as never landed only once it is older than this (e.g. after a crash, where the
+        request may still sit in a socket or a queue). Venues whose requests carry an expiry override it."""
+        return 10.0
+
     @abc.abstractmethod
     async def check(self) -> None:
         """Prove the venue answers and accepts our credentials (an authenticated read); raise otherwise."""

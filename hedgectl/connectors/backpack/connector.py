@@ -118,6 +118,11 @@ class BackpackConnector(Connector):
     #: how long cancel_all waits for the venue to show no open order
     cancel_confirm_secs = 5.0
 
+    @property
+    def landing_horizon_secs(self) -> float:
+        """A signed request is refused once its window has passed (plus slack for clock error and queueing)."""
+        return self.window_ms / 1000 + self.absence_margin_secs
+
     def __init__(
         self,
         config: ConnectorConfig,

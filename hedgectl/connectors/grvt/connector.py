@@ -157,6 +157,11 @@ class GrvtConnector(Connector):
             client, self._http = self._http, None
             await client.aclose()
 
+    @property
+    def landing_horizon_secs(self) -> float:
+        """A market order's signature expires ``ioc_expiry_secs`` after signing; the venue refuses it after that."""
+        return self.ioc_expiry_secs + 1.0
+
     def account_key(self) -> str:
         return self._account_key
 

@@ -221,6 +221,12 @@ class LighterConnector(Connector):
     def __repr__(self) -> str:
         return f"LighterConnector({self.name!r}, account={self.account_index}, api_key={self.api_key_index})"
 
+    @property
+    def landing_horizon_secs(self) -> float:
+        """A transaction whose answer was lost can be sequenced late, and the venue's order index lags its
+        sequencer by up to ``consumed_settle_secs``: twice that before absence counts."""
+        return 2 * self.consumed_settle_secs
+
     def account_key(self) -> str:
         # the host is part of it: the same account index on testnet, mainnet or a paper venue is another account
         return f"{urlsplit(self.config.base_url).netloc}-{self.account_index}"

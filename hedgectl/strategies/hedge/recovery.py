@@ -11,18 +11,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from hedgectl import locks
-from hedgectl.connectors.base import Connector
+from hedgectl.connectors.base import Connector, OrderReport
 from hedgectl.decimals import ZERO, plain, quantize_down
 from hedgectl.errors import LockHeld, VenueError
 from hedgectl.execution.flatten import flatten_attempts, flatten_position, read_position
 from hedgectl.execution.orders import OrderIntent, OrderState, Side, TERMINAL_STATES
-from hedgectl.journal import CycleRecord, Journal
+from hedgectl.journal import CycleRecord, Journal, OrderRecord
 from hedgectl.registry import ConnectorSet
 
 logger = logging.getLogger(__name__)
@@ -139,21 +141,36 @@ def _tolerance(cycle: CycleRecord, connected: dict[str, tuple[Connector, str]]) 
 
 
 async def reconcile_orders(
-    journal: Journal, cycle: CycleRecord, connected: dict[str, tuple[Connector, str]]
+    journal: Journal,
+    cycle: CycleRecord,
+    connected: dict[str, tuple[Connector, str]],
+    *,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Ask the venues about every order of ``cycle`` whose outcome the journal does not know, by client order index,
-    and record the answers. Returns the orders changed and the problems (orders whose venue could not be asked)."""
+    and record the answers. Returns the orders changed and the problems (orders whose venue could not be asked).
+
+    An order the venue has no trace of is "never landed" only once it is older than its connector's
+    ``landing_horizon_secs``; a younger one (a crash just after the send) is asked about again when it is that old,
+    so that a request still in flight lands before the positions are read.
+    """
     changed: list[dict[str, Any]] = []
     problems: list[str] = []
-    for order in cycle.orders:
-        if order.state in TERMINAL_STATES:
+    pending = [order for order in cycle.orders if order.state not in TERMINAL_STATES]
+    answers = await _ask(pending, connected, problems)
+    young = [order for order in pending if order.id in answers and answers[order.id] is None
+             and clock() - order.created_at < connected[order.role][0].landing_horizon_secs]
+    if young:
+        wait = max(connected[order.role][0].landing_horizon_secs - (clock() - order.created_at) for order in young)
+        logger.info("%d order(s) not at the venue yet, sent %.1fs ago or less: asking again in %.1fs",
+                    len(young), max(clock() - order.created_at for order in young), wait)
+        await sleep(max(wait, 0.0))
+        answers.update(await _ask(young, connected, problems))
+    for order in pending:
+        if order.id not in answers:
             continue
-        connector, _ = connected[order.role]
-        try:
-            venue_order = await connector.find_order(order.intent.symbol, order.intent.client_order_index)
-        except VenueError as exc:
-            problems.append(f"order {order.intent.client_order_index} on {order.intent.connector}: {exc}")
-            continue
+        venue_order = answers[order.id]
         if venue_order is None:
             state, filled, price, reason = OrderState.FAILED, ZERO, None, "not at the venue: never landed"
         else:
@@ -176,6 +193,20 @@ async def reconcile_orders(
             }
         )
     return changed, problems
+
+
+async def _ask(orders: list[OrderRecord], connected: dict[str, tuple[Connector, str]],
+               problems: list[str]) -> dict[int, OrderReport | None]:
+    """The venue's report of each order (None: no trace of it), by journal id; an order whose venue could not be
+    asked is left out, with a problem noted."""
+    answers: dict[int, OrderReport | None] = {}
+    for order in orders:
+        connector, _ = connected[order.role]
+        try:
+            answers[order.id] = await connector.find_order(order.intent.symbol, order.intent.client_order_index)
+        except VenueError as exc:
+            problems.append(f"order {order.intent.client_order_index} on {order.intent.connector}: {exc}")
+    return answers
 
 
 async def _cancel_resting(connected: dict[str, tuple[Connector, str]], report: RecoveryReport) -> None:
