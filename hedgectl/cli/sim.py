@@ -116,7 +116,7 @@ def fault(
     ),
     account: str | None = typer.Option(None, "--account", help="Only requests of this account (e.g. lighter2)."),
     count: int | None = typer.Option(None, "--count", min=1, help="Fire this many times, then disarm."),
-    ms: int | None = typer.Option(None, "--ms", min=0, help="latency: fixed delay."),
+    ms: int | None = typer.Option(None, "--ms", min=0, help="latency: fixed delay; lag: how far records trail."),
     jitter_ms: int | None = typer.Option(None, "--jitter-ms", min=0, help="latency: uniform extra delay."),
     status: int | None = typer.Option(None, "--status", help="error: the 5xx status."),
     retry_after: int | None = typer.Option(None, "--retry-after", min=0, help="rate_limit: seconds."),

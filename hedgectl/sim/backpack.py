@@ -209,6 +209,7 @@ class PaperBackpack(PaperVenue):
         self.api_keys: dict[str, ApiKey] = {}
         self._verify_keys: dict[str, VerifyKey] = {}
         self.arm_engine_faults(self.exchange)
+        self.faults.handles(FaultKind.LAG)
 
     # ----- accounts ---------------------------------------------------------------------------------------------
 
@@ -660,9 +661,11 @@ class PaperBackpack(PaperVenue):
     async def _order_history(self, request: web.Request, account: str, params: Any) -> web.StreamResponse:
         symbol = params.get("symbol")
         order_id = params.get("orderId")
+        cutoff = self.lag_cutoff_ms(request, account)
         orders = [
             order for order in reversed(self.exchange.find_orders(account, symbol=symbol or None))
-            if order_id is None or str(order.order_id) == order_id
+            if (order_id is None or str(order.order_id) == order_id)
+            and (cutoff is None or order.created_ms <= cutoff)
         ]
         return json_response([self.order_document(order) for order in _page(orders, params)])
 
@@ -688,9 +691,11 @@ class PaperBackpack(PaperVenue):
         start = _int_param(params, "from", None)
         end = _int_param(params, "to", None)
         fill_type = params.get("fillType")
+        cutoff = self.lag_cutoff_ms(request, account)
         fills = [
             fill for fill in reversed(self.exchange.fills)
             if fill.account == account
+            and (cutoff is None or fill.timestamp_ms <= cutoff)
             and (not symbol or fill.symbol == symbol)
             and (order_id is None or str(fill.order_id) == order_id)
             and (start is None or fill.timestamp_ms >= start)

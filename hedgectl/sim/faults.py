@@ -3,6 +3,8 @@
 A ``Fault`` is armed on one venue's ``FaultBoard`` (over HTTP at ``POST /_sim/faults`` or from Python). Request-level
 kinds (latency, error, rate_limit, down while it lasts) are applied by the venue server's middleware; order-level
 kinds (reject, drop_after_execute, partial_fill) are taken by the venue's order handlers with ``FaultBoard.take``;
+record kinds (lag) by the handlers that list orders, trades and transactions, on venues that declare them with
+``FaultBoard.handles``;
 immediate kinds (liquidate, price_move, down, nonce_skew) run the action the venue registered with
 ``FaultBoard.on_arm`` at the moment they are armed. Each fault may be scoped to an account name and a request path
 prefix, and limited to ``count`` uses (None = until cleared).
@@ -33,11 +35,14 @@ class FaultKind(str, enum.Enum):
     LIQUIDATE = "liquidate"
     PRICE_MOVE = "price_move"
     DOWN = "down"
+    LAG = "lag"
 
 
 REQUEST_KINDS = frozenset({FaultKind.LATENCY, FaultKind.ERROR, FaultKind.RATE_LIMIT})
 ORDER_KINDS = frozenset({FaultKind.REJECT, FaultKind.DROP_AFTER_EXECUTE, FaultKind.PARTIAL_FILL})
 IMMEDIATE_KINDS = frozenset({FaultKind.NONCE_SKEW, FaultKind.LIQUIDATE, FaultKind.PRICE_MOVE, FaultKind.DOWN})
+#: Kinds a venue applies in its record listings; only venues that declare them (``FaultBoard.handles``) accept them.
+RECORD_KINDS = frozenset({FaultKind.LAG})
 
 
 class DropMode(str, enum.Enum):
@@ -66,6 +71,9 @@ class Fault:
       liquidate: ``account`` whose positions are liquidated now.
       price_move: ``percent`` (signed) shock to the mid of ``symbol`` (base asset, e.g. ETH; all when omitted).
       down: ``seconds`` during which the venue refuses connections.
+      lag: ``ms`` by which the venue's order, trade and transaction records trail its engine: while armed, those
+        listings leave out what is younger than ``ms`` (positions and balances stay current), as the indexes of a
+        real venue trail its sequencer. ``count`` limits the number of listings it affects.
     """
 
     kind: FaultKind
@@ -141,6 +149,8 @@ class Fault:
             raise FaultError("nonce_skew amount must be at least 1")
         if self.kind is FaultKind.PRICE_MOVE and not Decimal(-100) < self.percent:
             raise FaultError("price_move percent must be above -100")
+        if self.kind is FaultKind.LAG and not 0 < self.ms <= 600_000:
+            raise FaultError("lag ms must be in (0, 600000]")
 
     def to_json(self) -> dict[str, Any]:
         """The fault with every option, JSON-able (what ``GET /_sim/faults`` lists)."""
@@ -184,14 +194,21 @@ class FaultBoard:
     rng: random.Random = field(default_factory=lambda: random.Random(0))
     faults: list[Fault] = field(default_factory=list)
     _actions: dict[FaultKind, ArmAction] = field(default_factory=dict, repr=False)
+    _handled: set[FaultKind] = field(default_factory=set, repr=False)
     _ids: Any = field(default_factory=lambda: itertools.count(1), repr=False)
 
     def on_arm(self, kind: FaultKind, action: ArmAction) -> None:
         """Run ``action(fault)`` (sync or async) whenever a fault of immediate ``kind`` is armed on this venue."""
         self._actions[kind] = action
 
+    def handles(self, kind: FaultKind) -> None:
+        """Declare that this venue applies record ``kind`` (e.g. lag) in its listings."""
+        self._handled.add(kind)
+
     def supports(self, kind: FaultKind) -> bool:
-        return kind not in IMMEDIATE_KINDS or kind in self._actions
+        if kind in IMMEDIATE_KINDS:
+            return kind in self._actions
+        return kind not in RECORD_KINDS or kind in self._handled
 
     def admit(self, fault: Fault) -> Fault:
         """Check that this venue can arm ``fault`` and give it its id, without arming it yet."""

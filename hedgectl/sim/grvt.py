@@ -257,6 +257,7 @@ class PaperGrvt(PaperVenue):
         #: Every time-to-live cancel that found no order, oldest first (for state inspection).
         self.fence_log: list[dict[str, Any]] = []
         self.arm_engine_faults(self.exchange)
+        self.faults.handles(FaultKind.LAG)
 
     # ----- accounts ---------------------------------------------------------------------------------------------
 
@@ -782,6 +783,9 @@ class PaperGrvt(PaperVenue):
     async def _order(self, request: web.Request, key: GrvtKey, body: dict[str, Any]) -> web.StreamResponse:
         self._check_sub_account(key, body)
         record = self._find(key, body)
+        cutoff = self.lag_cutoff_ms(request, key.account)
+        if record is not None and cutoff is not None and record.created_ns > cutoff * NANOS_PER_MS:
+            record = None  # the order lookup trails the engine
         if record is None:
             raise GrvtError(1004)
         return json_response({"result": self.order_document(record)})
@@ -918,9 +922,11 @@ class PaperGrvt(PaperVenue):
         offset = _integer(body.get("cursor") or 0, 2**31)
         start = _integer(body["start_time"], 2**63) if body.get("start_time") else None
         end = _integer(body["end_time"], 2**63) if body.get("end_time") else None
+        cutoff = self.lag_cutoff_ms(request, key.account)
         fills = [
             fill for fill in reversed(self.exchange.fills)
             if fill.account == key.account and self._matches(fill.symbol, body)
+            and (cutoff is None or fill.timestamp_ms <= cutoff)
             and (start is None or fill.timestamp_ms * NANOS_PER_MS >= start)
             and (end is None or fill.timestamp_ms * NANOS_PER_MS <= end)
         ]

@@ -180,6 +180,14 @@ class PaperVenue:
     async def _arm_down(self, fault: Fault) -> None:
         await self.go_down(fault.seconds)
 
+    def lag_cutoff_ms(self, request: web.Request, account: str | None, now_ms: int | None = None) -> int | None:
+        """With a ``lag`` fault armed for ``account`` (and this request's path), the newest record time (ms) its
+        order, trade and transaction listings may show; None without one. Each call uses one of the fault's count."""
+        fault = self.faults.take(FaultKind.LAG, account, request.path)
+        if fault is None:
+            return None
+        return (int(time.time() * 1000) if now_ms is None else now_ms) - fault.ms
+
     def arm_engine_faults(self, exchange: Exchange) -> None:
         """Serve ``liquidate`` (an account of ``exchange``) and ``price_move`` (the shared market) on this venue."""
 

@@ -4,9 +4,9 @@ An order request whose answer is lost (timeout, dropped connection, 5xx) is neve
 its clientId (resting order, order history, fills) until the venue shows it. Once the request's signature window has
 passed (the venue refuses a request older than it) with no trace of the order, it never executed, provided the
 position also has not moved since a reading taken before the send: the order and fill history can lag the matching
-engine, while the position is the account's current state. The connector keeps that reading (``_Mark``) from its own
-position reads, ``prepare`` among them, moved by the fills of its own orders since; without one, absence is never
-proof and the order stays UNKNOWN (AmbiguousOutcome).
+engine, while the position is the account's current state. The connector keeps that reading (``PositionMarks``) from
+its own position reads, ``prepare`` among them, moved by the fills of its own orders since; without one, absence is
+never proof and the order stays UNKNOWN (AmbiguousOutcome).
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from hedgectl.connectors.base import (
     TopOfBook,
     tls_context,
 )
+from hedgectl.connectors.marks import Baseline, PositionMarks, moved_since
 from hedgectl.decimals import ZERO, plain
 from hedgectl.errors import (
     AmbiguousOutcome,
@@ -72,31 +73,17 @@ FILLS_PAGES = 20
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
-class _Mark:
-    """The connector's own view of its position in one market: the last reading taken while none of its orders
-    there was in flight, moved by the fills of its orders since; None when unknown."""
-
-    __slots__ = ("size", "busy", "epoch")
-
-    def __init__(self) -> None:
-        self.size: Decimal | None = None
-        self.busy = 0  # orders of ours in this market not yet final (in flight or resting)
-        self.epoch = 0  # bumped whenever one of our orders is sent in this market
-
-
 class _Watch:
     """An order the connector is still confirming: its tracker and the event that wakes its confirmation loop."""
 
-    __slots__ = ("tracker", "wake", "sent_at", "absent_after", "baseline", "epoch", "released")
+    __slots__ = ("tracker", "wake", "sent_at", "absent_after", "baseline", "released")
 
-    def __init__(self, tracker: OrderTracker, sent_at: float, absent_after: float, baseline: Decimal | None,
-                 epoch: int):
+    def __init__(self, tracker: OrderTracker, sent_at: float, absent_after: float, baseline: Baseline):
         self.tracker = tracker
         self.wake = asyncio.Event()
         self.sent_at = sent_at  # venue time (Unix seconds) when the request was signed
         self.absent_after = absent_after  # local monotonic time after which an order with no trace never landed
-        self.baseline = baseline  # the signed position just before the send, when the connector knows it
-        self.epoch = epoch  # the market's mark epoch this order's send started
+        self.baseline = baseline  # the market's mark taken for the send: the position just before it, when known
         self.released = False  # the market's mark has been given back
 
 
@@ -148,7 +135,7 @@ class BackpackConnector(Connector):
         self._http: httpx.AsyncClient | None = None
         self._watches: dict[int, _Watch] = {}
         self._tasks: set[asyncio.Task] = set()
-        self._marks: dict[str, _Mark] = {}
+        self._marks = PositionMarks()
         super().__init__(config, data_dir=data_dir)
 
     def __repr__(self) -> str:
@@ -340,27 +327,12 @@ class BackpackConnector(Connector):
     # --- account ---------------------------------------------------------------------------------------------
 
     async def positions(self) -> list[Position]:
-        before = {symbol: (mark.epoch, mark.busy) for symbol, mark in self._marks.items()}
+        before = self._marks.before_read()
         rows = wire.expect(await self._read("positions", "/api/v1/position", instruction="positionQuery"), list,
                            "positions")
         parsed = [wire.position(row, connector=self.name) for row in rows]
-        sizes = {position.symbol: position.signed_size for position in parsed}
-        for symbol in set(self._rules) | set(sizes):
-            mark = self._marks.setdefault(symbol, _Mark())
-            # a reading taken while one of our orders there was in flight may or may not include its fills
-            if mark.busy == 0 and before.get(symbol, (0, 0)) == (mark.epoch, 0):
-                mark.size = sizes.get(symbol, ZERO)
+        self._marks.observe(before, {position.symbol: position.signed_size for position in parsed}, self._rules)
         return [position for position in parsed if position.signed_size != 0]
-
-    def _take_mark(self, symbol: str) -> tuple[Decimal | None, int]:
-        """The position just before an order in ``symbol`` is sent (None when unknown), and the send's epoch; the
-        mark is unknown until the order is final and released."""
-        mark = self._marks.setdefault(symbol, _Mark())
-        baseline = mark.size if mark.busy == 0 else None
-        mark.busy += 1
-        mark.epoch += 1
-        mark.size = None
-        return baseline, mark.epoch
 
     def _release_mark(self, watch: _Watch) -> None:
         """Give the market's mark back once the order is final (moved by its fill) or abandoned (left unknown)."""
@@ -368,10 +340,8 @@ class BackpackConnector(Connector):
             return
         watch.released = True
         snapshot = watch.tracker.snapshot()
-        mark = self._marks[snapshot.intent.symbol]
-        mark.busy -= 1
-        if snapshot.is_final and watch.baseline is not None and mark.busy == 0 and mark.epoch == watch.epoch:
-            mark.size = watch.baseline + snapshot.intent.side.sign * snapshot.filled_size
+        self._marks.release(watch.baseline, final=snapshot.is_final,
+                            signed_fill=snapshot.intent.side.sign * snapshot.filled_size)
 
     async def balance(self) -> Balance:
         document = await self._read("collateral", "/api/v1/capital/collateral", instruction="collateralQuery")
@@ -527,7 +497,7 @@ class BackpackConnector(Connector):
         loop = asyncio.get_running_loop()
         # Absence proves nothing until the signed request is too old for the venue to accept.
         watch = _Watch(tracker, sent_at, loop.time() + self.window_ms / 1000 + self.absence_margin_secs,
-                       *self._take_mark(intent.symbol))
+                       self._marks.take(intent.symbol))
         tracker.apply(OrderEvent.SUBMIT, info={"client_id": intent.client_order_index})
         try:
             document = await self._request("POST", "/api/v1/order", params, instruction="orderExecute",
@@ -628,7 +598,7 @@ class BackpackConnector(Connector):
                     # Two clean readings, not one, so that a momentarily stale history cannot decide alone; and the
                     # history may lag the engine for longer, so the position must agree.
                     if absent_reads >= 2:
-                        unproven = await self._moved_since_send(watch)
+                        unproven = await moved_since(self, watch.baseline)
                         if not unproven:
                             proof = VenueUnavailable(
                                 f"order {intent.client_order_index} never reached the venue: no trace of it after "
@@ -655,19 +625,6 @@ class BackpackConnector(Connector):
         finally:
             self._watches.pop(intent.client_order_index, None)
             self._release_mark(watch)
-
-    async def _moved_since_send(self, watch: _Watch) -> str:
-        """Why the position cannot vouch that a lost order never executed; empty when it can (it still reads
-        exactly as it did just before the send)."""
-        if watch.baseline is None:
-            return "there is no position reading from before the send"
-        try:
-            position = await self.position(watch.tracker.intent.symbol)
-        except VenueError as exc:
-            return f"the position cannot be read ({exc})"
-        if position.signed_size != watch.baseline:
-            return f"the position moved from {plain(watch.baseline)} to {plain(position.signed_size)} since the send"
-        return ""
 
     async def cancel_order(self, symbol: str, client_order_index: int) -> None:
         """Ask the venue to cancel one order; OrderNotFound when it is not resting (filled, cancelled or unknown)."""

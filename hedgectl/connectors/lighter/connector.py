@@ -65,6 +65,7 @@ from hedgectl.connectors.lighter.wire import (
     list_field,
     to_units,
 )
+from hedgectl.connectors.marks import Baseline, PositionMarks, moved_since
 from hedgectl.decimals import ROUND_CEILING, ROUND_FLOOR, ZERO, plain, step_of_decimals
 from hedgectl.errors import (
     AmbiguousOutcome,
@@ -167,6 +168,7 @@ class _OrderPlan:
     presigned: SignedTx | None = None  # signed ahead by ``presign``; used only with the nonce it carries
     first_sent_at: float | None = None  # epoch seconds, when the first transaction was signed to be sent
     signed_ahead: bool = False  # the last transaction sent was the one signed ahead
+    baseline: Baseline | None = None  # the market's position mark taken for the send
 
     def wire_fields(self) -> tuple:
         """What the signature covers besides the nonce: two plans with equal fields sign the same transaction."""
@@ -212,6 +214,7 @@ class LighterConnector(Connector):
         self._markets: dict[str, LighterMarket] = {}
         self._markets_by_id: dict[int, LighterMarket] = {}
         self._books: dict[str, TopOfBook] = {}
+        self._marks = PositionMarks()
         self._signer: LighterSigner | None = None
         self._signer_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task] = set()
@@ -273,8 +276,14 @@ class LighterConnector(Connector):
         return self._signer
 
     async def prepare(self, symbol: str) -> MarketRules:
-        """Rules, signer, auth token, nonce and a fresh book for ``symbol``: the order path then does no extra I/O."""
+        """Rules, signer, auth token, nonce and a fresh book for ``symbol``: the order path then does no extra I/O;
+        and a position reading, which a lost order's absence is proven against when the venue's records lag."""
         rules = await self.market_rules(symbol)
+        try:
+            await self.positions()
+        except VenueError as exc:
+            logger.info("%s: no position reading before orders (%s); a lost answer whose nonce another user may "
+                        "have taken will stay unknown", self.name, exc)
         signer = await self._ensure_signer()
         signer.auth_token()
         async with self._nonce.lock():
@@ -354,6 +363,7 @@ class LighterConnector(Connector):
 
     async def positions(self) -> list[Position]:
         """Every open position, named by its market (matched by market id, never by the position's own text)."""
+        before = self._marks.before_read()
         account = await self.with_read_retries("account", self._account)
         entries = list_field(account, "positions", required=True)
         if any(int_field(entry, "market_id") not in self._markets_by_id for entry in entries):
@@ -388,6 +398,7 @@ class LighterConnector(Connector):
                     liquidation_price=liquidation if liquidation else None,
                 )
             )
+        self._marks.observe(before, {position.symbol: position.signed_size for position in positions}, self._rules)
         return positions
 
     async def balance(self) -> Balance:
@@ -671,11 +682,13 @@ class LighterConnector(Connector):
             if fields_ == plan.wire_fields() and time.monotonic() - signed_at < PRESIGNED_MAX_AGE_SECS:
                 plan.presigned = tx
         tracker.apply(OrderEvent.SUBMIT, info={"api_key_index": self.api_key_index})
+        plan.baseline = self._marks.take(intent.symbol)
         task = asyncio.get_running_loop().create_task(
             self._work(tracker, plan), name=f"lighter-order-{intent.client_order_index}"
         )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(lambda _: self._release_mark(tracker, plan))
         settled = asyncio.ensure_future(plan.settled.wait())
         try:
             await asyncio.wait({settled, task}, return_when=asyncio.FIRST_COMPLETED)
@@ -876,6 +889,19 @@ class LighterConnector(Connector):
                     )
                 resend_nonce, lost_may_run = verdict, verdict <= lost[-1].nonce
 
+    def _release_mark(self, tracker: OrderTracker, plan: _OrderPlan) -> None:
+        """Give the market's mark back when the order's task ends: moved by its fill, or unknown if not final."""
+        snapshot = tracker.snapshot()
+        self._marks.release(plan.baseline, final=snapshot.is_final,
+                            signed_fill=plan.intent.side.sign * snapshot.filled_size)
+
+    async def _unmoved_since_send(self, plan: _OrderPlan) -> str:
+        """Why the position cannot vouch that the plan's order never ran; empty when it can: a market order that
+        never ran leaves the position exactly as it was before the send (a resting limit order would not move it)."""
+        if plan.order_type != ORDER_TYPE_MARKET:
+            return "a limit order may rest without moving the position"
+        return await moved_since(self, plan.baseline)
+
     @staticmethod
     def _landed_info(lost: list[SignedTx], attempt: int) -> dict[str, Any]:
         return {"nonce": lost[-1].nonce, "tx_hash": lost[-1].tx_hash, "attempts": attempt, "answer_lost": True}
@@ -950,6 +976,7 @@ class LighterConnector(Connector):
         deadline = time.monotonic() + self.resolve_timeout_secs
         last_error: Exception | None = None
         consumed_since: float | None = None
+        last_unproven = ""  # why the position cannot vouch that the lost order did not run
         step = 0
         while True:
             # every read of a round that starts after the settle window is a reading of the settled venue
@@ -969,9 +996,17 @@ class LighterConnector(Connector):
                 if await self._lost_trace(plan, lost):
                     return None
                 if settled:
-                    logger.warning("%s: order %s: nonce %d was used by another user of the key; sending with %d",
-                                   self.name, coi, lost[-1].nonce, server_next)
-                    return server_next
+                    # the records may trail the sequencer for longer still: only a position that has not moved
+                    # since before the send proves that the lost order did not run
+                    unproven = await self._unmoved_since_send(plan)
+                    if not unproven:
+                        logger.warning("%s: order %s: nonce %d was used by another user of the key; sending with %d",
+                                       self.name, coi, lost[-1].nonce, server_next)
+                        return server_next
+                    if unproven != last_unproven:
+                        logger.warning("%s: order %s: nonce %d was used and the venue shows no trace of the order, "
+                                       "but %s: not sending it again", self.name, coi, lost[-1].nonce, unproven)
+                    last_unproven = unproven
             except VenueError as exc:
                 last_error = exc
             if time.monotonic() >= deadline:
@@ -979,7 +1014,8 @@ class LighterConnector(Connector):
                     why = f"the venue could not be asked whether it has the order ({last_error})"
                 else:
                     why = (f"nonce {lost[-1].nonce} was used, and the venue did not settle whether by this order"
-                           + (f" ({last_error})" if last_error else ""))
+                           + (f" ({last_error})" if last_error else "")
+                           + (f"; {last_unproven}" if last_unproven else ""))
                 raise AmbiguousOutcome(f"order {coi}: {why}", venue=VENUE, connector=self.name,
                                        client_order_index=coi)
             await asyncio.sleep(RESOLVE_DELAYS[min(step, len(RESOLVE_DELAYS) - 1)])

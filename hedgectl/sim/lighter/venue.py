@@ -110,9 +110,14 @@ class PaperLighter(PaperVenue):
         self.faults.on_arm(FaultKind.NONCE_SKEW, self._arm_nonce_skew)
         self.faults.on_arm(FaultKind.LIQUIDATE, self._arm_liquidate)
         self.faults.on_arm(FaultKind.PRICE_MOVE, self._arm_price_move)
+        self.faults.handles(FaultKind.LAG)
 
     def _now_ms(self) -> int:
         return int(self.clock() * 1000)
+
+    def _lag_cutoff_ms(self, request: web.Request, account: str | None) -> int | None:
+        """With a lag fault armed for ``account``, the newest record time a listing may show; None without."""
+        return self.lag_cutoff_ms(request, account, self._now_ms())
 
     # ----- accounts ---------------------------------------------------------------------------------------------
 
@@ -524,6 +529,9 @@ class PaperLighter(PaperVenue):
             self._authorize(request, account_index)
             name = self.ledger.account(account_index).name
             trades = [trade for trade in trades if name in (trade.buyer, trade.seller)]
+            cutoff = self._lag_cutoff_ms(request, name)
+            if cutoff is not None:
+                trades = [trade for trade in trades if trade.timestamp_ms <= cutoff]
         if market_id is not None and market_id != 255:
             symbol = self.ledger.market(market_id).symbol
             trades = [trade for trade in trades if trade.symbol == symbol]
@@ -543,15 +551,22 @@ class PaperLighter(PaperVenue):
             raise LighterApiError(CODE_INVALID_PARAM, "invalid param: client_order_indexes") from None
         if not wanted:
             raise LighterApiError(CODE_INVALID_PARAM, "invalid param: client_order_indexes is required")
-        orders = [order for order in self.ledger.orders_of(account_index) if order.client_order_index in wanted]
+        orders = [order for order in self._visible_orders(request, account_index)
+                  if order.client_order_index in wanted]
         return {"code": 200, "orders": [self._order_document(order) for order in reversed(orders)]}
+
+    def _visible_orders(self, request: web.Request, account_index: int) -> list[Any]:
+        """The account's orders as its listings show them (without those a lag fault still hides)."""
+        orders = self.ledger.orders_of(account_index)
+        cutoff = self._lag_cutoff_ms(request, self.ledger.account(account_index).name)
+        return orders if cutoff is None else [order for order in orders if order.created_ms <= cutoff]
 
     def _account_active_orders(self, request: web.Request) -> dict[str, Any]:
         account_index = _int_param(request, "account_index")
         self._authorize(request, account_index)
         market_id = _optional_int_param(request, "market_id")
         orders = [
-            order for order in self.ledger.orders_of(account_index)
+            order for order in self._visible_orders(request, account_index)
             if order.is_open and (market_id is None or order.market_id == market_id)
         ]
         return {"code": 200, "orders": [self._order_document(order) for order in orders]}
@@ -564,7 +579,7 @@ class PaperLighter(PaperVenue):
         ask_filter = _optional_int_param(request, "ask_filter")
         offset = _int_param(request, "cursor", default=0, low=0)
         orders = [
-            order for order in reversed(self.ledger.orders_of(account_index))
+            order for order in reversed(self._visible_orders(request, account_index))
             if not order.is_open
             and (market_id is None or market_id == 255 or order.market_id == market_id)
             and (ask_filter in (None, -1) or order.is_ask == bool(ask_filter))
@@ -582,6 +597,10 @@ class PaperLighter(PaperVenue):
             record = next((r for r in self.ledger.txs.values() if str(r.sequence_index) == value), None)
         else:
             raise LighterApiError(CODE_INVALID_PARAM, "invalid param: by")
+        if record is not None:
+            cutoff = self._lag_cutoff_ms(request, self.ledger.accounts[record.tx.account_index].name)
+            if cutoff is not None and record.executed_ms > cutoff:
+                record = None
         if record is None:
             raise LighterApiError(CODE_TX_NOT_FOUND, "tx not found")
         return record.document()

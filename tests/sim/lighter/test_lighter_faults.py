@@ -224,3 +224,44 @@ def test_arming_a_fault_for_an_unknown_account_over_http_is_a_400(lighter1: Pape
         assert answer.status_code == 400 and "nobody" in answer.json()["error"]
         armed = http.post("/_sim/faults", json={"kind": "nonce_skew", "account": "lighter1", "amount": 2})
         assert armed.status_code == 200
+
+
+def test_lag_hides_new_orders_trades_and_txs_from_the_listings_but_not_from_the_position(
+        venues: ThreadedPaperVenues, lighter1: PaperLighterAccount) -> None:
+    import asyncio
+
+    venues.arm("lighter", "lag", account="lighter1", ms=800)
+
+    async def listings(client: lighter.SignerClient, tx_hash: str) -> tuple[Any, ...]:
+        token = auth_token(client, lighter1)
+        async with httpx.AsyncClient(base_url=lighter1.url) as http:
+            trades = (await http.get("/api/v1/trades", headers={"authorization": token}, params={
+                "account_index": lighter1.account_index, "market_id": ETH, "sort_by": "timestamp",
+                "limit": 10})).json()["trades"]
+            tx = (await http.get("/api/v1/tx", params={"by": "hash", "value": tx_hash})).json()
+        return (await orders_by_client_index(client, lighter1, 7), trades, tx.get("code"),
+                await eth_position(client, lighter1))
+
+    async def scenario() -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+        async with signer(lighter1) as client:
+            response = assert_accepted(await market_buy(client, 7))
+            early = await listings(client, response.tx_hash)
+            await asyncio.sleep(1.0)
+            return early, await listings(client, response.tx_hash)
+
+    early, late = run(scenario())
+    assert early[0] == {} and early[1] == [] and early[2] == 21500
+    assert early[3] == (1, "0.1000")  # the position is current while the records trail
+    assert late[0][7].status == "filled" and len(late[1]) == 1 and late[2] == 200
+
+
+def test_lag_is_refused_by_a_venue_that_does_not_model_it() -> None:
+    from hedgectl.sim.faults import Fault, FaultBoard, FaultError, FaultKind
+
+    board = FaultBoard("telegram")
+    with pytest.raises(FaultError, match="does not support fault kind lag"):
+        board.admit(Fault(kind=FaultKind.LAG, ms=500))
+    board.handles(FaultKind.LAG)
+    assert board.admit(Fault(kind=FaultKind.LAG, ms=500)).venue == "telegram"
+    with pytest.raises(FaultError, match="lag ms"):
+        Fault.from_json({"kind": "lag"})
