@@ -15,10 +15,13 @@ duplicate is possible (should the venue refuse the new one otherwise than by 211
 the order stays UNKNOWN). A consumed nonce was used by the lost transaction or by another user of the key, and the
 venue's indexes may lag its sequencer by seconds: only when, ``consumed_settle_secs`` after the nonce was first
 seen used, neither the order (by client order index), nor the transaction (by hash), nor a trade of it since the
-send shows at the venue does the order go out again, with the venue's next nonce. A 21104 on the resend of a lost
-order is the same case. If the venue cannot be asked, or does not settle it in time, the order stays UNKNOWN
-(AmbiguousOutcome) and is not resent.
-Fills are not inferred from positions: that needs a baseline read, which would sit on the critical path.
+send shows at the venue, and the position still reads exactly as it did before the send (a market order that ran
+would have moved it; the records may trail for longer than any settle time) does the order go out again, with the
+venue's next nonce. The position before the send comes from the connector's own position reads, ``prepare`` among
+them, moved by its own orders' fills (``PositionMarks``), so no read sits on the critical path. A 21104 on the
+resend of a lost order is the same case. If the venue cannot be asked, or does not settle it in time, the order
+stays UNKNOWN (AmbiguousOutcome) and is not resent.
+Fills are never inferred from positions; the position only vouches that a lost order did not run.
 
 Market orders carry a worst-price bound in integer ticks: the best ask (buy) or bid (sell) of a recent book moved
 by ``max_slippage`` and rounded towards the touch. The book is the one ``prepare`` or ``top_of_book`` read last;
