@@ -322,3 +322,19 @@ def test_the_rebalance_after_l2_goes_out_on_the_fills_before_any_read_and_is_the
     verified = [data for name, data in after_l2 if name == "rebalance" and data["source"] == "venues"]
     assert verified and verified[-1]["positions"]["BP"] == "0"
     assert run.result.outcome is Outcome.COMPLETED
+
+
+@pytest.mark.parametrize("lag_ms", [1500, 7000])
+def test_records_trailing_the_venues_with_lost_answers_never_duplicate_and_end_flat(hedge_run, lag_ms):
+    def lagging(v):
+        for venue in ("backpack", "lighter"):
+            v.arm(venue, "lag", ms=lag_ms)
+        v.arm("lighter", "drop_after_execute", account="lighter1", count=1)
+        v.arm("backpack", "drop_after_execute", account="backpack", count=1)
+
+    run = hedge_run(before=lagging)
+    assert run.venues.exchange_audit() == []
+    assert run.all_flat(), run.positions()
+    assert run.result.outcome in (Outcome.COMPLETED, Outcome.EMERGENCY_EXIT), run.result.reason
+    for role in ("BP", "L1", "L2"):
+        assert all(order.is_final for order in run.orders(role)), run.orders(role)
