@@ -221,6 +221,9 @@ def chaos(
     bridge: str = typer.Option(
         "backpack", "--bridge", help="Venue of the bridge (BP) leg: backpack, grvt, or mixed (drawn per cycle)."
     ),
+    lag: bool = typer.Option(
+        False, "--lag", help="Also draw venue records trailing the engine (the lag fault) in most cycles."
+    ),
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Run hedge cycles under random faults against embedded paper venues and check every end state at the venues."""
@@ -256,7 +259,8 @@ def chaos(
                 terminal.warn(f"cycle {cycle.index} ({cycle.replay_hint()}): {reasons}")
             refresh()
 
-        report = run_chaos(cycles, seed=seed, kill=kill, replay=replay, on_cycle=on_cycle, bridge=bridge)
+        report = run_chaos(cycles, seed=seed, kill=kill, replay=replay, on_cycle=on_cycle, bridge=bridge,
+                           lag=lag)
     terminal.result(report.as_dict(), lambda: _render_chaos(report))
     counts = report.counts()
     if counts["unsafe"]:
@@ -273,6 +277,7 @@ def _render_chaos(report):
     counts = report.counts()
     title = "hedgectl sim chaos" + (" --kill" if report.kill else "") + (
         f" --bridge {report.bridge}" if report.bridge != "backpack" else "") + (
+        " --lag" if any(cycle.plan.lag for cycle in report.cycles) else "") + (
         f" (seed {report.seed})" if report.seed is not None else " (replay)"
     )
     table = Table("", "", title=title, show_header=False)

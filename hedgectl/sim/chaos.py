@@ -40,8 +40,8 @@ ROLES = ("BP", "L1", "L2")
 ROLE_VENUES = {"BP": "backpack", "L1": "lighter", "L2": "lighter"}
 SYMBOLS = {"backpack": "ETH_USDC_PERP", "lighter": "ETH", "grvt": "ETH_USDT_Perp"}
 ORDER_PATHS = {"backpack": "/api/v1/order", "lighter": "/api/v1/sendTx", "grvt": "/full/v1/create_order"}
-#: The fault kinds a schedule draws from, in a fixed order (a seed's plan depends on it). ``lag`` is not drawn yet:
-#: adding it would change the plan of every seed the recorded runs name.
+#: The fault kinds a schedule draws from, in a fixed order (a seed's plan depends on it). ``lag`` is drawn only with
+#: ``--lag``, from a stream of its own, so that the plans of the seeds the recorded runs name stay as they were.
 DRAWN_KINDS = tuple(kind for kind in FaultKind if kind is not FaultKind.LAG)
 #: The venues that can play the bridge (BP) role; ``--bridge mixed`` draws one of them per cycle.
 BRIDGE_VENUES = ("backpack", "grvt")
@@ -96,6 +96,7 @@ class CyclePlan:
     kill_after: float | None = None  # seconds after the cycle starts trading; None: no kill
     bridge: str = "backpack"  # the venue of the BP role in this cycle
     bridge_choice: str = "backpack"  # what the run asked for (``--bridge``): replays need it
+    lag: bool = False  # the run draws trailing-record faults (``--lag``): replays need it
 
     def hedge_parameters(self) -> dict[str, Any]:
         """The hedge parameters (``HedgeConfig`` fields) of this cycle: short waits and a short monitor."""
@@ -128,11 +129,13 @@ def cycle_seed(run_seed: int, index: int) -> int:
     return derived_seed(run_seed, f"chaos-cycle:{index}")
 
 
-def plan_cycle(seed: int, *, kill: bool = False, bridge: str = "backpack") -> CyclePlan:
+def plan_cycle(seed: int, *, kill: bool = False, bridge: str = "backpack", lag: bool = False) -> CyclePlan:
     """Draw a cycle's parameters and fault schedule (one to four faults of every kind) from ``seed``.
 
     ``bridge`` is the venue of the BP role, or "mixed" to draw it from the seed. The draw of the bridge uses its own
-    stream, so a seed gives the same direction, sizes, timings and faults whatever venue bridges.
+    stream, so a seed gives the same direction, sizes, timings and faults whatever venue bridges. With ``lag``,
+    six cycles in ten also get records trailing one venue (or one leg's account) from the start, from a stream of
+    their own too.
     """
     if bridge not in BRIDGE_CHOICES:
         raise ValueError(f"unknown bridge {bridge!r}: choose one of {', '.join(BRIDGE_CHOICES)}")
@@ -146,12 +149,24 @@ def plan_cycle(seed: int, *, kill: bool = False, bridge: str = "backpack") -> Cy
     monitor = round(rng.uniform(0.6, 1.5), 3)
     venues = {**ROLE_VENUES, "BP": venue}
     faults = tuple(_draw_fault(rng, venues) for _ in range(rng.choice((1, 1, 2, 2, 3, 4))))
+    if lag:
+        faults += _draw_lag(random.Random(derived_seed(seed, "chaos-lag")), venues)
     kill_after = None
     if kill:
         # half of the kills land in the first 300 ms, where the entry and the hedge are in flight
         kill_after = round(rng.uniform(0.0, 0.3) if rng.random() < 0.5 else rng.uniform(0.0, 3.0), 3)
     return CyclePlan(seed, direction, l2_side, size, wait, monitor, faults, kill_after, bridge=venue,
-                     bridge_choice=bridge)
+                     bridge_choice=bridge, lag=lag)
+
+
+def _draw_lag(rng: random.Random, role_venues: dict[str, str]) -> tuple[ScheduledFault, ...]:
+    """Records trailing one venue (or one leg's account there) by up to 8 s, from the cycle's start; or nothing."""
+    if rng.random() >= 0.6:
+        return ()
+    role: str | None = rng.choice(ROLES + (None,))
+    venue = role_venues[role] if role is not None else rng.choice(sorted(set(role_venues.values())))
+    ms = rng.choice((300, 1500, 4000, 8000))
+    return (ScheduledFault("start", venue, role, FaultKind.LAG, (("ms", ms),)),)
 
 
 def _draw_fault(rng: random.Random, role_venues: dict[str, str]) -> ScheduledFault:
@@ -429,7 +444,7 @@ class CycleReport:
     def replay_hint(self) -> str:
         bridge = self.plan.bridge_choice
         return (f"--replay {self.plan.seed}" + (" --kill" if self.kill else "")
-                + (f" --bridge {bridge}" if bridge != "backpack" else ""))
+                + (f" --bridge {bridge}" if bridge != "backpack" else "") + (" --lag" if self.plan.lag else ""))
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -475,7 +490,8 @@ class ChaosReport:
 
     def fault_kinds(self) -> dict[str, int]:
         kinds = Counter(fault.kind.value for cycle in self.cycles for fault in cycle.plan.faults)
-        return {kind.value: kinds.get(kind.value, 0) for kind in DRAWN_KINDS}
+        drawn = DRAWN_KINDS + ((FaultKind.LAG,) if any(cycle.plan.lag for cycle in self.cycles) else ())
+        return {kind.value: kinds.get(kind.value, 0) for kind in drawn}
 
     def longest_naked_window(self) -> CycleReport | None:
         measured = [cycle for cycle in self.cycles if cycle.end is not None]
@@ -896,11 +912,12 @@ def run_chaos(
     work_dir: Path | None = None,
     on_cycle: Callable[[CycleReport], None] | None = None,
     bridge: str = "backpack",
+    lag: bool = False,
 ) -> ChaosReport:
     """Run ``cycles`` cycles seeded from ``seed`` (or the one cycle of seed ``replay``) on one set of venues, the
     bridge (BP) role on ``bridge``: "backpack", "grvt", or "mixed" (drawn per cycle from its seed)."""
-    plans = [(0, plan_cycle(replay, kill=kill, bridge=bridge))] if replay is not None else [
-        (index, plan_cycle(cycle_seed(seed, index), kill=kill, bridge=bridge)) for index in range(cycles)
+    plans = [(0, plan_cycle(replay, kill=kill, bridge=bridge, lag=lag))] if replay is not None else [
+        (index, plan_cycle(cycle_seed(seed, index), kill=kill, bridge=bridge, lag=lag)) for index in range(cycles)
     ]
     report = ChaosReport(seed=None if replay is not None else seed, kill=kill, bridge=bridge)
     started = time.monotonic()

@@ -133,3 +133,25 @@ def test_an_unknown_bridge_is_a_usage_error(cli):
     result = cli("sim", "chaos", "--bridge", "kraken", "--cycles", "1")
     assert result.exit_code == 2
     assert "--bridge must be one of backpack, grvt, mixed" in result.output
+
+
+def test_lag_adds_trailing_records_from_a_stream_of_its_own():
+    seeds = [cycle_seed(3, index) for index in range(40)]
+    with_lag = [plan_cycle(seed, lag=True) for seed in seeds]
+    lagged = [plan for plan in with_lag if any(f.kind is FaultKind.LAG for f in plan.faults)]
+    assert 10 <= len(lagged) <= 35
+    for seed, plan in zip(seeds, with_lag):
+        plain = plan_cycle(seed)
+        assert plan.faults[:len(plain.faults)] == plain.faults  # the rest of the plan is the seed's own
+        assert all(dict(f.options)["ms"] in (300, 1500, 4000, 8000) for f in plan.faults[len(plain.faults):])
+    from hedgectl.sim.chaos import CycleReport
+
+    assert CycleReport(index=0, plan=lagged[0], kill=False).replay_hint() == f"--replay {lagged[0].seed} --lag"
+
+
+def test_a_rehearsal_with_trailing_records_ends_safe(cli):
+    result = cli("sim", "chaos", "--lag", "--cycles", "2", "--seed", "11", "--json")
+    assert result.exit_code == 0, result.output[-3000:]
+    report = json.loads(result.stdout)
+    assert report["fault_kinds"]["lag"] >= 1
+    assert report["counts"]["unsafe"] == 0 and report["counts"]["duplicates"] == 0
