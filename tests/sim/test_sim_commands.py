@@ -79,6 +79,25 @@ def test_fault_url_can_come_from_the_config_and_faults_can_be_cleared(served, tm
     assert state["faults"] == []
 
 
+def test_an_order_under_a_lag_fault_armed_from_the_command_line_is_confirmed_once_its_records_show(served, tmp_path):
+    process, accounts, config, env = served
+    armed = hedgectl("--config", str(config), "sim", "fault", "lighter", "lag", "--ms", "1500", "--account",
+                     "lighter1", env=env, cwd=tmp_path)
+    assert armed.returncode == 0, armed.stderr
+    state = json.loads(hedgectl("--config", str(config), "sim", "state", "lighter", "--json",
+                                env=env, cwd=tmp_path).stdout)
+    assert [(f["kind"], f["ms"], f["account"]) for f in state["faults"]] == [("lag", 1500, "lighter1")]
+    started = time.monotonic()
+    order = hedgectl("--config", str(config), "order", "market", "lighter1", "--side", "buy", "--size", "0.05",
+                     "--yes", "--json", env=env, cwd=tmp_path)
+    assert order.returncode == 0, order.stderr
+    assert (json.loads(order.stdout)["state"], json.loads(order.stdout)["filled_size"]) == ("filled", "0.05")
+    assert time.monotonic() - started >= 1.5  # confirmed from the records, once they showed
+    refused = hedgectl("--config", str(config), "sim", "fault", "telegram", "lag", "--ms", "5", env=env,
+                       cwd=tmp_path)
+    assert refused.returncode == 2 and "does not support fault kind lag" in refused.stderr
+
+
 def test_state_in_human_form_lists_accounts(served, tmp_path):
     process, accounts, config, env = served
     shown = hedgectl("sim", "state", "lighter", "--accounts", str(accounts), env=env, cwd=tmp_path)
