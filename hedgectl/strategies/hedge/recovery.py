@@ -30,6 +30,10 @@ from hedgectl.registry import ConnectorSet
 logger = logging.getLogger(__name__)
 
 ACTIONS = ("flatten", "hedge")
+#: How long reconciliation keeps asking about an order the venue has no trace of while the leg's position differs
+#: from the journal's (the venue's records may trail its engine), and how often.
+RECORDS_SETTLE_SECS = 30.0
+RECORDS_POLL_SECS = 1.0
 
 
 @dataclass
@@ -167,12 +171,29 @@ async def reconcile_orders(
                     len(young), max(clock() - order.created_at for order in young), wait)
         await sleep(max(wait, 0.0))
         answers.update(await _ask(young, connected, problems))
+    # Absence past the horizon is proof only if the venue's records are current. A leg whose position differs from
+    # what the journal's known fills make it may have an absent order that ran and is not listed yet: ask again.
+    settle_deadline = clock() + RECORDS_SETTLE_SECS
+    disagreeing: dict[str, str] = {}
+    while True:
+        absent = [order for order in pending if order.id in answers and answers[order.id] is None]
+        disagreeing = await _disagreeing_legs(cycle, connected, {order.role for order in absent})
+        waiting = [order for order in absent if order.role in disagreeing]
+        if not waiting or clock() >= settle_deadline:
+            break
+        await sleep(RECORDS_POLL_SECS)
+        answers.update(await _ask(waiting, connected, problems))
     for order in pending:
         if order.id not in answers:
             continue
         venue_order = answers[order.id]
         if venue_order is None:
             state, filled, price, reason = OrderState.FAILED, ZERO, None, "not at the venue: never landed"
+            if order.role in disagreeing:  # a liquidation, or records trailing longer than we waited
+                reason += f" (but {disagreeing[order.role]})"
+                logger.warning("order %d on %s: no trace of it at the venue after %.0fs, yet %s",
+                               order.intent.client_order_index, order.intent.connector, RECORDS_SETTLE_SECS,
+                               disagreeing[order.role])
         else:
             filled = venue_order.filled_size
             price = venue_order.average_price
@@ -193,6 +214,24 @@ async def reconcile_orders(
             }
         )
     return changed, problems
+
+
+async def _disagreeing_legs(cycle: CycleRecord, connected: dict[str, tuple[Connector, str]],
+                            roles: set[str]) -> dict[str, str]:
+    """Of ``roles``, the legs whose venue position differs from the journal's (baseline plus known fills), each
+    with what differs; a leg whose position cannot be read counts as differing."""
+    differing: dict[str, str] = {}
+    for role in sorted(roles):
+        connector, symbol = connected[role]
+        expected = cycle.position_by_journal(role)
+        try:
+            held = (await read_position(connector, symbol)).signed_size
+        except VenueError as exc:
+            differing[role] = f"the position cannot be read ({exc})"
+            continue
+        if held != expected:
+            differing[role] = f"the venue holds {plain(held)} where the journal's fills make {plain(expected)}"
+    return differing
 
 
 async def _ask(orders: list[OrderRecord], connected: dict[str, tuple[Connector, str]],
