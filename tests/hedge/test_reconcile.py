@@ -15,6 +15,16 @@ from hedgectl.sim.exchange import Side as VenueSide
 from hedgectl.strategies.hedge.recovery import reconcile_orders
 
 
+async def _journaled_buy(connectors, journal):
+    """A BP market buy of 0.1 ETH journaled in a new cycle, not sent: (connector, intent, cycle id)."""
+    bp = await connectors.get("backpack")
+    await bp.prepare("ETH_USDC_PERP")
+    intent = await bp.build_intent("ETH_USDC_PERP", Side.BUY, Decimal("0.1"))
+    cycle_id = journal.start_cycle(direction="long", accounts={"BP": bp.account_id()}, params={}, pid=1)
+    journal.record_intent(cycle_id, role="BP", purpose="entry", intent=intent)
+    return bp, intent, cycle_id
+
+
 def _reconcile(venues, tmp_path, *, age_secs: float, land_late: bool):
     """Journal a BP market buy sent ``age_secs`` ago that the venue has no trace of; reconcile it. With
     ``land_late`` the order reaches the venue while reconciliation waits. Returns (journal order, sleeps)."""
@@ -24,11 +34,7 @@ def _reconcile(venues, tmp_path, *, age_secs: float, land_late: bool):
 
     async def main():
         async with ConnectorSet(config, data_dir=tmp_path) as connectors:
-            bp = await connectors.get("backpack")
-            await bp.prepare("ETH_USDC_PERP")
-            intent = await bp.build_intent("ETH_USDC_PERP", Side.BUY, Decimal("0.1"))
-            cycle_id = journal.start_cycle(direction="long", accounts={"BP": bp.account_id()}, params={}, pid=1)
-            journal.record_intent(cycle_id, role="BP", purpose="entry", intent=intent)
+            bp, intent, cycle_id = await _journaled_buy(connectors, journal)
             exchange = venues.venues.venue("backpack").exchange
 
             async def sleep(seconds: float) -> None:
@@ -86,11 +92,7 @@ def _reconcile_old_order(venues, tmp_path, *, executed: bool, lag_ms: int):
 
     async def main():
         async with ConnectorSet(config, data_dir=tmp_path) as connectors:
-            bp = await connectors.get("backpack")
-            await bp.prepare("ETH_USDC_PERP")
-            intent = await bp.build_intent("ETH_USDC_PERP", Side.BUY, Decimal("0.1"))
-            cycle_id = journal.start_cycle(direction="long", accounts={"BP": bp.account_id()}, params={}, pid=1)
-            journal.record_intent(cycle_id, role="BP", purpose="entry", intent=intent)
+            bp, intent, cycle_id = await _journaled_buy(connectors, journal)
             venues.arm("backpack", "lag", ms=lag_ms)
             venues.call_sync(lambda: exchange.submit_order(
                 "backpack", "ETH_USDC_PERP", VenueSide.BUY, Decimal("0.1"),
