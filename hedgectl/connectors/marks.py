@@ -13,6 +13,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
+from hedgectl.decimals import plain
+from hedgectl.errors import VenueError
+
 
 @dataclass
 class _Mark:
@@ -65,14 +68,9 @@ class PositionMarks:
             mark.size = baseline.size + signed_fill
 
 
-
-
 async def moved_since(connector, baseline: Baseline) -> str:
     """Why ``connector``'s position cannot vouch that an order sent from ``baseline`` never executed; empty when it
     can (the position still reads exactly as it did just before the send)."""
-    from hedgectl.decimals import plain
-    from hedgectl.errors import VenueError
-
     if baseline.size is None:
         return "there is no position reading from before the send"
     try:

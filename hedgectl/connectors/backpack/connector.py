@@ -496,8 +496,7 @@ class BackpackConnector(Connector):
         sent_at = self.venue_time_ms() / 1000
         loop = asyncio.get_running_loop()
         # Absence proves nothing until the signed request is too old for the venue to accept.
-        watch = _Watch(tracker, sent_at, loop.time() + self.window_ms / 1000 + self.absence_margin_secs,
-                       self._marks.take(intent.symbol))
+        watch = _Watch(tracker, sent_at, loop.time() + self.landing_horizon_secs, self._marks.take(intent.symbol))
         tracker.apply(OrderEvent.SUBMIT, info={"client_id": intent.client_order_index})
         try:
             document = await self._request("POST", "/api/v1/order", params, instruction="orderExecute",

@@ -160,21 +160,28 @@ async def reconcile_orders(
     so that a request still in flight lands before the positions are read.
     """
     changed: list[dict[str, Any]] = []
-    problems: list[str] = []
     pending = [order for order in cycle.orders if order.state not in TERMINAL_STATES]
-    answers = await _ask(pending, connected, problems)
+    answers: dict[int, OrderReport | None] = {}
+    errors: dict[int, str] = {}  # orders whose venue could not be asked the last time: they stay unknown
+    await _ask(pending, connected, answers, errors)
+
+    def age(order: OrderRecord) -> float:
+        return clock() - order.created_at
+
+    def horizon(order: OrderRecord) -> float:
+        return connected[order.role][0].landing_horizon_secs
+
     young = [order for order in pending if order.id in answers and answers[order.id] is None
-             and clock() - order.created_at < connected[order.role][0].landing_horizon_secs]
+             and age(order) < horizon(order)]
     if young:
-        wait = max(connected[order.role][0].landing_horizon_secs - (clock() - order.created_at) for order in young)
+        wait = max(horizon(order) - age(order) for order in young)
         logger.info("%d order(s) not at the venue yet, sent %.1fs ago or less: asking again in %.1fs",
-                    len(young), max(clock() - order.created_at for order in young), wait)
+                    len(young), max(age(order) for order in young), wait)
         await sleep(max(wait, 0.0))
-        answers.update(await _ask(young, connected, problems))
+        await _ask(young, connected, answers, errors)
     # Absence past the horizon is proof only if the venue's records are current. A leg whose position differs from
     # what the journal's known fills make it may have an absent order that ran and is not listed yet: ask again.
     settle_deadline = clock() + RECORDS_SETTLE_SECS
-    disagreeing: dict[str, str] = {}
     while True:
         absent = [order for order in pending if order.id in answers and answers[order.id] is None]
         disagreeing = await _disagreeing_legs(cycle, connected, {order.role for order in absent})
@@ -182,7 +189,7 @@ async def reconcile_orders(
         if not waiting or clock() >= settle_deadline:
             break
         await sleep(RECORDS_POLL_SECS)
-        answers.update(await _ask(waiting, connected, problems))
+        await _ask(waiting, connected, answers, errors)
     for order in pending:
         if order.id not in answers:
             continue
@@ -213,7 +220,7 @@ async def reconcile_orders(
                 "filled": plain(filled),
             }
         )
-    return changed, problems
+    return changed, list(errors.values())
 
 
 async def _disagreeing_legs(cycle: CycleRecord, connected: dict[str, tuple[Connector, str]],
@@ -235,17 +242,19 @@ async def _disagreeing_legs(cycle: CycleRecord, connected: dict[str, tuple[Conne
 
 
 async def _ask(orders: list[OrderRecord], connected: dict[str, tuple[Connector, str]],
-               problems: list[str]) -> dict[int, OrderReport | None]:
-    """The venue's report of each order (None: no trace of it), by journal id; an order whose venue could not be
-    asked is left out, with a problem noted."""
-    answers: dict[int, OrderReport | None] = {}
+               answers: dict[int, OrderReport | None], errors: dict[int, str]) -> None:
+    """Ask the venue about each order by client order index: its report (None: no trace of it) goes into
+    ``answers`` by journal id; an order whose venue could not be asked leaves ``answers`` (an earlier answer is not
+    trusted past a failed ask) and its error goes into ``errors``."""
     for order in orders:
         connector, _ = connected[order.role]
         try:
             answers[order.id] = await connector.find_order(order.intent.symbol, order.intent.client_order_index)
         except VenueError as exc:
-            problems.append(f"order {order.intent.client_order_index} on {order.intent.connector}: {exc}")
-    return answers
+            answers.pop(order.id, None)
+            errors[order.id] = f"order {order.intent.client_order_index} on {order.intent.connector}: {exc}"
+        else:
+            errors.pop(order.id, None)
 
 
 async def _cancel_resting(connected: dict[str, tuple[Connector, str]], report: RecoveryReport) -> None:
