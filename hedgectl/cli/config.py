@@ -8,7 +8,7 @@ from typing import Any
 import typer
 
 from hedgectl.cli.state import state
-from hedgectl.errors import ExitCode, UsageError
+from hedgectl.errors import ExitCode
 
 app = typer.Typer(help="Create, show and validate the configuration.", no_args_is_help=True)
 
@@ -19,7 +19,9 @@ JSON_OPTION = typer.Option(False, "--json", help="Print JSON.")
 def init(
     ctx: typer.Context,
     path: Path | None = typer.Argument(None, help="Where to write (default: ~/.config/hedgectl/config.toml)."),
-    force: bool = typer.Option(False, "--force", help="Overwrite an existing config file."),
+    force: bool = typer.Option(
+        False, "--force", help="Replace an existing config file (an existing .env is never touched)."
+    ),
 ) -> None:
     """Write a complete starter config, and a .env (mode 0600) naming the secrets to fill in."""
     from hedgectl.config.loader import user_config_path
@@ -27,23 +29,15 @@ def init(
 
     terminal = state(ctx).terminal()
     target = (path or user_config_path()).expanduser()
-    if target.exists() and not force:
-        raise UsageError(f"{target} exists; use --force to overwrite it")
     document = starter_document()
-    dotenv_path = target.parent / ".env"
-    if dotenv_path.exists():
-        from hedgectl.config.starter import HEADER
-
-        import tomli_w
-
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(HEADER + "\n" + tomli_w.dumps(document), encoding="utf-8")
-        terminal.warn(f"{dotenv_path} exists and was left alone; add these variables to it or to the environment:")
+    written = write_config(target, document, {}, force=force)
+    if written.dotenv_kept is not None:
+        terminal.warn(f"{written.dotenv_kept} exists and was left alone; add these variables to it or to the "
+                      "environment:")
         for variable in secret_variables(document):
             terminal.info(f"  {variable}")
     else:
-        write_config(target, document, {})
-        terminal.info(f"secrets go in {dotenv_path} (mode 0600) or the environment")
+        terminal.info(f"secrets go in {written.secrets_path} (mode 0600) or the environment")
     terminal.success(f"wrote {target}")
     terminal.info(f"next: fill in the secrets, then run: hedgectl --config {target} config check")
 

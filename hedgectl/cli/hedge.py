@@ -298,14 +298,12 @@ def status(
 
 
 def _journal_file(app_state: AppState, paper: bool):
-    from hedgectl.config.loader import find_config_path, user_data_dir
+    from hedgectl.config.datadir import data_dir_path, ensure_data_dir
+    from hedgectl.config.loader import find_config_path
     from hedgectl.journal import journal_path
 
-    base = None
-    if find_config_path(app_state.config_path) is not None:
-        base = app_state.config().general.data_dir
-    base = base or user_data_dir()
-    return journal_path(base / "paper" if paper else base)
+    config = app_state.config() if find_config_path(app_state.config_path) is not None else None
+    return journal_path(ensure_data_dir(data_dir_path(config, paper=paper)))
 
 
 def cycle_summary(cycle, *, data_dir) -> dict[str, Any]:
