@@ -111,6 +111,18 @@ def show(ctx: typer.Context, json_output: bool = JSON_OPTION) -> None:
     app_state.terminal(json_mode=json_output).result(view, lambda: _render_view(view))
 
 
+def _data_dir_problems(config) -> list[str]:
+    """The data directory a command of this config would use, made (private) and proven writable."""
+    from hedgectl.config.datadir import data_dir_path, ensure_data_dir
+    from hedgectl.errors import ConfigError
+
+    try:
+        ensure_data_dir(data_dir_path(config, paper=False))
+    except ConfigError as exc:
+        return exc.problems
+    return []
+
+
 @app.command("check")
 def check(
     ctx: typer.Context,
@@ -137,7 +149,9 @@ def check(
     else:
         result = inspect_config(path)
         config = result.config
-        problems = list(result.problems) + (secret_problems(config) if config is not None else [])
+        problems = list(result.problems)
+        if config is not None:
+            problems += secret_problems(config) + _data_dir_problems(config)
         missing = result.missing_secrets
     result_ok = config is not None and not problems and not missing
     data: dict[str, Any] = {"ok": result_ok, "path": str(path) if path else None, "problems": problems,

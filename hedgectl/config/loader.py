@@ -451,7 +451,8 @@ def _parse_telegram(
     telegram = TelegramConfig(
         enabled=enabled,
         base_url=base_url,
-        bot_token=Secret(token_value, source=TELEGRAM_TOKEN_ENV) if token_value else None,
+        bot_token=Secret(token_value, source=f"${TELEGRAM_TOKEN_ENV}" if env.get(TELEGRAM_TOKEN_ENV) else str(key_file))
+        if token_value else None,
         chat_id=chat_id,
     )
     return telegram, missing
