@@ -85,11 +85,9 @@ def open_private(path: Path, flags: int = os.O_RDWR) -> int:
 
 def refuse_existing(path: Path, *, force: bool, what: str = "") -> None:
     """UsageError (exit 2, one line) when ``path`` exists and ``force`` is not given."""
-    if force:
-        if Path(path).is_dir():
-            raise UsageError(f"{path} is a directory; give a file path")
-        return
-    if os.path.lexists(path):
+    if Path(path).is_dir():
+        raise UsageError(f"{path} is a directory; give a file path")
+    if not force and os.path.lexists(path):
         label = f"{what} " if what else ""
         raise UsageError(f"{label}{path} exists; pass --force to replace it")
 

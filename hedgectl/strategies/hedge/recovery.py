@@ -375,7 +375,8 @@ async def _leg_state(cycle: CycleRecord, role: str, leg: dict[str, Any], connect
     except (VenueUnavailable, AuthError) as exc:
         return f"venue cannot be reached or refuses the account: {exc}"
     except VenueError as exc:
-        raise AbandonRefused(f"{role}: {name} answers but cannot be checked ({exc}): run 'hedgectl hedge recover'")
+        raise AbandonRefused(f"{role}: {name} answers but cannot be checked ({exc}): "
+                             "run 'hedgectl hedge recover'") from None
     except HedgectlError as exc:  # its secrets are gone from the config
         return f"connector {name} cannot be built: {exc}"
     if connector.account_id() != cycle.accounts.get(role):
