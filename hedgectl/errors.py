@@ -50,6 +50,10 @@ class ConfigError(HedgectlError):
         super().__init__("; ".join(self.problems))
 
 
+class JournalUnavailable(ConfigError):
+    """The journal cannot be opened or created where the data directory says (a bad ``general.data_dir``)."""
+
+
 class LockHeld(HedgectlError):
     """Another hedgectl process holds the lock of a venue account (or of a journal cycle)."""
 

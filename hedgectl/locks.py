@@ -1,6 +1,6 @@
 """Exclusive per-account locks, so two hedgectl processes never trade one venue account (or api key) at once.
 
-A lock is an ``flock`` on a file under the data directory; the kernel drops it when the process dies, even by
+A lock is an ``flock`` on a file (0600, in a 0700 directory) under the data directory; the kernel drops it when the process dies, even by
 ``kill -9``, so a crash never leaves a stale lock behind. The holder's pid is written into the file for the message.
 """
 
@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 from hedgectl.errors import LockHeld
+from hedgectl.files import open_private
 
 
 class AccountLock:
@@ -40,8 +41,7 @@ def _safe(key: str) -> str:
 def acquire(data_dir: Path, key: str, *, purpose: str = "trading") -> AccountLock:
     """Take the lock for account ``key`` or raise LockHeld naming the process that holds it."""
     path = data_dir / "locks" / f"{_safe(key)}.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = open(path, "a+")
+    handle = os.fdopen(open_private(path), "r+")
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

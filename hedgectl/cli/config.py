@@ -7,8 +7,8 @@ from typing import Any
 
 import typer
 
-from hedgectl.cli.state import state
-from hedgectl.errors import ExitCode, UsageError
+from hedgectl.cli.state import run, state
+from hedgectl.errors import ExitCode
 
 app = typer.Typer(help="Create, show and validate the configuration.", no_args_is_help=True)
 
@@ -19,7 +19,9 @@ JSON_OPTION = typer.Option(False, "--json", help="Print JSON.")
 def init(
     ctx: typer.Context,
     path: Path | None = typer.Argument(None, help="Where to write (default: ~/.config/hedgectl/config.toml)."),
-    force: bool = typer.Option(False, "--force", help="Overwrite an existing config file."),
+    force: bool = typer.Option(
+        False, "--force", help="Replace an existing config file (an existing .env is never touched)."
+    ),
 ) -> None:
     """Write a complete starter config, and a .env (mode 0600) naming the secrets to fill in."""
     from hedgectl.config.loader import user_config_path
@@ -27,23 +29,15 @@ def init(
 
     terminal = state(ctx).terminal()
     target = (path or user_config_path()).expanduser()
-    if target.exists() and not force:
-        raise UsageError(f"{target} exists; use --force to overwrite it")
     document = starter_document()
-    dotenv_path = target.parent / ".env"
-    if dotenv_path.exists():
-        from hedgectl.config.starter import HEADER
-
-        import tomli_w
-
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(HEADER + "\n" + tomli_w.dumps(document), encoding="utf-8")
-        terminal.warn(f"{dotenv_path} exists and was left alone; add these variables to it or to the environment:")
+    written = write_config(target, document, {}, force=force)
+    if written.dotenv_kept is not None:
+        terminal.warn(f"{written.dotenv_kept} exists and was left alone; add these variables to it or to the "
+                      "environment:")
         for variable in secret_variables(document):
             terminal.info(f"  {variable}")
     else:
-        write_config(target, document, {})
-        terminal.info(f"secrets go in {dotenv_path} (mode 0600) or the environment")
+        terminal.info(f"secrets go in {written.secrets_path} (mode 0600) or the environment")
     terminal.success(f"wrote {target}")
     terminal.info(f"next: fill in the secrets, then run: hedgectl --config {target} config check")
 
@@ -81,6 +75,8 @@ def config_view(config) -> dict[str, Any]:
         "telegram": {
             **to_jsonable(config.telegram),
             "bot_token": "***" if config.telegram.bot_token else None,
+            # which chat the alerts reach is a secret of the .env as much as the token
+            "chat_id": "***" if config.telegram.chat_id else None,
         },
         "min_order": to_jsonable(config.min_order),
     }
@@ -115,29 +111,73 @@ def show(ctx: typer.Context, json_output: bool = JSON_OPTION) -> None:
     app_state.terminal(json_mode=json_output).result(view, lambda: _render_view(view))
 
 
+def _data_dir_problems(config) -> list[str]:
+    """The data directory a command of this config would use, made (private) and proven writable."""
+    from hedgectl.config.datadir import data_dir_path, ensure_data_dir
+    from hedgectl.errors import ConfigError
+
+    try:
+        ensure_data_dir(data_dir_path(config, paper=False))
+    except ConfigError as exc:
+        return exc.problems
+    return []
+
+
 @app.command("check")
-def check(ctx: typer.Context, json_output: bool = JSON_OPTION) -> None:
-    """Validate the config and its secrets; list every problem with its key path (exit 2 when invalid)."""
+def check(
+    ctx: typer.Context,
+    online: bool = typer.Option(
+        False, "--online", help="Also authenticate with each venue (a signed read) and Telegram; report per connector."
+    ),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Validate the config and its secrets; list every problem with its key path (exit 2 when invalid).
+
+    Offline, each secret's form is checked (and that the Backpack secret belongs to its API key); with --online
+    each connector also authenticates with its venue (exit 1 when one fails).
+    """
     from hedgectl.config.loader import find_config_path, inspect_config, searched_locations
+    from hedgectl.config.validate import secret_problems
 
     app_state = state(ctx)
     terminal = app_state.terminal(json_mode=json_output)
     path = find_config_path(app_state.config_path)
+    config = None
     if path is None:
         problems = [f"no config file found (looked at {searched_locations()})"]
-        result_ok, missing, connectors = False, [], 0
+        missing = []
     else:
         result = inspect_config(path)
-        problems, missing = result.problems, result.missing_secrets
-        result_ok = result.ok
-        connectors = len(result.config.connectors) if result.config else 0
-    data = {"ok": result_ok, "path": str(path) if path else None, "problems": problems, "missing_secrets": missing}
+        config = result.config
+        problems = list(result.problems)
+        if config is not None:
+            problems += secret_problems(config) + _data_dir_problems(config)
+        missing = result.missing_secrets
+    result_ok = config is not None and not problems and not missing
+    data: dict[str, Any] = {"ok": result_ok, "path": str(path) if path else None, "problems": problems,
+                            "missing_secrets": missing}
+    online_results = None
+    if online and result_ok:
+        from hedgectl.connectors.online_check import check_online
+
+        online_results = run(check_online(config, data_dir=app_state.data_dir(config)))
+        data["online"] = {item.name: item.as_dict() for item in online_results}
+        data["ok"] = all(item.ok for item in online_results)
     if json_output:
         terminal.result(data)
     else:
         for line in problems + missing:
             terminal.error(line)
-        if result_ok:
-            terminal.success(f"{path}: OK ({connectors} connectors)")
+        if online and not result_ok:
+            terminal.info("not checked online: fix the problems above first")
+        for item in online_results or []:
+            if item.ok:
+                terminal.success(f"{item.name}: {item.detail}")
+            else:
+                terminal.error(f"{item.name}: {item.detail}")
+        if data["ok"]:
+            terminal.success(f"{path}: OK ({len(config.connectors)} connectors{', online' if online else ''})")
     if not result_ok:
         raise typer.Exit(ExitCode.USAGE)
+    if not data["ok"]:
+        raise typer.Exit(ExitCode.FAILURE)

@@ -281,31 +281,39 @@ def status(
     try:
         cycle = (journal.unresolved_cycles() or [None])[-1] or journal.last_cycle()
         if cycle is None:
-            app_state.terminal(json_mode=json_output).result({"cycle": None}, lambda: "no hedge cycle recorded")
+            app_state.terminal(json_mode=json_output).result(
+                {"cycle": None, "journal": str(path)}, lambda: journal_line(path, "no hedge cycle recorded in"))
             return
         data = cycle_summary(cycle, data_dir=path.parent)
     finally:
         journal.close()
 
     def render():
+        from rich.console import Group
+
         from hedgectl.cli.hedge_view import render_cycle_record
 
-        return render_cycle_record(data)
+        return Group(render_cycle_record(data), journal_line(path))
 
-    app_state.terminal(json_mode=json_output).result({"cycle": data}, render)
+    app_state.terminal(json_mode=json_output).result({"cycle": data, "journal": str(path)}, render)
     if not data["resolved"] and not data["running"]:
         raise typer.Exit(ExitCode.POSITION_OPEN)
 
 
 def _journal_file(app_state: AppState, paper: bool):
-    from hedgectl.config.loader import find_config_path, user_data_dir
+    from hedgectl.config.datadir import data_dir_path, ensure_data_dir
+    from hedgectl.config.loader import find_config_path
     from hedgectl.journal import journal_path
 
-    base = None
-    if find_config_path(app_state.config_path) is not None:
-        base = app_state.config().general.data_dir
-    base = base or user_data_dir()
-    return journal_path(base / "paper" if paper else base)
+    config = app_state.config() if find_config_path(app_state.config_path) is not None else None
+    return journal_path(ensure_data_dir(data_dir_path(config, paper=paper)))
+
+
+def journal_line(path, label: str = "journal:"):
+    """The line that says which journal a view read (paper and live runs keep apart ones)."""
+    from rich.text import Text
+
+    return Text(f"{label} {path}", style="dim")
 
 
 def cycle_summary(cycle, *, data_dir) -> dict[str, Any]:
@@ -369,6 +377,12 @@ def _accounts_in_use(data_dir, accounts: list[str]) -> bool:
 def recover(
     ctx: typer.Context,
     action: str = typer.Option("flatten", "--action", help="flatten (default) or hedge what is open."),
+    abandon: str | None = typer.Option(
+        None, "--abandon", metavar="CYCLE", help="Mark CYCLE resolved without trading, when its venue or accounts "
+        "no longer exist (refused while a venue shows a position it opened). Needs --reason."
+    ),
+    reason: str | None = typer.Option(None, "--reason", help="Why the cycle is abandoned (kept in the journal)."),
+    paper: bool = typer.Option(False, "--paper", help="The journal of paper runs (with --abandon)."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask (for unattended use)."),
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
@@ -377,6 +391,11 @@ def recover(
 
     if action not in ("flatten", "hedge"):
         raise UsageError(f"--action must be flatten or hedge, got {action!r}")
+    if abandon is not None:
+        _abandon(ctx, abandon, reason=reason, paper=paper, yes=yes, json_output=json_output)
+        return
+    if reason is not None or paper:
+        raise UsageError("--reason and --paper go with --abandon CYCLE (the venues of past --paper runs are gone)")
     app_state = state(ctx)
     terminal = app_state.terminal(json_mode=json_output)
     config = app_state.config()
@@ -412,6 +431,64 @@ def recover(
     if any(r.resolved and any(size != "0" for size in r.after.values()) for r in reports):
         terminal.warn("the legs are hedged but open and nothing monitors them: flatten them when ready")
         raise typer.Exit(ExitCode.POSITION_OPEN)
+
+
+def _abandon(ctx: typer.Context, cycle_id: str, *, reason: str | None, paper: bool, yes: bool,
+             json_output: bool) -> None:
+    from hedgectl.cli.common import ensure_can_confirm
+    from hedgectl.journal import Journal
+    from hedgectl.registry import ConnectorSet
+    from hedgectl.strategies.hedge.recovery import abandon_cycle
+
+    if not reason or not reason.strip():
+        raise UsageError("--abandon needs --reason 'why the cycle is abandoned' (it goes into the journal)")
+    ensure_can_confirm(yes=yes)
+    app_state = state(ctx)
+    terminal = app_state.terminal(json_mode=json_output)
+    path = _journal_file(app_state, paper)
+    config = None if paper else app_state.config()
+    journal = Journal(path)
+    try:
+        cycle = journal.cycle(cycle_id)
+        if cycle is None:
+            raise UsageError(f"no cycle {cycle_id} in the journal {path}")
+        if cycle.resolved:
+            raise UsageError(f"cycle {cycle_id} is already resolved ({cycle.outcome})")
+
+        def confirm(report) -> bool:
+            for role, finding in report.legs.items():
+                terminal.info(f"{role}: {finding}")
+            if yes:
+                return True
+            from rich.prompt import Prompt
+
+            typed = Prompt.ask(f"type the cycle id ({cycle_id}) to mark it resolved without trading",
+                               console=terminal.err, default="")
+            return typed.strip() == cycle_id
+
+        async def go():
+            if config is None:
+                return await abandon_cycle(journal, None, cycle, reason=reason.strip(), data_dir=path.parent,
+                                           confirm=confirm)
+            async with ConnectorSet(config, data_dir=path.parent) as connectors:
+                return await abandon_cycle(journal, connectors, cycle, reason=reason.strip(), data_dir=path.parent,
+                                           confirm=confirm)
+
+        report = run(go())
+    finally:
+        journal.close()
+    data = {"journal": str(path), "abandoned": report.as_dict()}
+    if not report.confirmed:
+        terminal.result(data, lambda: f"cycle {cycle_id} was not abandoned (the id typed did not match)")
+        raise typer.Exit(ExitCode.INTERRUPTED)
+    if report.venue_shows_position:
+        if json_output:
+            terminal.result(data)
+        terminal.error(f"cycle {cycle_id} not abandoned: {report.refused}")
+        raise typer.Exit(ExitCode.POSITION_OPEN)
+    if report.refused is not None:
+        raise UsageError(f"cycle {cycle_id} not abandoned: {report.refused}")
+    terminal.result(data, lambda: f"cycle {cycle_id} marked resolved without trading (abandoned: {reason.strip()})")
 
 
 def _fmt(sizes: dict[str, str | None]) -> str:

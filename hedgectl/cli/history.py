@@ -14,11 +14,12 @@ def history(
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Past hedge cycles, newest first."""
-    from hedgectl.cli.hedge import _journal_file
+    from hedgectl.cli.hedge import _journal_file, journal_line
     from hedgectl.journal import Journal
 
     app_state = state(ctx)
-    journal = Journal(_journal_file(app_state, paper))
+    path = _journal_file(app_state, paper)
+    journal = Journal(path)
     try:
         cycles = journal.history(limit)
     finally:
@@ -46,7 +47,8 @@ def history(
 
         table = Table("cycle", "started", "direction", "size", "duration s", "outcome", "pnl", title="hedge history")
         for row in rows:
-            style = {"completed": "green", "emergency_exit": "yellow", "failed": "red"}.get(row["outcome"] or "", "")
+            style = {"completed": "green", "emergency_exit": "yellow", "failed": "red", "abandoned": "yellow"}.get(
+                row["outcome"] or "", "")
             table.add_row(
                 row["id"],
                 time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row["started_at"])),
@@ -56,6 +58,8 @@ def history(
                 f"[{style}]{row['outcome']}[/{style}]" if style else str(row["outcome"]),
                 row["pnl"] or "-",
             )
-        return table
+        from rich.console import Group
 
-    app_state.terminal(json_mode=json_output).result({"cycles": rows}, render)
+        return Group(table, journal_line(path))
+
+    app_state.terminal(json_mode=json_output).result({"cycles": rows, "journal": str(path)}, render)

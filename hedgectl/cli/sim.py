@@ -33,39 +33,65 @@ def serve(
     tick_seconds: float = typer.Option(1.0, "--tick-seconds", min=0, help="Seconds between price steps (0 freezes)."),
     accounts_out: Path | None = typer.Option(None, "--accounts-out", help="Write the accounts file here (0600)."),
     write_config: Path | None = typer.Option(
-        None, "--write-config", help="Write a hedgectl config for these venues here, secrets in a .env beside it."
+        None, "--write-config", help="Write a hedgectl config for these venues here, secrets in a .env beside it "
+        "and a data directory of its own beside it."
     ),
     state_file: Path | None = typer.Option(None, "--state-file", help="Keep accounts and positions across restarts."),
+    force: bool = typer.Option(
+        False, "--force", help="Replace an existing --write-config or --accounts-out file (an existing .env is never "
+        "touched: the secrets then go to <config name>.env)."
+    ),
 ) -> None:
     """Start paper Backpack, Lighter, GRVT and Telegram with funded accounts; stay up until Ctrl-C."""
+    from hedgectl.config.starter import plan_config_files
+    from hedgectl.files import refuse_existing
+    from hedgectl.sim.ports import busy_port, first_busy_port
     from hedgectl.sim.runner import run_serve
 
     terminal = state(ctx).terminal()
-    if write_config is not None and write_config.exists() and write_config.is_dir():
-        raise UsageError(f"--write-config {write_config} is a directory; give a file path")
+    ports = {"backpack": backpack_port, "lighter": lighter_port, "grvt": grvt_port, "telegram": telegram_port}
+    # every refusal comes before a venue starts, so a refused command leaves nothing behind
+    if write_config is not None:
+        plan_config_files(write_config, with_secrets=True, force=force)
+    if accounts_out is not None:
+        refuse_existing(accounts_out, force=force, what="accounts file")
+    taken = first_busy_port(host, ports)
+    if taken is not None:
+        raise UsageError(f"port {taken} is in use")
 
     def on_ready(venues) -> None:
+        from hedgectl.config.starter import write_paper_config
+        from hedgectl.files import write_new_file
+
         for kind, venue in venues.venues.items():
             terminal.info(f"paper {kind:<9} {venue.url}")
-        if write_config is not None:
-            from hedgectl.config.starter import paper_document, write_config as write
-
-            document, secrets = paper_document(venues.accounts_document())
-            dotenv_path = write(write_config, document, secrets)
-            terminal.info(f"config written to {write_config} (secrets in {dotenv_path}, mode 0600)")
+        document = venues.accounts_document()
         if accounts_out is not None:
+            write_new_file(accounts_out, json.dumps(document, indent=2) + "\n", force=force, private=True,
+                           what="accounts file")
             terminal.info(f"accounts written to {accounts_out}")
+        if write_config is not None:
+            written = write_paper_config(write_config, document, force=force)
+            terminal.info(f"config written to {write_config} (secrets in {written.secrets_path}, mode 0600)")
+            if written.dotenv_kept is not None:
+                terminal.warn(f"{written.dotenv_kept} was left alone: this config's secrets are in "
+                              f"{written.secrets_path}, which hedgectl reads after it")
         terminal.success("paper venues ready; Ctrl-C stops them")
 
-    run_serve(
-        host=host,
-        ports={"backpack": backpack_port, "lighter": lighter_port, "grvt": grvt_port, "telegram": telegram_port},
-        seed=seed,
-        tick_seconds=tick_seconds,
-        accounts_out=accounts_out,
-        state_file=state_file,
-        on_ready=on_ready,
-    )
+    try:
+        run_serve(
+            host=host,
+            ports=ports,
+            seed=seed,
+            tick_seconds=tick_seconds,
+            state_file=state_file,
+            on_ready=on_ready,
+        )
+    except OSError as exc:
+        port = busy_port(host, ports, exc)
+        if port is None:
+            raise
+        raise UsageError(f"port {port} is in use") from None
     terminal.info("paper venues stopped")
 
 

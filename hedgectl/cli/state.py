@@ -35,10 +35,10 @@ class AppState:
         return self._config
 
     def data_dir(self, config: Config) -> Path:
-        from hedgectl.config.loader import user_data_dir
+        """The config's data directory (paper runs: their own), created private; ConfigError when unusable."""
+        from hedgectl.config.datadir import data_dir_path, ensure_data_dir
 
-        base = config.general.data_dir or user_data_dir()
-        return base / "paper" if config.paper else base
+        return ensure_data_dir(data_dir_path(config, paper=config.paper))
 
 
 def state(ctx: typer.Context) -> AppState:

@@ -87,22 +87,36 @@ def searched_locations() -> str:
     return f"--config, $HEDGECTL_CONFIG, ./hedgectl.toml, {user_config_path()}"
 
 
+def own_dotenv_path(config_path: Path) -> Path:
+    """The secrets file of one config (``hedgectl.toml`` -> ``hedgectl.env``): where hedgectl writes the secrets of
+    a config it made when a ``.env`` already sits beside it (that one is never edited)."""
+    return config_path.with_suffix(".env") if config_path.suffix != ".env" else config_path.with_name(
+        config_path.name + ".env")
+
+
 def secret_environment(config_path: Path | None, env: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Process environment over the .env beside the config file over the .env in the working directory."""
+    """Process environment over the config's own ``<name>.env`` over the .env beside the config file over the .env
+    in the working directory. ValueError (naming the file, never its content) for one that cannot be read."""
     from dotenv import dotenv_values
 
     merged: dict[str, str] = {}
     candidates = [Path.cwd() / ".env"]
     if config_path is not None:
-        candidates.append(config_path.parent / ".env")
+        candidates += [config_path.parent / ".env", own_dotenv_path(config_path)]
     seen: set[Path] = set()
     for dotenv_path in candidates:
-        resolved = dotenv_path.resolve()
-        if resolved in seen or not dotenv_path.is_file():
-            continue
-        seen.add(resolved)
-        warn_if_exposed(dotenv_path)
-        merged.update({k: v for k, v in dotenv_values(dotenv_path).items() if v})
+        try:
+            resolved = dotenv_path.resolve()
+            if resolved in seen or not dotenv_path.is_file():
+                continue
+            seen.add(resolved)
+            warn_if_exposed(dotenv_path)
+            with open(dotenv_path, encoding="utf-8") as stream:
+                values = dotenv_values(stream=stream)
+        except (OSError, UnicodeDecodeError, RuntimeError) as exc:
+            reason = getattr(exc, "strerror", None) or type(exc).__name__
+            raise ValueError(f"cannot read secrets file {dotenv_path}: {reason}") from None
+        merged.update({k: v for k, v in values.items() if v})
     merged.update({k: v for k, v in (os.environ if env is None else env).items() if v})
     return merged
 
@@ -155,7 +169,13 @@ def inspect_config(path: Path, *, env: Mapping[str, str] | None = None) -> LoadR
         return LoadResult(None, [f"{path}: not UTF-8 text"], [])
     except tomllib.TOMLDecodeError as exc:
         return LoadResult(None, [f"{path}: invalid TOML: {exc}"], [])
-    return parse_config(document, path=path, env=secret_environment(path, env))
+    except RecursionError:
+        return LoadResult(None, [f"{path}: invalid TOML: nested too deeply"], [])
+    try:
+        environment = secret_environment(path, env)
+    except ValueError as exc:
+        return LoadResult(None, [str(exc)], [])
+    return parse_config(document, path=path, env=environment)
 
 
 def parse_config(document: dict[str, Any], *, path: Path | None, env: Mapping[str, str]) -> LoadResult:
@@ -431,7 +451,8 @@ def _parse_telegram(
     telegram = TelegramConfig(
         enabled=enabled,
         base_url=base_url,
-        bot_token=Secret(token_value, source=TELEGRAM_TOKEN_ENV) if token_value else None,
+        bot_token=Secret(token_value, source=f"${TELEGRAM_TOKEN_ENV}" if env.get(TELEGRAM_TOKEN_ENV) else str(key_file))
+        if token_value else None,
         chat_id=chat_id,
     )
     return telegram, missing

@@ -128,7 +128,12 @@ def _convert(value: Any, kind: str, choices: tuple[str, ...], base_dir: Path | N
     if kind == "path":
         if not isinstance(value, str) or not value.strip():
             raise ValueError(f"expected a file path string, got {_type_name(value)}")
-        candidate = Path(value).expanduser()
+        if "\0" in value:
+            raise ValueError("a path cannot contain a NUL character")
+        try:
+            candidate = Path(value).expanduser()
+        except RuntimeError:  # ~user of a user that does not exist
+            raise ValueError(f"cannot expand {value.split('/', 1)[0]!r} to a home directory") from None
         if not candidate.is_absolute() and base_dir is not None:
             candidate = base_dir / candidate
         return candidate

@@ -174,9 +174,9 @@ def read_key_file(path: Path) -> dict[str, str]:
 
 
 def write_private_file(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` with mode 0600 from the first byte (never briefly world-readable)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    """(Re)write a file hedgectl keeps for itself with mode 0600 from the first byte, in a 0700 directory."""
+    from hedgectl.files import open_private
+
+    fd = open_private(path, os.O_WRONLY | os.O_TRUNC)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)
-    os.chmod(path, 0o600)

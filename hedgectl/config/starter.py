@@ -1,18 +1,21 @@
 """Configs hedgectl writes: the starter config of ``config init`` and the config that points at paper venues.
 
-Both are a TOML file plus a ``.env`` beside it (mode 0600) for the secrets, since secrets never sit in the TOML.
+Both are a TOML file plus a ``.env`` beside it (mode 0600) for the secrets, since secrets never sit in the TOML. No
+file that exists is replaced unless forced, and an existing ``.env`` never is.
 """
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import tomli_w
 
 from hedgectl.config.model import HedgeConfig
-from hedgectl.config.secrets import write_private_file
 from hedgectl.decimals import plain
+from hedgectl.files import refuse_existing, write_new_file
 from hedgectl.registry import VENUES, env_name
 
 HEADER = """\
@@ -89,23 +92,69 @@ def secret_variables(document: dict[str, Any]) -> list[str]:
     return names
 
 
-def write_config(path: Path, document: dict[str, Any], secrets: dict[str, str]) -> Path:
-    """Write ``path`` (TOML) and ``.env`` beside it with ``secrets`` (mode 0600); return the .env path.
+@dataclass(frozen=True)
+class WrittenConfig:
+    """What ``write_config`` wrote: the config, the file holding its secrets, and an existing .env left alone."""
+
+    path: Path
+    secrets_path: Path | None
+    dotenv_kept: Path | None
+
+
+def plan_config_files(path: Path, *, with_secrets: bool, force: bool) -> tuple[Path | None, Path | None]:
+    """Where a config at ``path`` would put its secrets and which existing .env it would leave alone; UsageError
+    (before anything is written) when the config, or the secrets file it needs, exists and ``force`` is not given.
+
+    An existing ``.env`` beside the config is never replaced or edited, ``force`` or not: secrets with values then
+    go to the config's own ``<name>.env`` (which the loader reads too), and a config without secret values only
+    names the variables to add.
+    """
+    from hedgectl.config.loader import own_dotenv_path
+
+    refuse_existing(path, force=force, what="config file")
+    dotenv_path = path.parent / ".env"
+    if not os.path.lexists(dotenv_path):
+        return dotenv_path, None
+    if not with_secrets:
+        return None, dotenv_path
+    own = own_dotenv_path(path)
+    refuse_existing(own, force=force, what="secrets file")
+    return own, dotenv_path
+
+
+def write_config(path: Path, document: dict[str, Any], secrets: dict[str, str], *, force: bool = False
+                 ) -> WrittenConfig:
+    """Write ``path`` (TOML) and a private (0600) secrets file for ``secrets`` (see ``plan_config_files``).
 
     Variables without a value are written empty so the operator sees what to fill in.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(HEADER + "\n" + tomli_w.dumps(document), encoding="utf-8")
-    dotenv_path = path.parent / ".env"
-    lines = ["# Secrets for hedgectl. Keep this file private (mode 0600)."]
-    for variable in secret_variables(document):
-        value = secrets.get(variable, "")
-        lines.append(f"{variable}={_quote(value)}" if value else f"{variable}=")
-    for variable, value in secrets.items():
-        if variable not in secret_variables(document):
-            lines.append(f"{variable}={_quote(value)}")
-    write_private_file(dotenv_path, "\n".join(lines) + "\n")
-    return dotenv_path
+    secrets_path, kept = plan_config_files(path, with_secrets=any(secrets.values()), force=force)
+    write_new_file(path, HEADER + "\n" + tomli_w.dumps(document), force=force, what="config file")
+    if secrets_path is not None:
+        lines = ["# Secrets for hedgectl. Keep this file private (mode 0600)."]
+        variables = secret_variables(document)
+        for variable in variables:
+            value = secrets.get(variable, "")
+            lines.append(f"{variable}={_quote(value)}" if value else f"{variable}=")
+        for variable, value in secrets.items():
+            if variable not in variables:
+                lines.append(f"{variable}={_quote(value)}")
+        write_new_file(secrets_path, "\n".join(lines) + "\n", private=True, what="secrets file",
+                       force=force and secrets_path.name != ".env")
+    return WrittenConfig(path, secrets_path, kept)
+
+
+def paper_data_dir_name(path: Path) -> str:
+    """The data directory of a paper config, beside it and named after it (``paper.toml`` -> ``paper-data``)."""
+    return f"{path.stem}-data"
+
+
+def write_paper_config(path: Path, accounts: dict[str, Any], *, force: bool = False) -> WrittenConfig:
+    """The config ``sim serve --write-config`` writes: paper venues, and a data directory of its own beside it, so
+    its journal, locks, nonce and client id files never mix with those of live runs."""
+    document, secrets = paper_document(accounts)
+    document["general"]["data_dir"] = paper_data_dir_name(path)
+    return write_config(path, document, secrets, force=force)
 
 
 def _quote(value: str) -> str:

@@ -72,8 +72,9 @@ class ClientIdAllocator:
             self._next = start
             self._reserved_until = start + self.block - 1
             return
-        self.state_path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.state_path, os.O_RDWR | os.O_CREAT, 0o600)
+        from hedgectl.files import open_private
+
+        fd = open_private(self.state_path)
         with os.fdopen(fd, "r+") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:

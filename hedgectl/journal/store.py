@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from hedgectl.decimals import plain
+from hedgectl.errors import JournalUnavailable
 from hedgectl.execution.orders import (
     TERMINAL_STATES,
     OrderIntent,
@@ -30,6 +32,7 @@ from hedgectl.execution.orders import (
     Side,
     Transition,
 )
+from hedgectl.files import open_private, warn_if_shared
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +97,10 @@ def journal_path(data_dir: Path) -> Path:
     return data_dir / "journal.sqlite3"
 
 
+def _companion(path: Path, suffix: str) -> Path:
+    return path.with_name(path.name + suffix)
+
+
 @dataclass(frozen=True)
 class OrderRecord:
     id: int
@@ -152,16 +159,25 @@ class Journal:
 
     def __init__(self, path: Path):
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10)
-        self._db.row_factory = sqlite3.Row
         self._lock = threading.Lock()
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            # NORMAL in WAL mode survives a crash or kill -9 of this process (not a power loss) without an fsync per
-            # write, which keeps the intent write between one leg's fill and the next leg's send to microseconds
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(SCHEMA)
+        try:
+            # SQLite gives the -wal and -shm files the mode of the database file: creating it 0600 first keeps all
+            # three private whatever the umask
+            os.close(open_private(path))
+            for companion in (_companion(path, "-wal"), _companion(path, "-shm")):
+                warn_if_shared(companion)
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10)
+            self._db.row_factory = sqlite3.Row
+            with self._lock:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                # NORMAL in WAL mode survives a crash or kill -9 of this process (not a power loss) without an fsync
+                # per write, which keeps the intent write between one leg's fill and the next leg's send to
+                # microseconds
+                self._db.execute("PRAGMA synchronous=NORMAL")
+                self._db.executescript(SCHEMA)
+        except (OSError, ValueError, sqlite3.Error) as exc:
+            reason = getattr(exc, "strerror", None) or str(exc)
+            raise JournalUnavailable(f"cannot open the journal {path}: {reason} (see general.data_dir)") from None
 
     def close(self) -> None:
         with self._lock:

@@ -329,3 +329,113 @@ async def _hedge(
         except VenueError as exc:
             report.problems.append(f"{role}: hedging order failed: {exc}")
     return await _positions(connected, report)
+
+
+# --- abandoning a cycle whose venues or accounts are gone ----------------------------------------------------------
+
+
+@dataclass
+class AbandonReport:
+    """What ``abandon_cycle`` found per leg, and whether the cycle was marked resolved (else why not)."""
+
+    cycle_id: str
+    reason: str
+    legs: dict[str, str] = field(default_factory=dict)
+    abandoned: bool = False
+    refused: str | None = None
+    #: the refusal came from a venue that shows (or may show) a position of the cycle: recover it, not abandon it
+    venue_shows_position: bool = False
+    confirmed: bool = True
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"cycle_id": self.cycle_id, "reason": self.reason, "legs": self.legs, "abandoned": self.abandoned,
+                "refused": self.refused}
+
+
+class AbandonRefused(Exception):
+    """A leg's venue answers and shows a position the cycle opened (or cannot tell): recover it instead."""
+
+
+def _leg_traded(cycle: CycleRecord, role: str) -> bool:
+    """Whether the cycle may have moved the leg's position: a fill, or an order whose outcome is unknown."""
+    return any(order.filled_size != 0 or order.state not in TERMINAL_STATES for order in cycle.orders_for(role))
+
+
+async def _leg_state(cycle: CycleRecord, role: str, leg: dict[str, Any], connectors: ConnectorSet | None) -> str:
+    """Why abandoning is safe for this leg, as one line; AbandonRefused when it is not."""
+    from hedgectl.errors import AuthError, HedgectlError, VenueUnavailable
+
+    name = leg.get("connector", "?")
+    if connectors is None:
+        return "the paper venues of that run are gone"
+    if name not in connectors.config.connectors:
+        return f"connector {name} is no longer configured"
+    try:
+        connector = await connectors.get(name)
+    except (VenueUnavailable, AuthError) as exc:
+        return f"venue cannot be reached or refuses the account: {exc}"
+    except VenueError as exc:
+        raise AbandonRefused(f"{role}: {name} answers but cannot be checked ({exc}): "
+                             "run 'hedgectl hedge recover'") from None
+    except HedgectlError as exc:  # its secrets are gone from the config
+        return f"connector {name} cannot be built: {exc}"
+    if connector.account_id() != cycle.accounts.get(role):
+        return f"connector {name} now points at another account: the cycle's account is no longer configured"
+    try:
+        position = (await read_position(connector, leg["symbol"], attempts=2)).signed_size
+    except (VenueUnavailable, AuthError) as exc:
+        return f"venue cannot be reached or refuses the account: {exc}"
+    except VenueError as exc:
+        raise AbandonRefused(f"{role}: {name} answers but its position cannot be read ({exc}): "
+                             "run 'hedgectl hedge recover'") from None
+    if position != 0 and _leg_traded(cycle, role):
+        raise AbandonRefused(f"{role}: {name} holds {plain(position)} {leg['symbol']}, a position this cycle "
+                             "opened: run 'hedgectl hedge recover' to flatten it")
+    return f"venue answers: position {plain(position)}" + ("" if position == 0 else " (not opened by this cycle)")
+
+
+async def abandon_cycle(
+    journal: Journal,
+    connectors: ConnectorSet | None,
+    cycle: CycleRecord,
+    *,
+    reason: str,
+    data_dir: Path,
+    confirm: Callable[[AbandonReport], bool] = lambda report: True,
+) -> AbandonReport:
+    """Mark an unresolved cycle resolved without trading, for a cycle whose venue or accounts no longer exist.
+
+    Every leg is checked first: it refuses (``report.refused``) while a process still holds the cycle's accounts,
+    or while a leg's venue answers and shows a position the cycle opened; it proceeds for a leg whose connector is
+    gone, whose account is no longer the configured one, whose venue cannot be reached or refuses the account, or
+    whose position is flat. ``connectors`` None means the venues are gone by construction (a past ``--paper`` run).
+    ``confirm`` sees the findings before anything is written; the operator's ``reason`` goes into the journal.
+    """
+    report = AbandonReport(cycle_id=cycle.id, reason=reason)
+    try:
+        held = locks.acquire_all(data_dir, list(cycle.accounts.values()), purpose="hedge recover --abandon")
+    except LockHeld as exc:
+        report.refused = f"still running: {exc}"
+        return report
+    try:
+        for role, leg in cycle.params.get("legs", {}).items():
+            try:
+                report.legs[role] = await _leg_state(cycle, role, leg, connectors)
+            except AbandonRefused as exc:
+                report.refused = str(exc)
+                report.venue_shows_position = True
+                return report
+        if not confirm(report):
+            report.refused = "not confirmed by the operator"
+            report.confirmed = False
+            return report
+        by_journal = {role: plain(cycle.position_by_journal(role)) for role in cycle.params.get("legs", {})}
+        journal.record_event(cycle.id, "abandoned", reason=reason, legs=report.legs, by_journal=by_journal)
+        journal.mark_resolved(cycle.id, outcome="abandoned",
+                              result={"abandoned": {**report.as_dict(), "by_journal": by_journal}})
+        report.abandoned = True
+        logger.warning("cycle %s abandoned without trading: %s", cycle.id, reason)
+        return report
+    finally:
+        for lock in held:
+            lock.release()
