@@ -694,6 +694,10 @@ class PaperGrvt(PaperVenue):
             raise GrvtError(2020)
         if not is_market and not price:
             raise GrvtError(2021)
+        if is_market:
+            # grvt-pysdk sends a market order with limit price "0" (or "0E-9") and good-till-time: it takes
+            # liquidity at once and nothing of it rests
+            price = None
         side = Side.BUY if _flag(leg, "is_buying_asset") else Side.SELL
         size = _decimal(leg.get("size"))
         if size < rules.min_quantity:
