@@ -605,9 +605,11 @@ class PaperBackpack(PaperVenue):
             return _bad_request(reject.message or "Insufficient margin", reject.code or "INSUFFICIENT_MARGIN").response()
         results: list[Any] = []
         for payload in payloads:
-            # like the other paper venues, a partial fill is what happens to the next *market* order
-            is_market = isinstance(payload, dict) and payload.get("orderType") == "Market"
-            partial = self.faults.take(FaultKind.PARTIAL_FILL, account, path) if is_market else None
+            # as on paper GRVT, a partial fill is what happens to the next taker order: a market order, or an
+            # immediate-or-cancel (fill-or-kill) limit order, which is how a bounded market order goes out
+            taker = isinstance(payload, dict) and (
+                payload.get("orderType") == "Market" or payload.get("timeInForce") in ("IOC", "FOK"))
+            partial = self.faults.take(FaultKind.PARTIAL_FILL, account, path) if taker else None
             try:
                 results.append(self.order_document(self._place(account, payload, partial)))
             except ApiError as error:
