@@ -285,6 +285,7 @@ class PaperBackpack(PaperVenue):
         public = {
             "/api/v1/assets": self._assets,
             "/api/v1/markets": self._markets,
+            "/api/v1/securities": self._securities,
             "/api/v1/market": self._market,
             "/api/v1/ticker": self._ticker,
             "/api/v1/tickers": self._tickers,
@@ -433,7 +434,15 @@ class PaperBackpack(PaperVenue):
         return rules
 
     async def _markets(self, request: web.Request) -> web.StreamResponse:
-        return json_response([self._market_document(rules) for rules in self.exchange.rules.values()])
+        # marketType may be repeated or comma-separated; every paper market is a perpetual
+        wanted = {part.strip().upper() for value in request.query.getall("marketType", [])
+                  for part in value.split(",") if part.strip()}
+        documents = [self._market_document(rules) for rules in self.exchange.rules.values()]
+        return json_response([doc for doc in documents if not wanted or doc["marketType"] in wanted])
+
+    async def _securities(self, request: web.Request) -> web.StreamResponse:
+        # tokenized-stock RFQ metadata: a perps-only venue lists none
+        return json_response([])
 
     async def _market(self, request: web.Request) -> web.StreamResponse:
         return json_response(self._market_document(self._rules(request.query.get("symbol"))))
@@ -596,9 +605,11 @@ class PaperBackpack(PaperVenue):
             return _bad_request(reject.message or "Insufficient margin", reject.code or "INSUFFICIENT_MARGIN").response()
         results: list[Any] = []
         for payload in payloads:
-            # like the other paper venues, a partial fill is what happens to the next *market* order
-            is_market = isinstance(payload, dict) and payload.get("orderType") == "Market"
-            partial = self.faults.take(FaultKind.PARTIAL_FILL, account, path) if is_market else None
+            # as on paper GRVT, a partial fill is what happens to the next taker order: a market order, or an
+            # immediate-or-cancel (fill-or-kill) limit order, which is how a bounded market order goes out
+            taker = isinstance(payload, dict) and (
+                payload.get("orderType") == "Market" or payload.get("timeInForce") in ("IOC", "FOK"))
+            partial = self.faults.take(FaultKind.PARTIAL_FILL, account, path) if taker else None
             try:
                 results.append(self.order_document(self._place(account, payload, partial)))
             except ApiError as error:
@@ -662,8 +673,12 @@ class PaperBackpack(PaperVenue):
         symbol = params.get("symbol")
         order_id = params.get("orderId")
         cutoff = self.lag_cutoff_ms(request, account)
+        direction = params.get("sortDirection")
+        if direction not in (None, "Asc", "Desc"):
+            raise _bad_request("Invalid sortDirection", "INVALID_CLIENT_REQUEST")
+        found = self.exchange.find_orders(account, symbol=symbol or None)
         orders = [
-            order for order in reversed(self.exchange.find_orders(account, symbol=symbol or None))
+            order for order in (found if direction == "Asc" else reversed(found))
             if (order_id is None or str(order.order_id) == order_id)
             and (cutoff is None or order.created_ms <= cutoff)
         ]

@@ -172,7 +172,7 @@ def _draw_lag(rng: random.Random, role_venues: dict[str, str]) -> tuple[Schedule
 def _draw_fault(rng: random.Random, role_venues: dict[str, str]) -> ScheduledFault:
     kind = rng.choice(DRAWN_KINDS)
     role: str | None = rng.choice(ROLES)
-    if kind is FaultKind.NONCE_SKEW:
+    if kind in (FaultKind.NONCE_SKEW, FaultKind.REJECT_AFTER_ACCEPT):
         role = rng.choice(("L1", "L2"))
     venue = role_venues[role]
     options: dict[str, Any] = {}
@@ -183,7 +183,7 @@ def _draw_fault(rng: random.Random, role_venues: dict[str, str]) -> ScheduledFau
         options = {"status": rng.choice((500, 502, 503)), "count": rng.randint(1, 4)}
     elif kind is FaultKind.RATE_LIMIT:
         options = {"count": rng.randint(1, 4)}
-    elif kind is FaultKind.REJECT:
+    elif kind in (FaultKind.REJECT, FaultKind.REJECT_AFTER_ACCEPT):
         options = {"count": rng.randint(1, 3)}
     elif kind is FaultKind.DROP_AFTER_EXECUTE:
         options = {"count": rng.randint(1, 2), "mode": rng.choice(("close", "504")),

@@ -488,7 +488,7 @@ class Exchange:
 
         Market orders are IOC: they walk the book up to ``worst_price`` (when given) and cancel the rest. Limit orders
         match what they cross and rest unless IOC/FOK. ``quote_quantity`` sizes a market order by quote currency
-        instead of ``quantity``. ``fill_fraction`` (the partial-fill fault) caps what a market order may fill.
+        instead of ``quantity``. ``fill_fraction`` (the partial-fill fault) caps what a taker order may fill.
         Raises ``OrderRejected`` (no record created) for a rule violation; every other outcome is a recorded order,
         cancelled with a ``CancelReason`` when it could not (fully) execute.
         """
@@ -550,7 +550,9 @@ class Exchange:
         if not order.reduce_only and not self._margin_allows(account, order, position_size):
             self._cancel(order, CancelReason.INSUFFICIENT_MARGIN)
             return
-        if fill_fraction is not None and order.order_type is OrderType.MARKET:
+        # a taker order: a market order, or a limit order that never rests
+        if fill_fraction is not None and (order.order_type is OrderType.MARKET
+                                          or order.time_in_force is not TimeInForce.GTC):
             executable = min(executable, quantize_down(order.quantity * fill_fraction, rules.step_size))
         available = sum((level.quantity for level in ladder if limit is None or self._within(level.price, limit, order.side)), ZERO)
         if order.time_in_force is TimeInForce.FOK and available < executable:

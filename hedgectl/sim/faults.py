@@ -36,6 +36,7 @@ class FaultKind(str, enum.Enum):
     PRICE_MOVE = "price_move"
     DOWN = "down"
     LAG = "lag"
+    REJECT_AFTER_ACCEPT = "reject_after_accept"
 
 
 REQUEST_KINDS = frozenset({FaultKind.LATENCY, FaultKind.ERROR, FaultKind.RATE_LIMIT})
@@ -43,6 +44,9 @@ ORDER_KINDS = frozenset({FaultKind.REJECT, FaultKind.DROP_AFTER_EXECUTE, FaultKi
 IMMEDIATE_KINDS = frozenset({FaultKind.NONCE_SKEW, FaultKind.LIQUIDATE, FaultKind.PRICE_MOVE, FaultKind.DOWN})
 #: Kinds a venue applies in its record listings; only venues that declare them (``FaultBoard.handles``) accept them.
 RECORD_KINDS = frozenset({FaultKind.LAG})
+#: Kinds only the venues that declare them (``FaultBoard.handles``) accept: the record kinds, and a transaction that
+#: fails after it was accepted (Lighter).
+DECLARED_KINDS = RECORD_KINDS | {FaultKind.REJECT_AFTER_ACCEPT}
 
 
 class DropMode(str, enum.Enum):
@@ -65,6 +69,7 @@ class Fault:
       error: ``status`` (5xx, default 500).
       rate_limit: ``retry_after`` seconds (Telegram's ``parameters.retry_after``; Backpack sends none).
       reject: ``code`` and ``message`` of the venue error (venue defaults: insufficient margin).
+      reject_after_accept: the order is accepted, its nonce consumed, then its transaction fails with ``message``.
       drop_after_execute: ``mode`` close | 504, ``delay_ms`` before the 504.
       partial_fill: ``fraction`` of the order's quantity that fills (0 < fraction < 1), rest cancelled.
       nonce_skew: ``amount`` the server-side nonce jumps ahead (Lighter; needs ``api_key_index`` or all keys).
@@ -202,13 +207,13 @@ class FaultBoard:
         self._actions[kind] = action
 
     def handles(self, kind: FaultKind) -> None:
-        """Declare that this venue applies record ``kind`` (e.g. lag) in its listings."""
+        """Declare that this venue applies ``kind`` (a record kind such as lag, or reject_after_accept)."""
         self._handled.add(kind)
 
     def supports(self, kind: FaultKind) -> bool:
         if kind in IMMEDIATE_KINDS:
             return kind in self._actions
-        return kind not in RECORD_KINDS or kind in self._handled
+        return kind not in DECLARED_KINDS or kind in self._handled
 
     def admit(self, fault: Fault) -> Fault:
         """Check that this venue can arm ``fault`` and give it its id, without arming it yet."""

@@ -24,7 +24,7 @@ from typing import Any
 from aiohttp import web
 from eth_keys.exceptions import BadSignature, ValidationError
 
-from hedgectl.connectors.grvt.signing import LegScale, new_private_key, recover_signer
+from hedgectl.connectors.grvt.signing import LegScale, new_private_key
 from hedgectl.sim.exchange import (
     OPEN_STATUSES,
     CancelReason,
@@ -39,6 +39,7 @@ from hedgectl.sim.exchange import (
     TradeKind,
 )
 from hedgectl.sim.faults import Fault, FaultKind
+from hedgectl.sim.grvt_signature import signer_of
 from hedgectl.sim.market import Market, MarketRules, is_multiple
 from hedgectl.sim.server import PaperVenue, json_response
 
@@ -644,7 +645,9 @@ class PaperGrvt(PaperVenue):
             raise GrvtError(2008)
         nonce = _integer(signature.get("nonce"), UINT32_MAX)
         try:
-            recovered = recover_signer(order, nonce, expiration, self.chain_id, self._scale_of, v, r, s)
+            recovered = signer_of(order, nonce, expiration, self.chain_id,
+                                  lambda symbol: (self._scale_of(symbol).asset_id, self._scale_of(symbol).base_decimals),
+                                  v, r, s)
         except ValueError:
             raise GrvtError(1003) from None
         except (BadSignature, ValidationError):
@@ -694,6 +697,10 @@ class PaperGrvt(PaperVenue):
             raise GrvtError(2020)
         if not is_market and not price:
             raise GrvtError(2021)
+        if is_market:
+            # grvt-pysdk sends a market order with limit price "0" (or "0E-9") and good-till-time: it takes
+            # liquidity at once and nothing of it rests
+            price = None
         side = Side.BUY if _flag(leg, "is_buying_asset") else Side.SELL
         size = _decimal(leg.get("size"))
         if size < rules.min_quantity:

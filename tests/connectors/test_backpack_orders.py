@@ -163,7 +163,7 @@ def test_partial_fill_is_reported_as_such(paper_backpack: PaperBackpack) -> None
     assert paper_backpack.signed_size() == Decimal("0.2")
 
 
-def test_max_slippage_goes_out_as_a_slippage_tolerance_the_venue_enforces(paper_backpack: PaperBackpack) -> None:
+def test_max_slippage_goes_out_as_an_ioc_limit_at_the_worst_acceptable_price(paper_backpack: PaperBackpack) -> None:
     _, best_ask = paper_backpack.best_bid_ask()
 
     async def scenario(connector: BackpackConnector):
@@ -173,9 +173,11 @@ def test_max_slippage_goes_out_as_a_slippage_tolerance_the_venue_enforces(paper_
     handle = paper_backpack.run(scenario)
     snapshot = handle.snapshot()
     [recorded] = paper_backpack.orders(handle.client_order_index)
-    assert Decimal(recorded["worst_price"]) == best_ask * (1 + Decimal("0.001") / 100)
+    worst = (best_ask * (1 + Decimal("0.00001"))).quantize(Decimal("0.01"), rounding="ROUND_FLOOR")
+    assert recorded["type"] == "limit" and recorded["time_in_force"] == "ioc"
+    assert Decimal(recorded["price"]) == worst
     assert snapshot.state is OrderState.CANCELLED and 0 < snapshot.filled_size < Decimal("5")
-    assert snapshot.reason == "SlippageToleranceExceeded"
+    assert paper_backpack.open_orders() == []  # nothing of it rests
 
 
 def test_limit_order_rests_until_cancelled_and_then_nothing_is_open(paper_backpack: PaperBackpack) -> None:

@@ -218,3 +218,4 @@ def test_a_first_read_on_a_skewed_clock_learns_the_venue_clock_and_succeeds(pape
 
     positions, offset = asyncio.run(scenario())
     assert positions == [] and offset > 29_000
+

@@ -211,6 +211,9 @@ def test_order_body_is_exactly_what_was_signed() -> None:
         venue.on("POST", "/api/v1/order", lambda params: web.json_response(
             _order(params["clientId"], side=params["side"], status="Filled", executedQuantity="0.3",
                    executedQuoteQuantity="1050")))
+        venue.on("GET", "/api/v1/depth", lambda params: web.json_response(
+            {"asks": [["3501.00", "2"]], "bids": [["3499.99", "1"], ["3500.00", "3"]], "lastUpdateId": "1",
+             "timestamp": 1}))
         await connector.prepare(ETH)
         handle = await connector.submit_market_order(ETH, Side.SELL, Decimal("0.3"), reduce_only=True,
                                                      max_slippage=Decimal("0.005"))
@@ -219,8 +222,9 @@ def test_order_body_is_exactly_what_was_signed() -> None:
     handle, [body], windows = run(scenario, options={"window_ms": 2500})
     assert windows == {"2500"}
     assert body == {
-        "symbol": ETH, "side": "Ask", "orderType": "Market", "quantity": "0.3", "clientId": handle.client_order_index,
-        "reduceOnly": True, "slippageTolerance": "0.5", "slippageToleranceType": "Percent",
+        "symbol": ETH, "side": "Ask", "quantity": "0.3", "clientId": handle.client_order_index,
+        # the bound is a price, whose meaning no venue reads differently: best bid 3500 less 0.5 %, IOC
+        "reduceOnly": True, "orderType": "Limit", "price": "3482.5", "timeInForce": "IOC",
     }
     assert handle.snapshot().state is OrderState.FILLED and handle.snapshot().average_price == Decimal("3500")
 
@@ -376,3 +380,40 @@ def test_order_found_through_its_fills_that_has_come_to_rest_since_is_reported_r
     found = run(scenario)
     assert found is not None and not found.done and found.status == "PartiallyFilled"
     assert found.size == Decimal("0.5") and found.filled_size == Decimal("0.1")
+
+
+def test_order_history_is_asked_newest_first_and_a_page_older_than_the_send_ends_the_scan() -> None:
+    from hedgectl.connectors.backpack import connector as backpack_connector
+
+    old_ms = int(time.time() * 1000) - 3_600_000
+    full_page = [_order(9000 + n, createdAt=old_ms - n) for n in range(backpack_connector.HISTORY_PAGE)]
+
+    async def scenario(venue: ScriptedVenue, connector: BackpackConnector):
+        venue.on("GET", "/api/v1/order", _not_found)
+        venue.on("GET", "/wapi/v1/history/orders", lambda params: web.json_response(full_page))
+        venue.on("GET", "/wapi/v1/history/fills", lambda params: web.json_response([]))
+        await connector.prepare(ETH)
+        found = await connector._lookup(ETH, 4242, since_ms=int(time.time() * 1000))
+        return found, [entry[2] for entry in venue.received if entry[1] == "/wapi/v1/history/orders"]
+
+    found, asked = run(scenario)
+    assert found is None
+    assert [params["sortDirection"] for params in asked] == ["Desc"]  # one page: it is older than the send
+
+
+def test_order_history_answered_oldest_first_is_scanned_to_its_page_limit() -> None:
+    from hedgectl.connectors.backpack import connector as backpack_connector
+
+    old_ms = int(time.time() * 1000) - 3_600_000
+    ascending = [_order(9000 + n, createdAt=old_ms + n) for n in range(backpack_connector.HISTORY_PAGE)]
+
+    async def scenario(venue: ScriptedVenue, connector: BackpackConnector):
+        venue.on("GET", "/api/v1/order", _not_found)
+        venue.on("GET", "/wapi/v1/history/orders", lambda params: web.json_response(ascending))
+        venue.on("GET", "/wapi/v1/history/fills", lambda params: web.json_response([]))
+        await connector.prepare(ETH)
+        await connector._lookup(ETH, 4242, since_ms=int(time.time() * 1000))
+        return [entry for entry in venue.received if entry[1] == "/wapi/v1/history/orders"]
+
+    asked = run(scenario)
+    assert len(asked) == backpack_connector.HISTORY_PAGES  # the direction was not honoured: no early stop

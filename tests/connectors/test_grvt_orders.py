@@ -190,3 +190,16 @@ def test_unusable_private_key_fails_the_order_before_anything_is_sent(paper_grvt
         asyncio.run(scenario())
     assert seen == [OrderState.FAILED]
     assert paper_grvt.venues.state("grvt")["orders"] == []
+
+
+def test_order_leaves_create_time_to_the_venue_and_sends_no_chain_id_in_its_signature(paper_grvt: PaperGrvt) -> None:
+    async def scenario(connector: GrvtConnector):
+        handle = await connector.submit_market_order(ETH, Side.BUY, Decimal("0.1"))
+        return await handle.wait_final(10)
+
+    snapshot = paper_grvt.run(scenario)
+    assert snapshot.state is OrderState.FILLED
+    record = next(r for r in paper_grvt.venue.records
+                  if r.client_order_id == str(snapshot.intent.client_order_index))
+    assert record.document["metadata"] == {"client_order_id": str(snapshot.intent.client_order_index)}
+    assert "chain_id" not in record.document["signature"]

@@ -338,3 +338,14 @@ def test_records_trailing_the_venues_with_lost_answers_never_duplicate_and_end_f
     assert run.result.outcome in (Outcome.COMPLETED, Outcome.EMERGENCY_EXIT), run.result.reason
     for role in ("BP", "L1", "L2"):
         assert all(order.is_final for order in run.orders(role)), run.orders(role)
+
+
+@pytest.mark.parametrize("role, account", [("L1", "lighter1"), ("L2", "lighter2")])
+def test_a_lighter_leg_whose_accepted_order_then_fails_ends_safe_with_its_naked_window(hedge_run, role, account):
+    run = hedge_run(before=lambda v: v.arm("lighter", "reject_after_accept", account=account, count=1))
+    refused = [o for o in run.orders(role) if o.state is OrderState.FAILED]
+    assert refused and refused[0].filled_size == 0  # accepted by sendTx, then refused: never filled
+    assert run.result.naked_window_ms is not None
+    assert run.result.as_dict()["naked_window_ms"] is not None
+    assert run.all_flat()
+    assert run.result.outcome in (Outcome.COMPLETED, Outcome.EMERGENCY_EXIT)

@@ -64,3 +64,27 @@ def test_backpack_exchange_sdk_trades_and_reads_collateral(backpack_venues: Thre
     assert Decimal(collateral["netExposureFutures"]) > 0
     history = client.get_order_history(symbol=ETH, limit=10)
     assert [item["clientId"] for item in history][-1] == 7
+
+
+def test_securities_answer_an_empty_list_and_markets_filter_by_market_type(backpack) -> None:
+    import httpx
+
+    with httpx.Client(timeout=10) as http:
+        securities = http.get(backpack.url + "/api/v1/securities")
+        perps = http.get(backpack.url + "/api/v1/markets", params={"marketType": "PERP"})
+        spots = http.get(backpack.url + "/api/v1/markets", params={"marketType": "SPOT"})
+        every = http.get(backpack.url + "/api/v1/markets")
+    assert securities.status_code == 200 and securities.json() == []
+    assert perps.json() == every.json() and len(every.json()) == 3
+    assert spots.status_code == 200 and spots.json() == []
+
+
+def test_order_history_honours_the_documented_sort_direction(backpack) -> None:
+    for _ in range(2):
+        assert backpack.market("Bid", "0.01").status_code == 200
+    newest = backpack.request("GET", "/wapi/v1/history/orders", {"sortDirection": "Desc"}).json()
+    oldest = backpack.request("GET", "/wapi/v1/history/orders", {"sortDirection": "Asc"}).json()
+    default = backpack.request("GET", "/wapi/v1/history/orders").json()
+    assert [row["id"] for row in newest] == [row["id"] for row in reversed(oldest)] == [row["id"] for row in default]
+    assert newest[0]["id"] != oldest[0]["id"]
+    assert backpack.request("GET", "/wapi/v1/history/orders", {"sortDirection": "Sideways"}).status_code == 400

@@ -404,3 +404,11 @@ def test_state_file_keeps_keys_and_positions_across_restarts(tmp_path: Any) -> N
         restarted = GrvtTestClient(section["url"], section["accounts"][0], http)
         assert restarted.login().status_code == 200
         assert restarted.signed_size() == "-0.4"
+
+
+@pytest.mark.parametrize("zero_price", ["0", "0E-9"])
+def test_market_order_in_the_form_the_official_sdk_sends_fills(grvt: GrvtTestClient, zero_price: str) -> None:
+    # grvt-pysdk: is_market true, limit price the string of a rounded zero, good-till-time by default
+    filled = grvt.trade("buy", "0.1", price=zero_price, is_market=True, time_in_force="GOOD_TILL_TIME")
+    assert filled["state"]["status"] == "FILLED" and filled["state"]["traded_size"] == ["0.1"]
+    assert grvt.signed_size() == "0.1"

@@ -38,7 +38,7 @@ from hedgectl.connectors.base import (
     tls_context,
 )
 from hedgectl.connectors.marks import Baseline, PositionMarks, moved_since
-from hedgectl.decimals import ZERO, plain
+from hedgectl.decimals import ROUND_CEILING, ROUND_FLOOR, ZERO, plain
 from hedgectl.errors import (
     AmbiguousOutcome,
     ConfigError,
@@ -56,6 +56,7 @@ from hedgectl.execution.orders import (
     OrderState,
     OrderTracker,
     OrderType,
+    Side,
     TrackingLimitOrder,
     TrackingMarketOrder,
     TransitionListener,
@@ -67,6 +68,10 @@ DEFAULT_WINDOW_MS = 5000
 MAX_WINDOW_MS = 60000
 HISTORY_PAGE = 200
 HISTORY_PAGES = 3
+#: The documented ``sortDirection`` of order history, asked explicitly rather than relying on the default.
+HISTORY_NEWEST_FIRST = "Desc"
+#: How far before an order's send an order history scan still looks (the venue's clock against ours).
+HISTORY_CLOCK_MARGIN_MS = 60_000
 FILLS_PAGE = 1000
 FILLS_PAGES = 20
 # Transport failures raised before a single byte of the request could have left the process.
@@ -392,14 +397,15 @@ class BackpackConnector(Connector):
         for page in range(HISTORY_PAGES):
             rows = wire.expect(
                 await self._read("order history", "/wapi/v1/history/orders",
-                                 {"symbol": symbol, "limit": HISTORY_PAGE, "offset": page * HISTORY_PAGE},
+                                 {"symbol": symbol, "limit": HISTORY_PAGE, "offset": page * HISTORY_PAGE,
+                                  "sortDirection": HISTORY_NEWEST_FIRST},
                                  instruction="orderHistoryQueryAll"),
                 list, "order history",
             )
             for row in rows:
                 if isinstance(row, dict) and wire.client_id(row.get("clientId")) == client_order_index:
                     return wire.order_report(row), wire.expiry_reason(row)
-            if len(rows) < HISTORY_PAGE:
+            if len(rows) < HISTORY_PAGE or (since_ms is not None and _older_newest_first(rows, since_ms)):
                 break
         fills = [
             wire.fill(row) for row in await self._fill_rows(symbol, since_ms=since_ms, pages=1)
@@ -440,8 +446,13 @@ class BackpackConnector(Connector):
 
     # --- orders: writes --------------------------------------------------------------------------------------
 
-    def _order_params(self, intent: OrderIntent, rules: MarketRules, max_slippage: Decimal | None) -> dict[str, Any]:
-        """The orderExecute body: sizes and prices as plain strings already on the step / tick, never re-rounded."""
+    def _order_params(self, intent: OrderIntent, rules: MarketRules, max_slippage: Decimal | None,
+                      touch: Decimal | None = None) -> dict[str, Any]:
+        """The orderExecute body: sizes and prices as plain strings already on the step / tick, never re-rounded.
+
+        A market order with a slippage bound goes out as an immediate-or-cancel limit order at the worst acceptable
+        price (``touch``, the best opposite price, moved by ``max_slippage`` and rounded toward it): the scale of the
+        venue's own ``slippageTolerance`` is not documented, a limit price means the same on every venue."""
         where = dict(venue=self.venue, connector=self.name)
         if intent.venue != self.venue:
             raise InvalidOrder(f"intent for venue {intent.venue} sent to {self.venue}", **where)
@@ -470,10 +481,18 @@ class BackpackConnector(Connector):
             if intent.post_only:
                 params["postOnly"] = True
         elif max_slippage is not None:
-            if max_slippage <= 0:
-                raise InvalidOrder(f"max slippage must be positive, got {plain(max_slippage)}", **where)
-            params["slippageTolerance"] = plain(max_slippage * 100)
-            params["slippageToleranceType"] = "Percent"
+            if not ZERO < max_slippage < 1:
+                raise InvalidOrder(f"max slippage must be in (0, 1), got {plain(max_slippage)}", **where)
+            if touch is None or touch <= 0:
+                raise InvalidOrder(f"{intent.symbol}: no {'ask' if intent.side is Side.BUY else 'bid'} to bound a "
+                                   f"market order by", **where)
+            if intent.side is Side.BUY:
+                worst = rules.quantize_price(touch * (1 + max_slippage), ROUND_FLOOR)
+            else:
+                worst = max(rules.quantize_price(touch * (1 - max_slippage), ROUND_CEILING), rules.tick_size)
+            params["orderType"] = "Limit"
+            params["price"] = plain(worst)
+            params["timeInForce"] = "IOC"
         return params
 
     async def submit_order(
@@ -489,7 +508,11 @@ class BackpackConnector(Connector):
             if rules is None:
                 logger.warning("%s: %s not prepared; reading its rules on the order path", self.name, intent.symbol)
                 rules = await self.market_rules(intent.symbol)
-            params = self._order_params(intent, rules, max_slippage)
+            touch = None
+            if intent.order_type is OrderType.MARKET and max_slippage is not None:
+                book = await self.top_of_book(intent.symbol)
+                touch = book.ask if intent.side is Side.BUY else book.bid
+            params = self._order_params(intent, rules, max_slippage, touch)
         except VenueError as error:
             tracker.apply(OrderEvent.REJECT, reason=str(error), error=error)
             raise
@@ -674,3 +697,13 @@ class BackpackConnector(Connector):
                 self._fold(watch.tracker, wire.order_report(document), wire.expiry_reason(document))
         for watch in self._watches.values():
             watch.wake.set()
+
+
+def _older_newest_first(rows: list[Any], since_ms: int) -> bool:
+    """Whether a page of order history is entirely older than ``since_ms`` (less a clock margin) AND really newest
+    first: only then can no later page hold an order sent since. A page in any other order ends nothing early."""
+    created = [wire.order_report(row).created_at if isinstance(row, dict) else None for row in rows]
+    if not created or any(at is None for at in created):
+        return False
+    newest_first = all(a >= b for a, b in zip(created, created[1:]))
+    return newest_first and max(created) * 1000 < since_ms - HISTORY_CLOCK_MARGIN_MS

@@ -423,7 +423,9 @@ class GrvtConnector(Connector):
             "post_only": intent.post_only,
             "reduce_only": intent.reduce_only,
             "legs": [leg],
-            "metadata": {"client_order_id": str(intent.client_order_index), "create_time": str(wire.nanos(now))},
+            # create_time is the venue's to fill in (grvt-pysdk OrderMetadata), and no chain id goes in the
+            # signature object: it is part of the signed EIP-712 domain
+            "metadata": {"client_order_id": str(intent.client_order_index)},
         }
         expires_ns = wire.nanos(now + expiry)
         nonce = secrets.randbelow(2**32 - 1) + 1

@@ -67,6 +67,8 @@ from hedgectl.connectors.lighter.wire import (
     is_working,
     list_field,
     to_units,
+    tx_failure_reason,
+    tx_outcome,
 )
 from hedgectl.connectors.marks import Baseline, PositionMarks, moved_since
 from hedgectl.decimals import ROUND_CEILING, ROUND_FLOOR, ZERO, plain, step_of_decimals
@@ -75,6 +77,7 @@ from hedgectl.errors import (
     AuthError,
     BelowMinimumSize,
     ConfigError,
+    InsufficientMargin,
     InvalidOrder,
     NonceMismatch,
     OrderNotFound,
@@ -167,6 +170,8 @@ class _OrderPlan:
     settled: asyncio.Event = field(default_factory=asyncio.Event)
     sent: list[SignedTx] = field(default_factory=list)
     venue_tx_hash: str | None = None
+    accepted_tx_hash: str | None = None  # the transaction sendTx accepted; its status is asked while confirming
+    tx_executed: bool = False  # the venue reported that transaction executed: asking again tells nothing more
     predicted_execution_ms: int | None = None
     presigned: SignedTx | None = None  # signed ahead by ``presign``; used only with the nonce it carries
     first_sent_at: float | None = None  # epoch seconds, when the first transaction was signed to be sent
@@ -491,9 +496,10 @@ class LighterConnector(Connector):
             signer.forget_auth_token()
             return await self._rest.get(endpoint, params, auth_token=signer.auth_token())
 
-    async def _orders_by_client_index(self, client_order_index: int, nonces: set[int] | None = None
+    async def _orders_by_client_index(self, client_order_index: int, market_id: int | None = None
                                       ) -> list[dict[str, Any]]:
-        """The account's orders with this client order index (only those signed with ``nonces``, when given)."""
+        """The account's orders with this client order index (in ``market_id``, when given). An order is identified
+        by market and client order index alone: the meaning of the records' ``nonce`` field is not documented."""
         document = await self._auth_get(
             "accountOrders",
             {"account_index": self.account_index, "client_order_indexes": str(client_order_index)},
@@ -501,7 +507,7 @@ class LighterConnector(Connector):
         return [
             order for order in list_field(document, "orders", required=True)
             if order.get("client_order_index") == client_order_index
-            and (nonces is None or order.get("nonce") is None or order.get("nonce") in nonces)
+            and (market_id is None or order.get("market_index") == market_id)
         ]
 
     def _report(self, order: dict[str, Any]) -> OrderReport:
@@ -829,6 +835,7 @@ class LighterConnector(Connector):
                     self._nonce.used(tx.nonce)
                     plan.predicted_execution_ms = result.predicted_execution_ms
                     plan.venue_tx_hash = result.tx_hash
+                    plan.accepted_tx_hash = result.tx_hash or tx.tx_hash
                     tracker.apply(OrderEvent.ACCEPT, info={**info, "tx_hash": result.tx_hash or tx.tx_hash})
                     return True
                 if result.outcome is SendOutcome.REFUSED:
@@ -913,7 +920,7 @@ class LighterConnector(Connector):
         """True when the venue shows the order (by client order index) or one of the lost transactions (by hash);
         AmbiguousOutcome when it cannot be asked."""
         try:
-            if await self._orders_by_client_index(plan.intent.client_order_index, {tx.nonce for tx in lost}):
+            if await self._orders_by_client_index(plan.intent.client_order_index, plan.market.market_id):
                 return True
             for tx in lost:
                 if await self._tx_known(tx.tx_hash):
@@ -975,7 +982,6 @@ class LighterConnector(Connector):
         venue that does not settle it by the deadline ends in AmbiguousOutcome.
         """
         coi = plan.intent.client_order_index
-        nonces = {tx.nonce for tx in lost}
         deadline = time.monotonic() + self.resolve_timeout_secs
         last_error: Exception | None = None
         consumed_since: float | None = None
@@ -985,7 +991,7 @@ class LighterConnector(Connector):
             # every read of a round that starts after the settle window is a reading of the settled venue
             settled = consumed_since is not None and time.monotonic() - consumed_since >= self.consumed_settle_secs
             try:
-                if await self._orders_by_client_index(coi, nonces):
+                if await self._orders_by_client_index(coi, plan.market.market_id):
                     return None
                 server_next = await self._server_next_nonce()
                 self._nonce.next_nonce = server_next
@@ -1045,6 +1051,11 @@ class LighterConnector(Connector):
             except (VenueUnavailable, RateLimited, VenueProtocolError) as exc:
                 last_error = exc
                 report = None
+            except _TransactionFailed as failed:
+                if tracker.can_apply(OrderEvent.REJECT):
+                    tracker.apply(OrderEvent.REJECT, reason=failed.reason, error=failed.error)
+                    return
+                report = None
             if report is not None:
                 self._apply_report(tracker, report)
             if deadline is not None and time.monotonic() > deadline and not tracker.snapshot().is_final:
@@ -1055,13 +1066,40 @@ class LighterConnector(Connector):
                 )
 
     async def _confirming_report(self, plan: _OrderPlan) -> OrderReport | None:
-        """The order by client order index; for a market order not listed (yet), its trades by transaction hash."""
-        mine = await self._orders_by_client_index(plan.intent.client_order_index, {tx.nonce for tx in plan.sent})
+        """The order by client order index, and alongside it the accepted transaction's status by hash; for a market
+        order not listed (yet), its trades by transaction hash. Raises ``_TransactionFailed`` when the venue failed
+        the transaction and lists no order of it: accepted was not executed, and nothing of it can run any more."""
+        orders = self._orders_by_client_index(plan.intent.client_order_index, plan.market.market_id)
+        tx_hash = plan.accepted_tx_hash if not plan.tx_executed else None
+        if tx_hash:
+            mine, transaction = await asyncio.gather(orders, self._tx_document(tx_hash))
+        else:
+            mine, transaction = await orders, None
         if mine:
             return self._report(max(mine, key=lambda order: int(order.get("order_index") or 0)))
+        outcome = tx_outcome(transaction) if transaction is not None else None
+        if outcome == "failed":
+            assert transaction is not None
+            reason = tx_failure_reason(transaction)
+            error_class = InsufficientMargin if "margin" in reason.lower() else InvalidOrder
+            raise _TransactionFailed(reason, error_class(
+                f"order {plan.intent.client_order_index}: the venue failed its transaction: {reason}",
+                venue=VENUE, connector=self.name))
+        if outcome == "executed":
+            plan.tx_executed = True
         if plan.intent.order_type is not OrderType.MARKET:
             return None
         return await self._report_from_trades(plan)
+
+    async def _tx_document(self, tx_hash: str) -> dict[str, Any] | None:
+        """The venue's record of a transaction, or None while it has none (or cannot be asked): the order records
+        read alongside remain the main source."""
+        try:
+            return await self._rest.get("tx", {"by": "hash", "value": tx_hash})
+        except VenueError as exc:
+            if not is_not_found(exc):
+                logger.info("%s: status of transaction %s... not read: %s", self.name, tx_hash[:16], exc)
+            return None
 
     async def _report_from_trades(self, plan: _OrderPlan) -> OrderReport | None:
         hashes = {tx.tx_hash for tx in plan.sent} | {plan.venue_tx_hash}
@@ -1162,18 +1200,24 @@ class LighterConnector(Connector):
         await self._wait_until(lambda: self._tx_status(tx_hash), lambda status: status is not None,
                                "the leverage update was not executed")
 
-    async def _tx_status(self, tx_hash: str) -> int | None:
-        """The executed/failed status of a transaction; raises InvalidOrder when the venue failed it."""
-        try:
-            document = await self._rest.get("tx", {"by": "hash", "value": tx_hash})
-        except (VenueUnavailable, RateLimited):
-            return None
-        except VenueError:
-            return None
-        status = document.get("status")
-        if status == 0:
-            raise InvalidOrder(f"transaction {tx_hash[:16]}... failed at the venue", venue=VENUE, connector=self.name)
-        return status if status == 2 else None
+    async def _tx_status(self, tx_hash: str) -> str | None:
+        """"executed" once the venue executed the transaction, None until then; InvalidOrder when it failed it."""
+        document = await self._tx_document(tx_hash)
+        outcome = tx_outcome(document) if document is not None else None
+        if outcome == "failed":
+            assert document is not None
+            raise InvalidOrder(f"transaction {tx_hash[:16]}... failed at the venue: {tx_failure_reason(document)}",
+                               venue=VENUE, connector=self.name)
+        return outcome
+
+
+class _TransactionFailed(Exception):
+    """The venue failed an accepted order's transaction (``reason`` is the venue's): the order is refused."""
+
+    def __init__(self, reason: str, error: VenueError):
+        super().__init__(reason)
+        self.reason = reason
+        self.error = error
 
 
 _allocators: dict[tuple[str, int, Path | None], ClientIdAllocator] = {}

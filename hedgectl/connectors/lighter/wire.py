@@ -6,6 +6,7 @@ Nothing here imports lighter-sdk; the read-only paths use it without loading the
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from typing import Any
 
@@ -34,6 +35,17 @@ CODE_TOO_MANY_REQUESTS = 23000
 #: "no such transaction" from GET tx, as paper Lighter numbers it; the live venue's number is not documented, so an
 #: API refusal whose message says "not found" counts as well (see ``is_not_found``)
 CODE_TX_NOT_FOUND = 21500
+
+#: ``status`` of GET /api/v1/tx. Public sources disagree on the numbering (docs/venue-facts.md): one reading has
+#: 0 failed, 1 pending, 2 executed, 3 executed and final; another 0 pending, 1 queued, 2 committed, 3 executed,
+#: 4 failed, 5 rejected. 2 and 3 mean a transaction that ran under both. 4 and 5 exist only in the second, as
+#: failures; 0 is a failure only in the first, where a processed transaction carries its execution time, so 0 counts
+#: as failed only with an ``executed_at``: under the second reading a pending transaction has none.
+TX_EXECUTED_STATUSES = frozenset({2, 3})
+TX_FAILED_STATUSES = frozenset({4, 5})
+TX_STATUS_FAILED_OR_PENDING = 0
+#: The longest venue reason quoted in an error (the text is the venue's, so it is bounded and made printable).
+MAX_REASON_CHARS = 160
 
 MAX_CLIENT_ORDER_INDEX = 2**48 - 1
 MAX_BASE_AMOUNT = 2**48 - 1
@@ -108,6 +120,41 @@ def is_not_found(error: VenueError) -> bool:
     if isinstance(error, (AuthError, RateLimited, VenueUnavailable)) or error.code is None:
         return False
     return error.code == CODE_TX_NOT_FOUND or (error.status in (400, 404) and "not found" in error.message.lower())
+
+
+def tx_outcome(document: dict[str, Any]) -> str | None:
+    """"executed", "failed" or None (not final, or not readable as either) for a GET tx answer, safe under every
+    published reading of its ``status`` (see ``TX_EXECUTED_STATUSES``)."""
+    status = document.get("status")
+    if isinstance(status, bool) or not isinstance(status, int):
+        return None
+    if status in TX_EXECUTED_STATUSES:
+        return "executed"
+    if status in TX_FAILED_STATUSES:
+        return "failed"
+    if status == TX_STATUS_FAILED_OR_PENDING:
+        executed_at = document.get("executed_at")
+        if isinstance(executed_at, int) and not isinstance(executed_at, bool) and executed_at > 0:
+            return "failed"
+    return None
+
+
+def tx_failure_reason(document: dict[str, Any]) -> str:
+    """The venue's reason for a failed transaction, from its ``event_info`` (a JSON text), bounded and printable."""
+    reason = ""
+    info = document.get("event_info")
+    if isinstance(info, str):
+        try:
+            info = json.loads(info)
+        except ValueError:
+            reason = info
+    if isinstance(info, dict):
+        for key in ("error", "message", "reason", "ae"):
+            if isinstance(info.get(key), str) and info[key]:
+                reason = info[key]
+                break
+    reason = "".join(ch if ch.isprintable() else " " for ch in reason).strip()[:MAX_REASON_CHARS]
+    return reason or f"transaction failed (status {document.get('status')})"
 
 
 def is_working(status: str) -> bool:

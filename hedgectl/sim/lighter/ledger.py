@@ -246,11 +246,16 @@ class LighterLedger:
     # ----- execution (the nonce is already consumed) -----------------------------------------------------------
 
     def execute(self, tx: SignedTx, now_ms: int, *, fill_fraction: Decimal | None = None,
-                margin_reject: bool = False) -> TxRecord:
-        """Run an admitted transaction; ``fill_fraction`` and ``margin_reject`` carry order faults."""
+                margin_reject: bool = False, failure: str | None = None) -> TxRecord:
+        """Run an admitted transaction; ``fill_fraction``, ``margin_reject`` and ``failure`` (the transaction fails
+        with this reason and leaves no order) carry order faults."""
         self.block_height += 1
         tx_hash = tx_hash_for(tx.account_index, tx.api_key_index, tx.nonce, tx.info)
-        if isinstance(tx, CreateOrderTx):
+        if failure is not None:
+            status, event = TX_STATUS_FAILED, {"error": failure}
+            logger.info("lighter %s: transaction with nonce %s failed: %s", self.account(tx.account_index).name,
+                        tx.nonce, failure)
+        elif isinstance(tx, CreateOrderTx):
             status, event = self._create(tx, tx_hash, now_ms, fill_fraction, margin_reject)
         elif isinstance(tx, CancelOrderTx):
             status, event = self._cancel(tx)

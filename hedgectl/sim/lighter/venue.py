@@ -54,6 +54,8 @@ LIGHTER_BASIS = {"ETH": Decimal("0.0001"), "BTC": Decimal("-0.0001"), "SOL": Dec
 MAX_BATCH_SIZE = 50
 GTT_DEFAULT_EXPIRY_MS = 28 * 24 * 3600 * 1000
 MARKETS_CREATED_AT = "2024-12-01T00:00:00Z"
+#: The reason a ``reject_after_accept`` transaction fails with when the fault names none.
+DEFAULT_TX_FAILURE = "order price is outside the market's price band"
 
 ReadHandler = Callable[[web.Request], dict[str, Any]]
 
@@ -111,6 +113,7 @@ class PaperLighter(PaperVenue):
         self.faults.on_arm(FaultKind.LIQUIDATE, self._arm_liquidate)
         self.faults.on_arm(FaultKind.PRICE_MOVE, self._arm_price_move)
         self.faults.handles(FaultKind.LAG)
+        self.faults.handles(FaultKind.REJECT_AFTER_ACCEPT)
 
     def _now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -362,18 +365,22 @@ class PaperLighter(PaperVenue):
             self.ledger.admit(tx, now)
         plans = [self._order_faults(request, tx) for tx in txs]
         hashes = []
-        for tx, (fill_fraction, margin_reject) in zip(txs, plans, strict=True):
+        for tx, (fill_fraction, margin_reject, failure) in zip(txs, plans, strict=True):
             self.keys.consume(tx.account_index, tx.api_key_index)
-            record = self.ledger.execute(tx, now, fill_fraction=fill_fraction, margin_reject=margin_reject)
+            record = self.ledger.execute(tx, now, fill_fraction=fill_fraction, margin_reject=margin_reject,
+                                         failure=failure)
             hashes.append(record.tx_hash)
         return hashes
 
-    def _order_faults(self, request: web.Request, tx: SignedTx) -> tuple[Decimal | None, bool]:
-        """The partial fill and margin refusal that armed faults impose on a create order; a reject fault that
-        names a code refuses it at the API instead."""
+    def _order_faults(self, request: web.Request, tx: SignedTx) -> tuple[Decimal | None, bool, str | None]:
+        """The partial fill, margin refusal and transaction failure that armed faults impose on a create order; a
+        reject fault that names a code refuses it at the API instead."""
         if not isinstance(tx, CreateOrderTx):
-            return None, False
+            return None, False, None
         name = self.ledger.accounts[tx.account_index].name
+        failing = self.faults.take(FaultKind.REJECT_AFTER_ACCEPT, name, request.path)
+        if failing is not None:
+            return None, False, failing.message or DEFAULT_TX_FAILURE
         margin_reject = False
         reject = self.faults.take(FaultKind.REJECT, name, request.path)
         if reject is not None:
@@ -389,7 +396,7 @@ class PaperLighter(PaperVenue):
             partial = self.faults.take(FaultKind.PARTIAL_FILL, name, request.path)
             if partial is not None:
                 fill_fraction = partial.fraction
-        return fill_fraction, margin_reject
+        return fill_fraction, margin_reject, None
 
     def _accepted(self, tx_hash: str | list[str]) -> dict[str, Any]:
         return {
