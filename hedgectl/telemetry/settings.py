@@ -10,9 +10,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from hedgectl.telemetry.protocol import DEFAULT_INTERVAL_SECS, ROLES, default_bot_name, is_valid_bot_name
-
-MAX_INTERVAL_SECS = 3600.0
+from hedgectl.telemetry.protocol import (
+    DEFAULT_INTERVAL_SECS,
+    MAX_INTERVAL_SECS,
+    ROLES,
+    default_bot_name,
+    is_valid_bot_name,
+)
 
 
 @dataclass(frozen=True)
