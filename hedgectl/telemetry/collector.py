@@ -243,6 +243,8 @@ class CollectorServer:
             logger=_ServerLog(logging.getLogger("aiohttp.server")),
             # aiohttp's keep-alive close is a backstop behind the guard's idle timeout.
             keepalive_timeout=self.limits.idle_timeout_secs,
+            # After an early answer (413, 408) aiohttp reads what the client still sends, for at most this long.
+            lingering_time=self.limits.body_timeout_secs,
         )
         self._url: str | None = None
 
