@@ -67,11 +67,19 @@ def push(
 
     def render():
         from rich.table import Table
+        from rich.text import Text
 
-        table = Table("role", "bot", "result", "detail", title=f"heartbeats to {settings.base_url}")
+        from hedgectl.telemetry.plain import plain
+
+        table = Table("role", "bot", "result", "detail", title=plain(f"heartbeats to {settings.base_url}", 200))
         for result in report.results:
-            verdict = "[green]sent[/green]" if result.ok else f"[red]{result.failure} failed[/red]"
-            table.add_row(result.role, result.bot, verdict, result.detail or "")
+            if result.ok:
+                verdict = Text("sent", style="green")
+            elif result.failure == "pending":
+                verdict = Text("not read yet", style="yellow")
+            else:
+                verdict = Text(f"{result.failure} failed", style="red")
+            table.add_row(plain(result.role), plain(result.bot_name), verdict, plain(result.detail or "", 200))
         return table
 
     terminal.result(data, render)
