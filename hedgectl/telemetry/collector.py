@@ -113,6 +113,7 @@ def create_app(
     store: HeartbeatStore | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     body_timeout_secs: float = ConnectionLimits.body_timeout_secs,
+    send_timeout_secs: float = ConnectionLimits.send_timeout_secs,
     guard: ConnectionGuard | None = None,
 ) -> web.Application:
     """The collector as an aiohttp application; with `token`, every route demands it in the x-auth-token header.
@@ -153,13 +154,22 @@ def create_app(
             return _error(507, str(exc))
         return _reply(200, {"status": "ok"})
 
-    async def status(_request: web.Request) -> web.Response:
-        return web.Response(
-            status=200,
-            body=heartbeats.status_json(),
-            content_type="application/json",
-            headers={"Cache-Control": "no-store"},
-        )
+    async def status(request: web.Request) -> web.StreamResponse:
+        # Sent in pieces with the transport's back-pressure: at the bot cap the document is megabytes, and neither a
+        # copy of it nor a client that stops reading may hold the collector's memory.
+        response = web.StreamResponse(headers={"Cache-Control": "no-store", "Content-Type": "application/json"})
+        try:
+            async with asyncio.timeout(send_timeout_secs):
+                await response.prepare(request)
+                for chunk in heartbeats.status_chunks():
+                    await response.write(chunk)
+                await response.write_eof()
+        except TimeoutError:
+            logger.debug("closing a connection: the status document was not read within %g s", send_timeout_secs)
+            # close() would wait for the unread buffer to drain; this client is not reading it
+            if request.transport is not None:
+                request.transport.abort()
+        return response
 
     async def prune(request: web.Request) -> web.Response:
         raw = request.query.get("older_ms")
@@ -234,6 +244,7 @@ class CollectorServer:
             store=self.store,
             max_body_bytes=max_body_bytes,
             body_timeout_secs=self.limits.body_timeout_secs,
+            send_timeout_secs=self.limits.send_timeout_secs,
             guard=self._guard,
         )
         # The access log costs a noticeable share of each request at high heartbeat rates, so it is opt-in.
@@ -313,6 +324,13 @@ class ThreadedCollector:
         if self._server is None:
             raise RuntimeError("collector is not running")
         return self._server.store
+
+    @property
+    def open_connections(self) -> int:
+        """Connections the collector holds open right now."""
+        if self._server is None:
+            raise RuntimeError("collector is not running")
+        return self._server.open_connections
 
     def start(self) -> str:
         """Start the loop thread and the server; returns the base URL once it accepts connections."""

@@ -3,7 +3,8 @@
 aiohttp waits for a request's headers as long as the client likes, so a few hundred slow clients could hold the
 collector's sockets forever. Each connection's protocol is wrapped here: it is closed when it sends nothing for
 `idle_timeout_secs`, or when a request that has begun does not reach the application within `header_timeout_secs`.
-The body has its own timeout where the application reads it (`body_timeout_secs`).
+The body has its own timeout where the application reads it (`body_timeout_secs`), and so has sending the status
+document (`send_timeout_secs`).
 """
 
 from __future__ import annotations
@@ -30,11 +31,13 @@ class ConnectionLimits:
 
     header_timeout_secs: float = 10.0
     body_timeout_secs: float = 10.0
+    # The whole /api/status answer must be read by the client within this time.
+    send_timeout_secs: float = 30.0
     idle_timeout_secs: float = 60.0
     max_connections: int = 1000
 
     def __post_init__(self) -> None:
-        for name in ("header_timeout_secs", "body_timeout_secs", "idle_timeout_secs"):
+        for name in ("header_timeout_secs", "body_timeout_secs", "send_timeout_secs", "idle_timeout_secs"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be above 0")
         if self.max_connections < 1:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,12 +89,22 @@ class HeartbeatStore:
         self._bots[name] = entry
         self._stored_bytes = total
 
-    def status_json(self) -> bytes:
-        """The /api/status document, encoded: `{"now", "bots": [{"name", "online", "last_update_ms_ago",
-        "payload"}]}`."""
+    def status_chunks(self, chunk_bytes: int = 64 * 1024) -> Iterator[bytes]:
+        """The /api/status document, encoded, in pieces of about `chunk_bytes`:
+        `{"now", "bots": [{"name", "online", "last_update_ms_ago", "payload"}]}`.
+
+        The bots and the time are those of the call, so heartbeats stored while the pieces are sent do not change
+        the document; sending it in pieces never holds a second copy of a large store in memory.
+        """
         now = self._clock_ms()
+        entries = list(self._bots.values())
+        return self._chunks(now, entries, chunk_bytes)
+
+    @staticmethod
+    def _chunks(now: float, entries: list[_Entry], chunk_bytes: int) -> Iterator[bytes]:
         parts = [b'{"now":', str(round(now)).encode("ascii"), b',"bots":[']
-        for index, entry in enumerate(self._bots.values()):
+        size = 0
+        for index, entry in enumerate(entries):
             age = now - entry.received_ms
             if index:
                 parts.append(b",")
@@ -105,8 +115,16 @@ class HeartbeatStore:
                 str(max(0, round(age))).encode("ascii"),
                 entry.tail,
             )
+            size += entry.size + 40
+            if size >= chunk_bytes:
+                yield b"".join(parts)
+                parts, size = [], 0
         parts.append(b"]}")
-        return b"".join(parts)
+        yield b"".join(parts)
+
+    def status_json(self) -> bytes:
+        """The whole /api/status document, encoded."""
+        return b"".join(self.status_chunks())
 
     def status(self) -> dict[str, Any]:
         """The /api/status document, decoded."""

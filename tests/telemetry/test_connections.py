@@ -3,13 +3,16 @@ and no traceback for a malformed request."""
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
+import time
 from collections.abc import Iterator
 
 import pytest
 
-from hedgectl.telemetry.collector import ConnectionLimits, ThreadedCollector
+from hedgectl.telemetry.collector import ConnectionLimits, HeartbeatStore, ThreadedCollector
+from hedgectl.telemetry.ingest import check_heartbeat
 from tests.telemetry.conftest import TOKEN
 
 # The timeout under test is a fraction of a second, the others far longer than any test, so each test shows that
@@ -118,3 +121,28 @@ def test_a_malformed_request_before_authentication_is_refused_without_a_tracebac
     assert not [record for record in caplog.records if record.exc_info]
     assert "\x1b" not in caplog.text
     assert any("malformed request" in record.getMessage() for record in caplog.records)
+
+
+def test_a_client_that_stops_reading_the_status_document_is_disconnected_after_the_send_timeout(clock):
+    store = HeartbeatStore(clock_ms=clock, max_total_bytes=2**30)
+    payload, encoded = check_heartbeat(json.dumps({f"pad{i}": "x" * 250 for i in range(12)}).encode())
+    for index in range(10_000):
+        store.put(f"bot-{index}", payload, encoded)
+    limits = ConnectionLimits(send_timeout_secs=SHORT, header_timeout_secs=LONG, idle_timeout_secs=LONG)
+    with ThreadedCollector(port=0, token=TOKEN, store=store, limits=limits) as server, connect(server) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.sendall(b"GET /api/status HTTP/1.1\r\nHost: c\r\nx-auth-token: " + TOKEN.encode() + b"\r\n\r\n")
+        first = sock.recv(4096)
+        assert first.startswith(b"HTTP/1.1 200 ")
+        assert server.open_connections == 1
+
+        # the client reads no more of the ~30 MB document; the server lets go of it once the send timeout passes
+        wait_until(lambda: server.open_connections == 0)
+
+
+def wait_until(condition, guard_secs: float = HANG_GUARD_SECS) -> None:
+    """Poll until `condition()` holds; fails only when it never does (a guard against a hang, not a timing claim)."""
+    give_up = time.monotonic() + guard_secs
+    while not condition():
+        assert time.monotonic() < give_up, "condition never held"
+        time.sleep(0.02)
