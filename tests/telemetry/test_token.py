@@ -112,7 +112,12 @@ def test_watch_with_a_readable_token_file_is_a_usage_error(tmp_path, collector):
 
 @pytest.mark.parametrize(
     ("content", "reason"),
-    [("", "printable ASCII"), ("tok\x01en\n", "printable ASCII"), ("töken", "printable ASCII"), ("x" * 5000, "larger")],
+    [
+        ("", "printable ASCII"),
+        ("tok\x01en\n", "printable ASCII"),
+        ("töken", "printable ASCII"),
+        ("x" * 5000, "larger"),
+    ],
 )
 def test_a_token_file_without_one_usable_token_is_refused_without_showing_it(tmp_path, content, reason):
     path = token_file(tmp_path, 0o600, content)
