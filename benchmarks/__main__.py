@@ -2,7 +2,8 @@
 
 Rows: the hedge's naked window over the protocol minimum and its critical path (paper venues adding 50 ms to every
 request), cold starts beside ``python -c "import httpx"``, the positions fan-out with 200 ms on every request, the
-telemetry collector's heartbeat rate, and peak memory. Ratios are taken within one run, on this machine.
+telemetry collector's heartbeat rate and its memory and /api/status latency at the bot cap, and peak memory. Ratios
+are taken within one run, on this machine.
 """
 
 from __future__ import annotations
@@ -90,6 +91,16 @@ def collect(cycles: int, runs: int, collector_seconds: float) -> list[tuple[str,
         f"{outcome.rate:.0f}/s, p99 {outcome.percentile(0.99):.1f} ms, {outcome.failed} failed",
         ">= 1000/s",
     ))
+    for capacity in bench_collector.measure_capacity():
+        rows.append((
+            f"collector at {capacity.bots:,} bots, {capacity.label} ({capacity.payload_bytes} B)",
+            f"RSS +{capacity.rss_growth_bytes / 2**20:.1f} MiB ({capacity.per_bot_bytes:.0f} B/bot;"
+            f" refilled after prune +{capacity.rss_refilled_bytes / 2**20:.1f} MiB);"
+            f" /api/status ({capacity.status_bytes / 2**20:.1f} MiB)"
+            f" median {statistics.median(capacity.status_ms):.0f} ms,"
+            f" p95 {capacity.percentile(0.95):.0f} ms",
+            "bounded (16 MiB of payloads)",
+        ))
     return rows
 
 

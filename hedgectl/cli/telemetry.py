@@ -15,13 +15,32 @@ app = typer.Typer(help="Heartbeats, the collector they go to, and a live board o
 
 TOKEN_ENV = "HEDGECTL_TELEMETRY_TOKEN"
 
+TOKEN_HELP = f"Shared token: visible to every local user in `ps`, prefer ${TOKEN_ENV} or --token-file (warns)."
+TOKEN_FILE_HELP = "File holding the shared token, mode 0600 (refused when group or others can read it)."
 
-def _token(option: str | None, ctx: typer.Context) -> str | None:
-    """--token, else $HEDGECTL_TELEMETRY_TOKEN, else the config's token; empty means none."""
+
+def _explicit_token(option: str | None, token_file: str | None, ctx: typer.Context) -> str | None:
+    """--token-file, else --token (with a warning), else $HEDGECTL_TELEMETRY_TOKEN; empty means none."""
+    from hedgectl.telemetry.token import COMMAND_LINE_WARNING, TokenFileError, read_token_file
+
+    if token_file is not None:
+        if option:
+            raise UsageError("give the token once: --token or --token-file, not both")
+        try:
+            return read_token_file(token_file)
+        except TokenFileError as exc:
+            raise UsageError(str(exc)) from None
     if option:
+        state(ctx).terminal().warn(COMMAND_LINE_WARNING)
         return option
-    if os.environ.get(TOKEN_ENV):
-        return os.environ[TOKEN_ENV]
+    return os.environ.get(TOKEN_ENV) or None
+
+
+def _token(option: str | None, token_file: str | None, ctx: typer.Context) -> str | None:
+    """The token as `_explicit_token` finds it, else the config's token."""
+    explicit = _explicit_token(option, token_file, ctx)
+    if explicit is not None:
+        return explicit
     from hedgectl.config.loader import find_config_path
 
     app_state = state(ctx)
@@ -67,11 +86,19 @@ def push(
 
     def render():
         from rich.table import Table
+        from rich.text import Text
 
-        table = Table("role", "bot", "result", "detail", title=f"heartbeats to {settings.base_url}")
+        from hedgectl.telemetry.plain import plain
+
+        table = Table("role", "bot", "result", "detail", title=plain(f"heartbeats to {settings.base_url}", 200))
         for result in report.results:
-            verdict = "[green]sent[/green]" if result.ok else f"[red]{result.failure} failed[/red]"
-            table.add_row(result.role, result.bot, verdict, result.detail or "")
+            if result.ok:
+                verdict = Text("sent", style="green")
+            elif result.failure == "pending":
+                verdict = Text("not read yet", style="yellow")
+            else:
+                verdict = Text(f"{result.failure} failed", style="red")
+            table.add_row(plain(result.role), plain(result.bot_name), verdict, plain(result.detail or "", 200))
         return table
 
     terminal.result(data, render)
@@ -84,13 +111,17 @@ def serve(
     ctx: typer.Context,
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on (loopback unless told otherwise)."),
     port: int = typer.Option(10123, "--port", min=0, max=65535, help="Port; 0 picks a free one."),
-    token: str | None = typer.Option(None, "--token", help=f"Shared token (default: ${TOKEN_ENV})."),
+    token: str | None = typer.Option(None, "--token", help=TOKEN_HELP),
+    token_file: str | None = typer.Option(None, "--token-file", help=TOKEN_FILE_HELP),
 ) -> None:
-    """Run the heartbeat collector (protocol-compatible with the old Node one) until Ctrl-C."""
+    """Run the heartbeat collector (protocol-compatible with the old Node one) until Ctrl-C.
+
+    The token comes from --token-file or $HEDGECTL_TELEMETRY_TOKEN; without one, the collector asks for none.
+    """
     from hedgectl.telemetry.collector import serve as serve_collector
 
     terminal = state(ctx).terminal()
-    secret = token or os.environ.get(TOKEN_ENV) or None
+    secret = _explicit_token(token, token_file, ctx)
 
     def ready(url: str) -> None:
         terminal.success(f"collector listening on {url} ({'token required' if secret else 'no token'})")
@@ -105,7 +136,8 @@ def serve(
 def watch(
     ctx: typer.Context,
     url: str | None = typer.Option(None, "--url", help="Collector URL (default: the config's telemetry base_url)."),
-    token: str | None = typer.Option(None, "--token", help=f"Collector token (default: ${TOKEN_ENV} or config)."),
+    token: str | None = typer.Option(None, "--token", help=TOKEN_HELP),
+    token_file: str | None = typer.Option(None, "--token-file", help=TOKEN_FILE_HELP),
     interval: float = typer.Option(2.0, "--interval", min=0.2, help="Seconds between refreshes."),
     once: bool = typer.Option(False, "--once", help="Render one frame and exit."),
     prune: bool = typer.Option(False, "--prune", help="Prune offline bots before the first frame."),
@@ -127,7 +159,7 @@ def watch(
         url = check_url(url)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    secret = _token(token, ctx)
+    secret = _token(token, token_file, ctx)
     terminal = app_state.terminal(json_mode=json_output)
     if json_output:
 

@@ -1,7 +1,8 @@
 """The live board: Rich tables of the hedge legs from a collector's /api/status, and the polling loop around them.
 
 `legs_table` takes plain `LegRow` data and adds a NET row, so `positions --watch` draws venue reads the same way the
-board draws heartbeats.
+board draws heartbeats. Every string that came over the network is drawn as plain text (`plain.plain`), and a leg
+whose heartbeat is older than its online window is never shown as current: its NET is unknown, with the age.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
@@ -22,7 +24,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from hedgectl.telemetry.protocol import AUTH_HEADER, ROLES
+from hedgectl.telemetry.plain import plain, visible
+from hedgectl.telemetry.protocol import AUTH_HEADER, ROLES, offline_after_ms
 
 logger = logging.getLogger(__name__)
 
@@ -58,10 +61,10 @@ class BoardGroup:
 
 
 def net_position(rows: Iterable[LegRow]) -> Decimal | None:
-    """Sum of the signed positions, or None when any leg's position is unknown."""
+    """Sum of the signed positions, or None when any leg's position is unknown or stale (its bot offline)."""
     total = Decimal(0)
     for row in rows:
-        if row.position is None:
+        if row.position is None or row.online is False:
             return None
         total += row.position
     return total
@@ -69,8 +72,10 @@ def net_position(rows: Iterable[LegRow]) -> Decimal | None:
 
 def format_age(age_ms: float | None) -> str:
     """A short age: 850ms, 12s, 3m05s, 2h10m."""
-    if age_ms is None:
+    if age_ms is None or not math.isfinite(age_ms):
         return "-"
+    if age_ms >= _LONGEST_AGE_MS:
+        return ">99d"
     if age_ms < 1000:
         return f"{int(age_ms)}ms"
     seconds = int(age_ms // 1000)
@@ -78,17 +83,45 @@ def format_age(age_ms: float | None) -> str:
         return f"{seconds}s"
     if seconds < 3600:
         return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    if seconds < 86_400:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 86_400}d{seconds % 86_400 // 3600:02d}h"
+
+
+_LONGEST_AGE_MS = 100 * 86_400_000.0
+# A figure wider than this is cut: a board cell, not a place for a thousand digits from the network.
+_FIGURE_CHARS = 32
 
 
 def _decimal_text(value: Decimal | None) -> str:
-    return "?" if value is None else format(value, "f")
+    return "?" if value is None else visible(format(value, "f"), _FIGURE_CHARS)
 
 
-def _signed_text(value: Decimal | None) -> Text:
+def _signed_text(value: Decimal | None, *, stale: bool = False) -> Text:
     if value is None:
         return Text("?", style="yellow")
-    return Text(format(value, "f"), style="green" if value > 0 else "red" if value < 0 else "")
+    if stale:
+        return Text(f"{_decimal_text(value)} (stale)", style="dim")
+    return Text(_decimal_text(value), style="green" if value > 0 else "red" if value < 0 else "")
+
+
+def _oldest_stale_age(rows: Sequence[LegRow]) -> float | None:
+    ages = [row.age_ms for row in rows if row.online is False and row.age_ms is not None]
+    return max(ages) if ages else None
+
+
+def _net_cells(rows: Sequence[LegRow], flat_tolerance: Decimal) -> tuple[Text, Text]:
+    """The NET row's label and figure; never `flat` or a figure from a leg whose heartbeat is stale."""
+    if any(row.online is False for row in rows):
+        age = _oldest_stale_age(rows)
+        detail = f"stale {format_age(age)}" if age is not None else "stale"
+        return Text("unknown", style="bold yellow"), Text(detail, style="yellow")
+    net = net_position(rows)
+    if net is None:
+        return Text("unknown", style="bold yellow"), Text("?", style="yellow")
+    flat = abs(net) <= flat_tolerance
+    style = "bold green" if flat else "bold white on red"
+    return Text("flat" if flat else "NOT FLAT", style=style), Text(_decimal_text(net), style=style)
 
 
 def legs_table(
@@ -100,7 +133,7 @@ def legs_table(
     flat_tolerance: Decimal = Decimal(0),
 ) -> Table:
     """A table of legs, with a NET row that is highlighted when the legs do not cancel out within `flat_tolerance`."""
-    table = Table(title=title, title_justify="left", expand=False)
+    table = Table(title=None if title is None else plain(title, 80), title_justify="left", expand=False)
     table.add_column("Role")
     table.add_column("Bot" if show_liveness else "Leg")
     if show_liveness:
@@ -112,30 +145,31 @@ def legs_table(
     table.add_column("Balance", justify="right")
     table.add_column("Latency", justify="right")
     for row in rows:
-        cells: list[RenderableType] = [row.role or "-", row.label]
+        cells: list[RenderableType] = [plain(row.role or "-", 8), plain(row.label)]
         if show_liveness:
             cells.append(Text("online", style="bold green") if row.online else Text("offline", style="bold red"))
-            cells.append(format_age(row.age_ms))
+            cells.append(Text(format_age(row.age_ms)))
         cells += [
-            row.symbol or "-",
-            row.direction or "-",
-            _signed_text(row.position),
-            "-" if row.balance is None else format(row.balance, "f"),
-            "-" if row.latency_ms is None else f"{row.latency_ms:g}ms",
+            plain(row.symbol or "-", 32),
+            plain(row.direction or "-", 16),
+            _signed_text(row.position, stale=row.online is False),
+            Text("-" if row.balance is None else _decimal_text(row.balance)),
+            Text("-" if row.latency_ms is None else visible(f"{row.latency_ms:g}ms", _FIGURE_CHARS)),
         ]
         table.add_row(*cells)
     if net_row:
-        net = net_position(rows)
-        flat = net is not None and abs(net) <= flat_tolerance
-        style = "bold green" if flat else "bold white on red"
-        label = "flat" if flat else "NOT FLAT" if net is not None else "unknown"
-        cells = [Text("NET", style="bold"), Text(label, style=style)]
+        label, figure = _net_cells(rows, flat_tolerance)
+        cells = [Text("NET", style="bold"), label]
         if show_liveness:
             cells += ["", ""]
-        cells += ["", "", Text(_decimal_text(net), style=style), "", ""]
+        cells += ["", "", figure, "", ""]
         table.add_section()
         table.add_row(*cells)
     return table
+
+
+# Positions and balances beyond this many digits either side of the point are not figures a venue reports.
+_MAX_DECIMAL_DIGITS = 40
 
 
 def _to_decimal(value: Any) -> Decimal | None:
@@ -143,17 +177,37 @@ def _to_decimal(value: Any) -> Decimal | None:
         return None
     if isinstance(value, (int, float, str)):
         try:
-            number = Decimal(str(value).strip())
+            text = value.strip() if isinstance(value, str) else str(value)
+        except ValueError:  # an integer too long to convert
+            return None
+        if len(text) > 2 * _MAX_DECIMAL_DIGITS:
+            return None
+        try:
+            number = Decimal(text)
         except InvalidOperation:
             return None
-        return number if number.is_finite() else None
+        if not number.is_finite() or (number and abs(number.adjusted()) > _MAX_DECIMAL_DIGITS):
+            return None
+        return number
     return None
 
 
 def _to_float(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _is_online(bot: Mapping[str, Any], payload: Mapping[str, Any], age_ms: float | None) -> bool:
+    """Online by the collector's word and by the board's own clock: a collector that does not bound intervals
+    (the old one) would call a bot announcing a huge interval online forever."""
+    if bot.get("online") is not True or age_ms is None:
+        return False
+    return age_ms < offline_after_ms(payload)
 
 
 def _to_text(value: Any) -> str | None:
@@ -168,16 +222,19 @@ def leg_row_from_status(bot: Mapping[str, Any]) -> LegRow:
     if not isinstance(payload, Mapping):
         payload = {}
     role = _to_text(payload.get("role"))
+    age_ms = _to_float(bot.get("last_update_ms_ago"))
+    if age_ms is not None and age_ms < 0:
+        age_ms = None
     return LegRow(
-        label=str(bot.get("name", "?")),
+        label=visible(bot.get("name", "?")),
         role=role.upper() if role else None,
         symbol=_to_text(payload.get("symbol")),
         direction=_to_text(payload.get("direction")),
         position=_to_decimal(payload.get("position_base")),
         balance=_to_decimal(payload.get("balance_total")),
         latency_ms=_to_float(payload.get("latency")),
-        online=bot.get("online") is True,
-        age_ms=_to_float(bot.get("last_update_ms_ago")),
+        online=_is_online(bot, payload, age_ms),
+        age_ms=age_ms,
     )
 
 
@@ -216,23 +273,24 @@ def render_board(
     online = sum(1 for group in groups for row in group.rows if row.online)
     header = Text.assemble(
         ("Telemetry", "bold"),
-        f" {source}" if source else "",
+        f" {visible(source, 120)}" if source else "",
         f"  {count} bots, ",
         (f"{online} online", "green" if online == count else "yellow"),
         f"  {time.strftime('%H:%M:%S')}",
     )
     parts.append(header)
     if error:
-        parts.append(Text(f"collector error: {error}", style="bold red"))
+        parts.append(Text(f"collector error: {visible(error, 300)}", style="bold red"))
     for group in groups:
         if group.name is None:
             parts.append(legs_table(group.rows, title="Ungrouped bots", net_row=False))
         else:
-            parts.append(legs_table(group.rows, title=f"Group {group.name}", flat_tolerance=flat_tolerance))
+            title = f"Group {visible(group.name)}"
+            parts.append(legs_table(group.rows, title=title, flat_tolerance=flat_tolerance))
     if status is not None and not groups:
         parts.append(Text("no bots have reported yet", style="dim"))
     if footer:
-        parts.append(Text(footer, style="dim"))
+        parts.append(Text(visible(footer, 400), style="dim"))
     return Group(*parts)
 
 
@@ -271,8 +329,8 @@ class BoardClient:
             raise BoardError(self._scrub(f"HTTP {response.status_code} from {path}: {response.text[:200]}"))
         try:
             return response.json()
-        except ValueError:
-            raise BoardError(f"{path} did not answer JSON") from None
+        except (ValueError, RecursionError):
+            raise BoardError(f"{path} did not answer JSON the board can read") from None
 
     def _scrub(self, text: str) -> str:
         return text.replace(self._token, "<hidden>") if self._token else text
@@ -290,7 +348,7 @@ class BoardClient:
         document = await self._request("POST", "/admin/prune", params=params)
         # The old Node collector's answer may not list names.
         removed = document.get("removed") if isinstance(document, dict) else None
-        return [str(name) for name in removed] if isinstance(removed, list) else []
+        return [visible(name) for name in removed] if isinstance(removed, list) else []
 
     async def aclose(self) -> None:
         if self._own_client:

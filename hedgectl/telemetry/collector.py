@@ -13,37 +13,36 @@ import json
 import logging
 import signal
 import socket
+import sys
 import threading
-import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
-from hedgectl.telemetry.protocol import AUTH_HEADER, is_valid_bot_name, offline_after_ms
+from hedgectl.telemetry.connections import ConnectionGuard, ConnectionLimits, GuardedSite
+from hedgectl.telemetry.ingest import MAX_BODY_BYTES, HeartbeatRejected, check_heartbeat
+from hedgectl.telemetry.plain import visible
+from hedgectl.telemetry.protocol import AUTH_HEADER, is_valid_bot_name
+from hedgectl.telemetry.store import DEFAULT_MAX_BOTS, HeartbeatStore, StoreFull
+
+__all__ = [
+    "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_MAX_BOTS",
+    "CollectorServer",
+    "ConnectionLimits",
+    "HeartbeatStore",
+    "ThreadedCollector",
+    "create_app",
+    "serve",
+]
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 10123
-# A heartbeat is a few hundred bytes; the limit leaves room for extra fields without inviting memory abuse.
-DEFAULT_MAX_BODY_BYTES = 16 * 1024
-# Bounds memory when something posts under ever new names; prune or restart to make room.
-DEFAULT_MAX_BOTS = 10_000
-
-Clock = Callable[[], float]
-
-
-def _wall_clock_ms() -> float:
-    return time.time() * 1000.0
-
-
-@dataclass
-class _Heartbeat:
-    payload: dict[str, Any]
-    received_ms: float
-    offline_after_ms: float
+DEFAULT_MAX_BODY_BYTES = MAX_BODY_BYTES
 
 
 def _reply(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> web.Response:
@@ -59,63 +58,26 @@ def _error(status: int, message: str) -> web.Response:
     return _reply(status, {"status": "error", "error": message})
 
 
-def _reject_json_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
+class _ServerLog:
+    """aiohttp's server logger, with one line instead of a traceback for a request that is the client's fault.
 
+    A malformed request (a non-ASCII path, a bad header) is refused with 400 by aiohttp before any route or the token
+    check runs; its text comes from the client, so it is logged escaped and on one line.
+    """
 
-def _finite_float(text: str) -> float:
-    value = float(text)
-    # 1e400 parses to inf, which would make /api/status invalid JSON for strict readers.
-    if value in (float("inf"), float("-inf")):
-        raise ValueError("number out of range")
-    return value
+    def __init__(self, target: logging.Logger) -> None:
+        self._target = target
 
+    def exception(self, msg: str, *args: Any, exc_info: Any = True, **kwargs: Any) -> None:
+        exc = exc_info if isinstance(exc_info, BaseException) else sys.exc_info()[1]
+        if isinstance(exc, HttpProcessingError):
+            first_line = str(exc.message).strip().splitlines()[0] if str(exc.message).strip() else ""
+            self._target.info("refused a malformed request (%d): %s", exc.code, visible(first_line, 200))
+            return
+        self._target.exception(msg, *args, exc_info=exc_info, **kwargs)
 
-class HeartbeatStore:
-    """Latest heartbeat per bot name, with the online rule of the old collector (younger than 2 x its interval)."""
-
-    def __init__(self, *, clock_ms: Clock = _wall_clock_ms, max_bots: int = DEFAULT_MAX_BOTS) -> None:
-        self._clock_ms = clock_ms
-        self._max_bots = max_bots
-        self._bots: dict[str, _Heartbeat] = {}
-
-    def __len__(self) -> int:
-        return len(self._bots)
-
-    def put(self, name: str, payload: dict[str, Any]) -> bool:
-        """Store `payload` as the latest heartbeat of `name`; False when the store is full and `name` is new."""
-        if name not in self._bots and len(self._bots) >= self._max_bots:
-            return False
-        self._bots[name] = _Heartbeat(payload, self._clock_ms(), offline_after_ms(payload))
-        return True
-
-    def status(self) -> dict[str, Any]:
-        """The /api/status document: `{"now", "bots": [{"name", "online", "last_update_ms_ago", "payload"}]}`."""
-        now = self._clock_ms()
-        bots = []
-        for name, beat in self._bots.items():
-            age = now - beat.received_ms
-            bots.append(
-                {
-                    "name": name,
-                    "online": age < beat.offline_after_ms,
-                    "last_update_ms_ago": max(0, round(age)),
-                    "payload": beat.payload,
-                }
-            )
-        return {"now": round(now), "bots": bots}
-
-    def prune(self, older_ms: float | None = None) -> list[str]:
-        """Forget bots silent for more than `older_ms` (default: the offline ones); returns their names."""
-        now = self._clock_ms()
-        removed = [
-            name
-            for name, beat in self._bots.items()
-            if now - beat.received_ms >= (beat.offline_after_ms if older_ms is None else older_ms)
-        ]
-        for name in removed:
-            del self._bots[name]
-        return removed
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._target, name)
 
 
 def _auth_middleware(token: str | None) -> Callable[..., Awaitable[web.StreamResponse]]:
@@ -150,11 +112,19 @@ def create_app(
     token: str | None = None,
     store: HeartbeatStore | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    body_timeout_secs: float = ConnectionLimits.body_timeout_secs,
+    send_timeout_secs: float = ConnectionLimits.send_timeout_secs,
+    guard: ConnectionGuard | None = None,
 ) -> web.Application:
-    """The collector as an aiohttp application; with `token`, every route demands it in the x-auth-token header."""
+    """The collector as an aiohttp application; with `token`, every route demands it in the x-auth-token header.
+
+    A heartbeat body must arrive within `body_timeout_secs` and pass `ingest.check_heartbeat`; `guard` (when the app
+    is served through a GuardedSite) learns when each request reaches the application.
+    """
     if token is not None and not token:
         raise ValueError("collector token must not be empty; pass None to disable authentication")
     heartbeats = store if store is not None else HeartbeatStore()
+    too_large = f"body over {max_body_bytes} bytes"
 
     async def ingest(request: web.Request) -> web.Response:
         name = request.match_info["bot_name"]
@@ -163,23 +133,43 @@ def create_app(
                 400, "bad bot name: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
             )
         if request.content_length is not None and request.content_length > max_body_bytes:
-            return _error(413, f"body over {max_body_bytes} bytes")
+            return _error(413, too_large)
         try:
-            body = await request.read()
+            async with asyncio.timeout(body_timeout_secs):
+                body = await request.read()
         except web.HTTPRequestEntityTooLarge:
-            return _error(413, f"body over {max_body_bytes} bytes")
+            return _error(413, too_large)
+        except TimeoutError:
+            response = _error(408, f"body not received within {body_timeout_secs:g} s")
+            response.force_close()
+            return response
+        if len(body) > max_body_bytes:
+            return _error(413, too_large)
         try:
-            payload = json.loads(body, parse_constant=_reject_json_constant, parse_float=_finite_float)
-        except (ValueError, RecursionError):
-            return _error(400, "body is not valid JSON")
-        if not isinstance(payload, dict):
-            return _error(400, "body must be a JSON object")
-        if not heartbeats.put(name, payload):
-            return _error(507, "collector holds too many bots; prune first")
+            payload, encoded = check_heartbeat(body)
+            heartbeats.put(name, payload, encoded)
+        except HeartbeatRejected as exc:
+            return _error(exc.status, str(exc))
+        except StoreFull as exc:
+            return _error(507, str(exc))
         return _reply(200, {"status": "ok"})
 
-    async def status(_request: web.Request) -> web.Response:
-        return _reply(200, heartbeats.status(), headers={"Cache-Control": "no-store"})
+    async def status(request: web.Request) -> web.StreamResponse:
+        # Sent in pieces with the transport's back-pressure: at the bot cap the document is megabytes, and neither a
+        # copy of it nor a client that stops reading may hold the collector's memory.
+        response = web.StreamResponse(headers={"Cache-Control": "no-store", "Content-Type": "application/json"})
+        try:
+            async with asyncio.timeout(send_timeout_secs):
+                await response.prepare(request)
+                for chunk in heartbeats.status_chunks():
+                    await response.write(chunk)
+                await response.write_eof()
+        except TimeoutError:
+            logger.debug("closing a connection: the status document was not read within %g s", send_timeout_secs)
+            # close() would wait for the unread buffer to drain; this client is not reading it
+            if request.transport is not None:
+                request.transport.abort()
+        return response
 
     async def prune(request: web.Request) -> web.Response:
         raw = request.query.get("older_ms")
@@ -193,7 +183,11 @@ def create_app(
             logger.info("pruned %d silent bots: %s", len(removed), ", ".join(removed))
         return _reply(200, {"status": "ok", "removed": removed, "remaining": len(heartbeats)})
 
-    app = web.Application(middlewares=[_auth_middleware(token)], client_max_size=max_body_bytes)
+    middlewares = [_auth_middleware(token)]
+    if guard is not None:
+        middlewares.insert(0, guard.middleware())
+    # aiohttp's own limit is a little above ours, so an oversized body gets our 413 answer rather than its own.
+    app = web.Application(middlewares=middlewares, client_max_size=max_body_bytes + 1)
     app.router.add_post("/ingest/{bot_name}", ingest)
     app.router.add_get("/api/status", status)
     app.router.add_post("/admin/prune", prune)
@@ -238,13 +232,31 @@ class CollectorServer:
         store: HeartbeatStore | None = None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         access_log: bool = False,
+        limits: ConnectionLimits | None = None,
     ) -> None:
         self._host = host
         self._port = port
         self.store = store if store is not None else HeartbeatStore()
-        self._app = create_app(token=token, store=self.store, max_body_bytes=max_body_bytes)
+        self.limits = limits if limits is not None else ConnectionLimits()
+        self._guard = ConnectionGuard(self.limits)
+        self._app = create_app(
+            token=token,
+            store=self.store,
+            max_body_bytes=max_body_bytes,
+            body_timeout_secs=self.limits.body_timeout_secs,
+            send_timeout_secs=self.limits.send_timeout_secs,
+            guard=self._guard,
+        )
         # The access log costs a noticeable share of each request at high heartbeat rates, so it is opt-in.
-        self._runner = web.AppRunner(self._app, access_log=logging.getLogger("aiohttp.access") if access_log else None)
+        self._runner = web.AppRunner(
+            self._app,
+            access_log=logging.getLogger("aiohttp.access") if access_log else None,
+            logger=_ServerLog(logging.getLogger("aiohttp.server")),
+            # aiohttp's keep-alive close is a backstop behind the guard's idle timeout.
+            keepalive_timeout=self.limits.idle_timeout_secs,
+            # After an early answer (413, 408) aiohttp reads what the client still sends, for at most this long.
+            lingering_time=self.limits.body_timeout_secs,
+        )
         self._url: str | None = None
 
     def __repr__(self) -> str:
@@ -256,12 +268,17 @@ class CollectorServer:
             raise RuntimeError("collector is not running")
         return self._url
 
+    @property
+    def open_connections(self) -> int:
+        """Connections open right now (at most `limits.max_connections`)."""
+        return len(self._guard)
+
     async def start(self) -> str:
         """Bind and start serving; returns the base URL (http://host:port)."""
         sock = _bind(self._host, self._port)
         try:
             await self._runner.setup()
-            await web.SockSite(self._runner, sock).start()
+            await GuardedSite(self._runner, sock, self._guard).start()
         except BaseException:
             sock.close()
             raise
@@ -307,6 +324,13 @@ class ThreadedCollector:
         if self._server is None:
             raise RuntimeError("collector is not running")
         return self._server.store
+
+    @property
+    def open_connections(self) -> int:
+        """Connections the collector holds open right now."""
+        if self._server is None:
+            raise RuntimeError("collector is not running")
+        return self._server.open_connections
 
     def start(self) -> str:
         """Start the loop thread and the server; returns the base URL once it accepts connections."""
@@ -358,6 +382,7 @@ async def serve(
     token: str | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     access_log: bool = False,
+    limits: ConnectionLimits | None = None,
     on_ready: Callable[[str], None] | None = None,
 ) -> None:
     """Serve until SIGINT or SIGTERM (or cancellation); `on_ready` gets the URL once the port is bound."""
@@ -369,7 +394,9 @@ async def serve(
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(signum, stop.set)
             installed.append(signum)
-    server = CollectorServer(host=host, port=port, token=token, max_body_bytes=max_body_bytes, access_log=access_log)
+    server = CollectorServer(
+        host=host, port=port, token=token, max_body_bytes=max_body_bytes, access_log=access_log, limits=limits
+    )
     try:
         url = await server.start()
         try:

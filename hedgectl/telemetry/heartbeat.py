@@ -39,12 +39,20 @@ class RoleReading:
 # An async callable returning, per role, its reading or the exception that prevented the venue read.
 ReadingsSource = Callable[[], Awaitable[Mapping[str, "RoleReading | BaseException"]]]
 
-FailureKind = Literal["venue", "collector"]
+# "pending": the leg has not been read yet (a hedge that has just started); nothing to post and nothing wrong.
+FailureKind = Literal["venue", "collector", "pending"]
+
+
+class NotReadYet(Exception):
+    """A leg whose position has not been read yet: no heartbeat is posted for it, and it is no failure to warn of."""
+
+    def __init__(self, detail: str = "not read yet") -> None:
+        super().__init__(detail)
 
 
 @dataclass(frozen=True)
 class RoleResult:
-    """The outcome of one role's heartbeat: sent, or which side failed (the venue read or the collector) and why."""
+    """The outcome of one role's heartbeat: sent, not read yet, or which side failed (venue read, collector) and why."""
 
     role: str
     bot_name: str
@@ -159,6 +167,8 @@ class HeartbeatSender:
         reading = readings.get(role)
         if reading is None:
             return RoleResult(role, bot, "venue", "no reading")
+        if isinstance(reading, NotReadYet):
+            return RoleResult(role, bot, "pending", "not read yet")
         if isinstance(reading, BaseException):
             # A failed read is unknown, not zero: posting a made-up position would look healthy on the board.
             return RoleResult(role, bot, "venue", _describe(reading, self.settings))
@@ -208,6 +218,10 @@ async def push_once(
 
 def _log_venue_failures(report: PushReport, failing_before: frozenset[str]) -> frozenset[str]:
     # Warn when a role starts failing and say when it recovers; a venue down for hours must not flood the log.
+    # A leg not read yet (the hedge has just started) is expected, so it is only a debug line.
+    for result in report.results:
+        if result.failure == "pending":
+            logger.debug("heartbeat %s skipped: position not read yet", result.role)
     failing = frozenset(result.role for result in report.venue_failures)
     for result in report.venue_failures:
         level = logging.DEBUG if result.role in failing_before else logging.WARNING

@@ -22,6 +22,9 @@ _BOT_NAME_RE = re.compile(BOT_NAME_PATTERN)
 # The old collector assumed this interval when a payload did not state one.
 DEFAULT_INTERVAL_SECS = 10.0
 
+# The longest heartbeat interval a bot may announce; a longer one would keep a silent bot "online" for too long.
+MAX_INTERVAL_SECS = 3600.0
+
 # A bot counts as online while its last heartbeat is younger than this many intervals.
 ONLINE_INTERVALS = 2
 
@@ -37,7 +40,10 @@ def default_bot_name(role: str) -> str:
 
 
 def payload_interval_secs(payload: Mapping[str, Any]) -> float:
-    """The heartbeat interval a payload announces, or the default when it is missing, not a number or not positive."""
+    """The heartbeat interval a payload announces, or the default when it is missing, not a number or not positive.
+
+    An interval above MAX_INTERVAL_SECS counts as MAX_INTERVAL_SECS: a payload cannot keep its bot online for longer.
+    """
     value = payload.get("telemetry_interval_secs")
     if isinstance(value, bool):
         return DEFAULT_INTERVAL_SECS
@@ -46,8 +52,10 @@ def payload_interval_secs(payload: Mapping[str, Any]) -> float:
             value = float(value)
         except ValueError:
             return DEFAULT_INTERVAL_SECS
+    if isinstance(value, int) and not 0 < value <= MAX_INTERVAL_SECS:
+        return MAX_INTERVAL_SECS if value > 0 else DEFAULT_INTERVAL_SECS
     if isinstance(value, (int, float)) and math.isfinite(value) and value > 0:
-        return float(value)
+        return min(float(value), MAX_INTERVAL_SECS)
     return DEFAULT_INTERVAL_SECS
 
 

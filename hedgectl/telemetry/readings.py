@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from hedgectl.config.model import HedgeConfig
 from hedgectl.execution.snapshot import read_connector
 from hedgectl.registry import ConnectorSet
-from hedgectl.telemetry.heartbeat import RoleReading
+from hedgectl.telemetry.heartbeat import NotReadYet, RoleReading
 
 
 def role_directions(params: HedgeConfig) -> dict[str, str]:
@@ -38,12 +38,15 @@ async def read_roles(connectors: ConnectorSet, params: HedgeConfig) -> Mapping[s
 
 
 def readings_from_status(status, params: HedgeConfig) -> Mapping[str, RoleReading | BaseException]:
-    """The readings a running hedge last made (``CycleStatus``); a leg it could not read is reported unknown."""
+    """The readings a running hedge last made (``CycleStatus``); a leg it could not read is reported unknown, a leg
+    it has not read yet (no reading and no error) as NotReadYet."""
     directions = role_directions(params)
     readings: dict[str, RoleReading | BaseException] = {}
     for role, leg in status.legs.items():
-        if leg.position is None:
-            readings[role] = UnknownPosition(leg.position_error or "position not read yet")
+        if leg.position is None and leg.position_error is None:
+            readings[role] = NotReadYet()
+        elif leg.position is None:
+            readings[role] = UnknownPosition(leg.position_error)
         else:
             readings[role] = RoleReading(leg.symbol, directions[role], leg.position, leg.balance, leg.latency_ms)
     return readings

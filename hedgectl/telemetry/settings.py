@@ -10,9 +10,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from hedgectl.telemetry.protocol import DEFAULT_INTERVAL_SECS, ROLES, default_bot_name, is_valid_bot_name
-
-MAX_INTERVAL_SECS = 3600.0
+from hedgectl.telemetry.protocol import (
+    DEFAULT_INTERVAL_SECS,
+    MAX_INTERVAL_SECS,
+    ROLES,
+    default_bot_name,
+    is_valid_bot_name,
+)
 
 
 @dataclass(frozen=True)
@@ -30,7 +34,7 @@ class TelemetrySettings:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "base_url", _check_base_url(self.base_url))
-        _check_token(self.token)
+        check_token(self.token)
         _check_group(self.group)
         object.__setattr__(self, "bots", _check_bots(self.bots))
         object.__setattr__(self, "interval_secs", _check_interval(self.interval_secs))
@@ -67,7 +71,8 @@ def _check_base_url(base_url: object) -> str:
     return text
 
 
-def _check_token(token: object) -> None:
+def check_token(token: object) -> None:
+    """Raise ValueError unless `token` is None or a token that can travel in the x-auth-token header."""
     if token is None:
         return
     if not isinstance(token, str):

@@ -50,6 +50,16 @@ STATUS = {
 }
 
 
+# The same bots with hedge-b's L2 heard from just now, so hedge-b's NET is a current figure.
+ALL_ONLINE = {
+    **STATUS,
+    "bots": [
+        bot("hedge-b-l2", group="hedge-b", role="L2", position="-0.2") if entry["name"] == "hedge-b-l2" else entry
+        for entry in STATUS["bots"]
+    ],
+}
+
+
 def render_text(renderable, width=140) -> str:
     console = Console(record=True, width=width, color_system=None)
     console.print(renderable)
@@ -105,7 +115,7 @@ def test_board_shows_each_group_with_its_legs_and_a_flat_net():
 
 
 def test_group_whose_legs_do_not_cancel_is_flagged_not_flat_with_its_net():
-    text = render_text(render_board(STATUS))
+    text = render_text(render_board(ALL_ONLINE))
     net_line = next(line for line in table_lines(text, "Group hedge-b") if "NET" in line)
 
     assert "NOT FLAT" in net_line
@@ -113,11 +123,42 @@ def test_group_whose_legs_do_not_cancel_is_flagged_not_flat_with_its_net():
 
 
 def test_not_flat_net_is_highlighted_and_offline_bots_are_red():
+    assert re.search(r"\x1b\[[0-9;]*41m[^\x1b]*NOT FLAT", render_ansi(render_board(ALL_ONLINE)))
     ansi = render_ansi(render_board(STATUS))
 
-    assert re.search(r"\x1b\[[0-9;]*41m[^\x1b]*NOT FLAT", ansi)
     assert re.search(r"\x1b\[1;31m[^\x1b]*offline", ansi)
     assert re.search(r"\x1b\[1;32m[^\x1b]*online", ansi)
+
+
+def test_a_group_with_a_stale_leg_shows_its_net_unknown_with_the_age_never_a_figure():
+    text = render_text(render_board(STATUS))
+    group_b = table_lines(text, "Group hedge-b")
+    net_line = next(line for line in group_b if "NET" in line)
+
+    assert "unknown" in net_line and "stale 1m35s" in net_line
+    assert "NOT FLAT" not in net_line and "0.05" not in net_line
+    assert "(stale)" in next(line for line in group_b if "hedge-b-l2" in line)
+
+
+def test_heartbeats_older_than_the_online_window_never_show_a_flat_net():
+    # 4m37s old, and a collector (the old one) that still calls them online: the board keeps its own clock
+    stale = [
+        bot(f"s-{role.lower()}", group="s", role=role, position=position, age=277_000, telemetry_interval_secs=10)
+        for role, position in (("BP", "0.5"), ("L1", "-0.5"), ("L2", "0"))
+    ]
+
+    text = render_text(render_board({"bots": stale}))
+    net_line = next(line for line in table_lines(text, "Group s") if "NET" in line)
+
+    assert "flat" not in net_line
+    assert "unknown" in net_line and "stale 4m37s" in net_line
+    assert "0 online" in text
+
+
+def test_an_announced_huge_interval_does_not_keep_a_bot_online_on_the_board():
+    entry = bot("x-bp", group="x", role="BP", age=7_200_000, telemetry_interval_secs=1e308)
+
+    assert board_groups({"bots": [entry]})[0].rows[0].online is False
 
 
 def test_offline_bot_shows_offline_and_its_age():
@@ -182,7 +223,18 @@ def test_unknown_position_makes_the_net_unknown():
 
 
 @pytest.mark.parametrize(
-    ("age_ms", "text"), [(None, "-"), (0, "0ms"), (999, "999ms"), (1000, "1s"), (65_000, "1m05s"), (7_800_000, "2h10m")]
+    ("age_ms", "text"),
+    [
+        (None, "-"),
+        (0, "0ms"),
+        (999, "999ms"),
+        (1000, "1s"),
+        (65_000, "1m05s"),
+        (7_800_000, "2h10m"),
+        (90_000_000, "1d01h"),
+        (1e300, ">99d"),
+        (float("nan"), "-"),
+    ],
 )
 def test_ages_are_short(age_ms, text):
     assert format_age(age_ms) == text

@@ -65,15 +65,22 @@ def test_bot_goes_offline_after_twice_its_announced_interval(http, clock):
     assert bots_by_name(http)["bp-1"]["online"] is False
 
 
-@pytest.mark.parametrize("interval", [None, "soon", 0, -3, True])
-def test_missing_or_unusable_interval_falls_back_to_ten_seconds(http, clock, interval):
-    payload = {"role": "L1"} if interval is None else {"role": "L1", "telemetry_interval_secs": interval}
-    http.post("/ingest/l1", json=payload)
+def test_missing_interval_falls_back_to_ten_seconds(http, clock):
+    http.post("/ingest/l1", json={"role": "L1"})
 
     clock.advance(19_999)
     assert bots_by_name(http)["l1"]["online"] is True
     clock.advance(1)
     assert bots_by_name(http)["l1"]["online"] is False
+
+
+@pytest.mark.parametrize("interval", ["soon", 0, -3, True, 3601, 1e308, [5], {"s": 5}])
+def test_unusable_interval_is_refused_with_400_and_a_reason(http, collector, interval):
+    response = http.post("/ingest/l1", json={"role": "L1", "telemetry_interval_secs": interval})
+
+    assert response.status_code == 400
+    assert "telemetry_interval_secs" in response.json()["error"]
+    assert len(collector.store) == 0
 
 
 ROUTES = [
@@ -128,7 +135,21 @@ def test_chunked_body_over_the_limit_is_refused_with_413(http, collector):
 
 @pytest.mark.parametrize(
     "body",
-    [b"", b"{", b"not json", b"[1, 2]", b'"text"', b"42", b"null", b'{"a": NaN}', b'{"a": 1e400}', b"\xff\xfe{}"],
+    [
+        b"",
+        b"{",
+        b"not json",
+        b"[1, 2]",
+        b'"text"',
+        b"42",
+        b"null",
+        b'{"a": NaN}',
+        b'{"a": Infinity}',
+        b'{"a": 1e400}',
+        b"\xff\xfe{}",
+        b'{"telemetry_interval_secs": ' + b"9" * 400 + b"}",
+        b'{"a": ' + b"1" * 5000 + b"}",
+    ],
 )
 def test_body_that_is_not_a_json_object_is_refused_with_400(http, collector, body):
     response = http.post("/ingest/bp-1", content=body)

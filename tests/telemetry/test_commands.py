@@ -57,6 +57,27 @@ def test_push_posts_one_heartbeat_per_role_from_live_reads(cli, paper_config_fil
     assert bots["bp-a"]["payload"]["position_base"] == "0"
 
 
+def test_push_without_json_prints_a_table_of_what_was_sent_and_exits_0(cli, paper_config_file, collector):
+    venues, path = paper_config_file
+    result = cli("--config", str(path), "telemetry", "push")
+    assert result.exit_code == 0, result.output
+    assert "internal error" not in result.output
+    for bot_name in ("bp-a", "l1-a", "l2-a"):
+        line = next(line for line in result.stdout.splitlines() if bot_name in line)
+        assert "sent" in line
+    assert {bot["name"] for bot in status_of(collector)["bots"]} == {"bp-a", "l1-a", "l2-a"}
+
+
+def test_push_without_json_names_the_failed_venue_in_its_table(cli, paper_config_file, collector):
+    venues, path = paper_config_file
+    venues.arm("lighter", "error", status=503, count=50)
+    result = cli("--config", str(path), "telemetry", "push")
+    assert result.exit_code == 1
+    assert "internal error" not in result.output
+    assert "venue failed" in next(line for line in result.stdout.splitlines() if "l1-a" in line)
+    assert "sent" in next(line for line in result.stdout.splitlines() if "bp-a" in line)
+
+
 def test_push_says_which_venue_failed_and_exits_1(cli, paper_config_file, collector):
     venues, path = paper_config_file
     venues.arm("lighter", "error", status=503, count=50)

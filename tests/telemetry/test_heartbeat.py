@@ -310,3 +310,62 @@ def test_a_venue_that_keeps_failing_is_warned_about_once_and_its_recovery_noted(
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING and "L2" in r.getMessage()]
     assert len(warnings) == 1
     assert "heartbeat L2: venue reads again" in caplog.text
+
+
+def hedge_status(**positions):
+    """A hedge's status as the cycle keeps it, with the given legs read (others never read yet)."""
+    from hedgectl.strategies.hedge.status import CycleStatus, LegStatus
+
+    legs = {
+        role: LegStatus(role=role, connector=role.lower(), venue="paper", symbol="ETH", position=positions.get(role))
+        for role in ("BP", "L1", "L2")
+    }
+    return CycleStatus(direction="long", legs=legs)
+
+
+def test_a_hedge_that_has_not_read_its_legs_yet_sends_nothing_and_warns_of_nothing(caplog):
+    from hedgectl.config.model import HedgeConfig
+    from hedgectl.telemetry.readings import readings_from_status
+
+    status = hedge_status()
+
+    async def source():
+        return readings_from_status(status, HedgeConfig())
+
+    async def scenario():
+        async with CollectorServer(port=0, token=TOKEN) as server:
+            reports = []
+            task = start_heartbeat_task(settings_for(server.url, interval=0.02), source, on_report=reports.append)
+            await wait_until(lambda: len(reports) >= 2)
+            status.legs["BP"].position = Decimal("0.5")
+            await wait_until(lambda: len(server.store) == 1)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            return reports
+
+    with caplog.at_level(logging.DEBUG, logger="hedgectl.telemetry.heartbeat"):
+        reports = asyncio.run(scenario())
+
+    first = reports[0]
+    assert [(r.role, r.failure, r.detail) for r in first.results] == [
+        (role, "pending", "not read yet") for role in ("BP", "L1", "L2")
+    ]
+    assert first.venue_failures == ()
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert "not read yet" in caplog.text
+
+
+def test_a_leg_whose_read_failed_is_still_a_venue_failure():
+    from hedgectl.config.model import HedgeConfig
+    from hedgectl.telemetry.heartbeat import NotReadYet
+    from hedgectl.telemetry.readings import UnknownPosition, readings_from_status
+
+    status = hedge_status(BP=Decimal("0.5"))
+    status.legs["L1"].position_error = "HTTP 503"
+
+    readings = readings_from_status(status, HedgeConfig())
+
+    assert isinstance(readings["BP"], RoleReading)
+    assert isinstance(readings["L1"], UnknownPosition) and str(readings["L1"]) == "HTTP 503"
+    assert isinstance(readings["L2"], NotReadYet)
