@@ -40,8 +40,8 @@ def _tolerance(raw: str | None) -> Decimal | None:
 
 def _slippage(raw: str) -> Decimal:
     value = _decimal(raw, "--slippage", positive=False)
-    if not Decimal(0) <= value < 1:
-        raise UsageError(f"--slippage is a fraction in [0, 1) (0.005 = 0.5 %), got {raw}")
+    if not Decimal(0) < value < 1:
+        raise UsageError(f"--slippage is a fraction in (0, 1) (0.005 = 0.5 %), got {raw}")
     return value
 
 
@@ -88,7 +88,13 @@ def run_hedge(
         False, "--allow-existing", help="Start even if a leg holds a position; it joins the cycle and is flattened "
         "at the end with the rest."
     ),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Run the preflight, print the plan, trade nothing."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Run every preflight check, print the plan (legs, margin, worst prices, fees), trade "
+        "nothing."
+    ),
+    force: bool = typer.Option(
+        False, "--force", help="Accept a slippage bound above the 5 % cap."
+    ),
     paper: bool = PAPER_OPTION,
     seed: int | None = SEED_OPTION,
     json_output: bool = JSON_OPTION,
@@ -122,8 +128,13 @@ def run_hedge(
     terminal = app_state.terminal(json_mode=json_output)
     with command_env(app_state, paper=paper, seed=seed) as env:
         params = override(env.config.hedge, **changes)
+        from hedgectl.registry import VENUES
+        from hedgectl.strategies.hedge.plan import check_names, check_slippage
+
         slippage_map = _venue_map(slippage, "--slippage", _slippage)
         retries_map = _venue_map(retries, "--retries", _retries)
+        check_names(slippage_map, VENUES, option="--slippage", kind="venue")
+        check_names(retries_map, VENUES, option="--retries", kind="venue")
         if slippage_map:
             params = override(params, slippage={**params.slippage, **slippage_map})
         if retries_map:
@@ -135,6 +146,7 @@ def run_hedge(
         if roles_map:
             params = override(params, roles={**params.roles, **roles_map})
         _check_roles(env.config, params)
+        check_slippage(params.slippage, force=force)
         if params.wait_min_secs > params.wait_max_secs:
             raise UsageError(
                 f"wait min ({params.wait_min_secs}) is greater than wait max ({params.wait_max_secs})"
@@ -202,10 +214,15 @@ async def _run_cycle(app_state: AppState, config, params, terminal, *, dry_run: 
             terminal.event(name, data)
 
         cycle = HedgeCycle(
-            legs, params, journal=journal, data_dir=data_dir, notifier=notifier, on_event=on_event, dry_run=dry_run
+            legs, params, journal=journal, data_dir=data_dir, notifier=notifier,
+            on_event=None if dry_run else on_event, dry_run=dry_run,
         )
-        if not dry_run:
-            heartbeat = _start_heartbeats(config, params, cycle.status)
+        if dry_run:
+            # the preview is one document: the plan and the checks it passed, or the refusal a real run would meet
+            result = await run_strategy(cycle)
+            _render_plan(terminal, result)
+            return result
+        heartbeat = _start_heartbeats(config, params, cycle.status)
         view = HedgeLiveView(cycle.status)
         try:
             with terminal.live(lambda: view):
@@ -228,6 +245,19 @@ async def _run_cycle(app_state: AppState, config, params, terminal, *, dry_run: 
             await notifier.aclose()
         await connectors.close()
         journal.close()
+
+
+def _render_plan(terminal, result) -> None:
+    data = {"dry_run": True, **result.as_dict()}
+    for key in ("positions", "pnl", "open", "open_legs", "flattened", "naked_window_ms", "duration_secs"):
+        data.pop(key, None)
+
+    def render():
+        from hedgectl.cli.hedge_view import render_plan
+
+        return render_plan(result.plan)
+
+    terminal.result(data, render)
 
 
 def _raise_if_unresolved(journal, cycle_id: str | None, error: BaseException) -> None:

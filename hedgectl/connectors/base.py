@@ -47,6 +47,8 @@ class MarketRules:
     min_size: Decimal
     min_notional: Decimal = ZERO
     market_id: int | None = None
+    #: the highest leverage the market allows (1 / its lowest initial margin fraction); None when not published
+    max_leverage: Decimal | None = None
 
     def quantize_size(self, size: Decimal, rounding: str = ROUND_DOWN) -> Decimal:
         return quantize(size, self.step_size, rounding)
@@ -236,6 +238,11 @@ class Connector(abc.ABC):
 
     @abc.abstractmethod
     async def top_of_book(self, symbol: str) -> TopOfBook: ...
+
+    async def taker_fee_rate(self, symbol: str) -> Decimal | None:
+        """The account's taker fee on ``symbol`` as a fraction of notional (0.0005 = 5 bp); None when the venue does
+        not publish it. Estimates only: the fills' own fees are what PnL counts."""
+        return None
 
     # --- account ---------------------------------------------------------------------------------------------
 

@@ -343,6 +343,10 @@ class BackpackConnector(Connector):
         self._marks.release(watch.baseline, final=snapshot.is_final,
                             signed_fill=snapshot.intent.side.sign * snapshot.filled_size)
 
+    async def taker_fee_rate(self, symbol: str) -> Decimal | None:
+        """The account's futures taker fee, from ``/api/v1/account`` (``futuresTakerFee``, basis points)."""
+        return wire.taker_fee_rate(await self._read("account", "/api/v1/account", instruction="accountQuery"))
+
     async def balance(self) -> Balance:
         document = await self._read("collateral", "/api/v1/capital/collateral", instruction="collateralQuery")
         return wire.balance(wire.expect(document, dict, "collateral"), connector=self.name)

@@ -25,11 +25,24 @@ class LegStatus:
     average_price: Decimal | None = None
     state: str = "idle"
     latency_ms: float | None = None
-    position: Decimal | None = None  # last signed size read; None = unknown
-    position_error: str | None = None
+    position: Decimal | None = None  # last signed size known; None = unknown
+    position_error: str | None = None  # why the last read failed (the position shown is then stale)
+    position_source: str | None = None  # "venue" (read) or "fills" (this cycle's confirmed fills)
+    position_at: float | None = None  # when ``position`` was read or computed
     mark_price: Decimal | None = None
     liquidation_price: Decimal | None = None
     balance: Decimal | None = None
+
+    def set_position(self, signed_size: Decimal, *, source: str, at: float | None = None) -> None:
+        self.position = signed_size
+        self.position_source = source
+        self.position_at = time.time() if at is None else at
+        self.position_error = None
+
+    def position_age(self, now: float | None = None) -> float | None:
+        if self.position_at is None:
+            return None
+        return max(0.0, (time.time() if now is None else now) - self.position_at)
 
     def liquidation_distance(self) -> Decimal | None:
         if not self.mark_price or not self.liquidation_price or not self.position:
@@ -51,6 +64,8 @@ class LegStatus:
             "latency_ms": None if self.latency_ms is None else round(self.latency_ms, 2),
             "position": None if self.position is None else plain(self.position),
             "position_error": self.position_error,
+            "position_source": self.position_source,
+            "position_age_secs": None if self.position_at is None else round(self.position_age(), 1),
             "liquidation_distance": None if distance is None else plain(distance.quantize(Decimal("0.0001"))),
         }
 
