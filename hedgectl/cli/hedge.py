@@ -300,13 +300,20 @@ def _start_heartbeats(config, params, status):
 def status(
     ctx: typer.Context,
     paper: bool = typer.Option(False, "--paper", help="The journal of paper runs."),
-    json_output: bool = typer.Option(False, "--json", help="Print JSON."),
+    json_output: bool = typer.Option(False, "--json", help="Print JSON (with --watch: one object per change)."),
+    watch: bool = typer.Option(
+        False, "--watch", help="Draw the live view of the cycle another process runs, from the journal, until it is "
+        "resolved; Ctrl-C stops watching (the cycle goes on)."
+    ),
+    interval: float = typer.Option(0.5, "--interval", min=0.1, max=60, help="Seconds between journal reads (--watch)."),
 ) -> None:
     """The current or last cycle: phase, legs, fills, net exposure, age."""
     from hedgectl.journal import Journal
 
     app_state = state(ctx)
     path = _journal_file(app_state, paper)
+    if watch:
+        raise typer.Exit(_watch(app_state.terminal(json_mode=json_output), path, interval))
     journal = Journal(path)
     try:
         cycle = (journal.unresolved_cycles() or [None])[-1] or journal.last_cycle()
@@ -325,6 +332,52 @@ def status(
     app_state.terminal(json_mode=json_output).result({"cycle": data}, render)
     if not data["resolved"] and not data["running"]:
         raise typer.Exit(ExitCode.POSITION_OPEN)
+
+
+def _watch(terminal, path, interval: float) -> int:
+    """Redraw the current cycle from the journal until it is resolved or its process is gone; the exit code then
+    follows ``hedge status``. Ctrl-C ends the watch only."""
+    from hedgectl.cli.hedge_view import HedgeLiveView, render_cycle_record
+    from hedgectl.journal import Journal
+    from hedgectl.strategies.hedge.status import status_from_journal
+
+    journal = Journal(path)
+    try:
+        cycle = (journal.unresolved_cycles() or [None])[-1] or journal.last_cycle()
+        if cycle is None:
+            terminal.result({"cycle": None}, lambda: "no hedge cycle recorded")
+            return ExitCode.OK
+        view = HedgeLiveView(status_from_journal(cycle, journal.events(cycle.id)))
+        last_line = None
+        try:
+            with terminal.live(lambda: view) as refresh:
+                while True:
+                    cycle = journal.cycle(cycle.id)
+                    data = cycle_summary(cycle, data_dir=path.parent)
+                    view.status = status_from_journal(cycle, journal.events(cycle.id))
+                    refresh()
+                    line = _watch_line(data)
+                    if line != last_line and not terminal.interactive:
+                        terminal.event("status", {"cycle": data}, text=line)
+                        last_line = line
+                    if data["resolved"] or not data["running"]:
+                        break
+                    time.sleep(interval)
+        except KeyboardInterrupt:
+            terminal.warn(f"stopped watching; cycle {cycle.id} is not affected")
+            return ExitCode.INTERRUPTED
+    finally:
+        journal.close()
+    if terminal.json_mode:
+        terminal.event("summary", {"cycle": data})
+    else:
+        terminal.result({"cycle": data}, lambda: render_cycle_record(data))
+    return ExitCode.OK if data["resolved"] or data["running"] else ExitCode.POSITION_OPEN
+
+
+def _watch_line(data: dict[str, Any]) -> str:
+    legs = " ".join(f"{role} {leg['position_by_journal']}" for role, leg in data["legs"].items())
+    return f"cycle {data['id']} phase {data['phase']}: {legs}, net by journal {data['net_by_journal']}"
 
 
 def _journal_file(app_state: AppState, paper: bool):
@@ -359,7 +412,7 @@ def cycle_summary(cycle, *, data_dir) -> dict[str, Any]:
                     "client_order_index": o.intent.client_order_index,
                     "state": o.state.value,
                     "filled": plain(o.filled_size),
-                    "average_price": None if o.average_price is None else plain(o.average_price),
+                    "average_price": _price(o.average_price, leg.get("tick_size")),
                     "reason": o.reason,
                 }
                 for o in orders
@@ -379,6 +432,20 @@ def cycle_summary(cycle, *, data_dir) -> dict[str, Any]:
         "net_by_journal": plain(net),
         "result": cycle.result,
     }
+
+
+def _price(value, tick: str | None) -> str | None:
+    """An average fill price for people: to the market's tick (journals from before ticks were kept: 10 digits)."""
+    from hedgectl.decimals import plain, quantize, significant
+
+    if value is None:
+        return None
+    if tick:
+        try:
+            return plain(quantize(value, Decimal(tick)))
+        except (ArithmeticError, ValueError):
+            pass
+    return plain(significant(value, 10))
 
 
 def _accounts_in_use(data_dir, accounts: list[str]) -> bool:

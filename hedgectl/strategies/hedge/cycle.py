@@ -238,7 +238,8 @@ class HedgeCycle:
             params={
                 "plan": plan.as_dict(),
                 "legs": {
-                    role: {"connector": leg.connector.name, "venue": leg.connector.venue, "symbol": leg.symbol}
+                    role: {"connector": leg.connector.name, "venue": leg.connector.venue, "symbol": leg.symbol,
+                           "tick_size": plain(plan.rules[role].tick_size)}
                     for role, leg in self.legs.items()
                 },
                 "baseline": {role: plain(size) for role, size in self._baseline.items()},
