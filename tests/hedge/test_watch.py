@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import select
 import signal
+import subprocess
+import sys
+import time
 from decimal import Decimal
 
 import pytest
@@ -87,3 +93,38 @@ def test_status_shows_average_prices_to_the_markets_tick(world):
     table = world.run("hedge", "status").stdout
     assert prices[0] in table
     assert not any(len(token.split(".")[-1]) > 6 for token in table.split() if token.replace(".", "").isdigit())
+
+
+def test_watching_in_a_terminal_draws_the_live_view_from_the_journal(world):
+    run = world.start("hedge", "run", "--json", "--size", "0.5", "--wait-min", "3", "--wait-max", "3",
+                      "--timeout", "1", "--poll-interval", "0.3")
+    read_events_until(run, lambda e: e["event"] == "countdown")
+    master, slave = os.openpty()
+    env = {**world.env, "COLUMNS": "150", "LINES": "40", "TERM": "xterm-256color"}
+    watcher = subprocess.Popen(
+        [sys.executable, "-m", "hedgectl", "--config", str(world.config), "hedge", "status", "--watch"],
+        stdin=slave, stdout=slave, stderr=slave, env=env, cwd=world.home, close_fds=True,
+    )
+    os.close(slave)
+    chunks = []
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.5)
+        if ready:
+            try:
+                data = os.read(master, 65536)
+            except OSError:
+                break
+            if not data:
+                break
+            chunks.append(data)
+        elif watcher.poll() is not None:
+            break
+    watcher.wait(timeout=30)
+    os.close(master)
+    run.communicate(timeout=60)
+    screen = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07", "", b"".join(chunks).decode("utf-8", "replace"))
+    assert watcher.returncode == 0, screen[-3000:]
+    for needle in ("tri-venue hedge", "phase wait", "L2 enters in", "0.5 (journal)", "-0.5 (journal)",
+                   "(resolved)"):
+        assert needle in screen, needle

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from hedgectl import locks
 from hedgectl.config.model import HedgeConfig
-from hedgectl.connectors.base import Connector, MarketRules, Position
+from hedgectl.connectors.base import Connector, Position
 from hedgectl.decimals import ZERO, plain, quantize_down, significant
 from hedgectl.errors import (
     AuthError,
