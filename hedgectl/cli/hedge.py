@@ -125,12 +125,12 @@ def run_hedge(
     )
     import asyncio
 
+    from hedgectl.registry import VENUES
+    from hedgectl.strategies.hedge.plan import check_names, check_slippage
+
     terminal = app_state.terminal(json_mode=json_output)
     with command_env(app_state, paper=paper, seed=seed) as env:
         params = override(env.config.hedge, **changes)
-        from hedgectl.registry import VENUES
-        from hedgectl.strategies.hedge.plan import check_names, check_slippage
-
         slippage_map = _venue_map(slippage, "--slippage", _slippage)
         retries_map = _venue_map(retries, "--retries", _retries)
         check_names(slippage_map, VENUES, option="--slippage", kind="venue")
