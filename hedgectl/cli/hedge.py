@@ -40,8 +40,8 @@ def _tolerance(raw: str | None) -> Decimal | None:
 
 def _slippage(raw: str) -> Decimal:
     value = _decimal(raw, "--slippage", positive=False)
-    if not Decimal(0) <= value < 1:
-        raise UsageError(f"--slippage is a fraction in [0, 1) (0.005 = 0.5 %), got {raw}")
+    if not Decimal(0) < value < 1:
+        raise UsageError(f"--slippage is a fraction in (0, 1) (0.005 = 0.5 %), got {raw}")
     return value
 
 
@@ -88,7 +88,13 @@ def run_hedge(
         False, "--allow-existing", help="Start even if a leg holds a position; it joins the cycle and is flattened "
         "at the end with the rest."
     ),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Run the preflight, print the plan, trade nothing."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Run every preflight check, print the plan (legs, margin, worst prices, fees), trade "
+        "nothing."
+    ),
+    force: bool = typer.Option(
+        False, "--force", help="Accept a slippage bound above the 5 % cap."
+    ),
     paper: bool = PAPER_OPTION,
     seed: int | None = SEED_OPTION,
     json_output: bool = JSON_OPTION,
@@ -119,11 +125,16 @@ def run_hedge(
     )
     import asyncio
 
+    from hedgectl.registry import VENUES
+    from hedgectl.strategies.hedge.plan import check_names, check_slippage
+
     terminal = app_state.terminal(json_mode=json_output)
     with command_env(app_state, paper=paper, seed=seed) as env:
         params = override(env.config.hedge, **changes)
         slippage_map = _venue_map(slippage, "--slippage", _slippage)
         retries_map = _venue_map(retries, "--retries", _retries)
+        check_names(slippage_map, VENUES, option="--slippage", kind="venue")
+        check_names(retries_map, VENUES, option="--retries", kind="venue")
         if slippage_map:
             params = override(params, slippage={**params.slippage, **slippage_map})
         if retries_map:
@@ -135,6 +146,7 @@ def run_hedge(
         if roles_map:
             params = override(params, roles={**params.roles, **roles_map})
         _check_roles(env.config, params)
+        check_slippage(params.slippage, force=force)
         if params.wait_min_secs > params.wait_max_secs:
             raise UsageError(
                 f"wait min ({params.wait_min_secs}) is greater than wait max ({params.wait_max_secs})"
@@ -202,10 +214,15 @@ async def _run_cycle(app_state: AppState, config, params, terminal, *, dry_run: 
             terminal.event(name, data)
 
         cycle = HedgeCycle(
-            legs, params, journal=journal, data_dir=data_dir, notifier=notifier, on_event=on_event, dry_run=dry_run
+            legs, params, journal=journal, data_dir=data_dir, notifier=notifier,
+            on_event=None if dry_run else on_event, dry_run=dry_run,
         )
-        if not dry_run:
-            heartbeat = _start_heartbeats(config, params, cycle.status)
+        if dry_run:
+            # the preview is one document: the plan and the checks it passed, or the refusal a real run would meet
+            result = await run_strategy(cycle)
+            _render_plan(terminal, result)
+            return result
+        heartbeat = _start_heartbeats(config, params, cycle.status)
         view = HedgeLiveView(cycle.status)
         try:
             with terminal.live(lambda: view):
@@ -228,6 +245,19 @@ async def _run_cycle(app_state: AppState, config, params, terminal, *, dry_run: 
             await notifier.aclose()
         await connectors.close()
         journal.close()
+
+
+def _render_plan(terminal, result) -> None:
+    data = {"dry_run": True, **result.as_dict()}
+    for key in ("positions", "pnl", "open", "open_legs", "flattened", "naked_window_ms", "duration_secs"):
+        data.pop(key, None)
+
+    def render():
+        from hedgectl.cli.hedge_view import render_plan
+
+        return render_plan(result.plan)
+
+    terminal.result(data, render)
 
 
 def _raise_if_unresolved(journal, cycle_id: str | None, error: BaseException) -> None:
@@ -270,13 +300,20 @@ def _start_heartbeats(config, params, status):
 def status(
     ctx: typer.Context,
     paper: bool = typer.Option(False, "--paper", help="The journal of paper runs."),
-    json_output: bool = typer.Option(False, "--json", help="Print JSON."),
+    json_output: bool = typer.Option(False, "--json", help="Print JSON (with --watch: one object per change)."),
+    watch: bool = typer.Option(
+        False, "--watch", help="Draw the live view of the cycle another process runs, from the journal, until it is "
+        "resolved; Ctrl-C stops watching (the cycle goes on)."
+    ),
+    interval: float = typer.Option(0.5, "--interval", min=0.1, max=60, help="Seconds between journal reads (--watch)."),
 ) -> None:
     """The current or last cycle: phase, legs, fills, net exposure, age."""
     from hedgectl.journal import Journal
 
     app_state = state(ctx)
     path = _journal_file(app_state, paper)
+    if watch:
+        raise typer.Exit(_watch(app_state.terminal(json_mode=json_output), path, interval))
     journal = Journal(path)
     try:
         cycle = (journal.unresolved_cycles() or [None])[-1] or journal.last_cycle()
@@ -298,6 +335,52 @@ def status(
     app_state.terminal(json_mode=json_output).result({"cycle": data, "journal": str(path)}, render)
     if not data["resolved"] and not data["running"]:
         raise typer.Exit(ExitCode.POSITION_OPEN)
+
+
+def _watch(terminal, path, interval: float) -> int:
+    """Redraw the current cycle from the journal until it is resolved or its process is gone; the exit code then
+    follows ``hedge status``. Ctrl-C ends the watch only."""
+    from hedgectl.cli.hedge_view import HedgeLiveView, render_cycle_record
+    from hedgectl.journal import Journal
+    from hedgectl.strategies.hedge.status import status_from_journal
+
+    journal = Journal(path)
+    try:
+        cycle = (journal.unresolved_cycles() or [None])[-1] or journal.last_cycle()
+        if cycle is None:
+            terminal.result({"cycle": None}, lambda: "no hedge cycle recorded")
+            return ExitCode.OK
+        view = HedgeLiveView(status_from_journal(cycle, journal.events(cycle.id)))
+        last_line = None
+        try:
+            with terminal.live(lambda: view) as refresh:
+                while True:
+                    cycle = journal.cycle(cycle.id)
+                    data = cycle_summary(cycle, data_dir=path.parent)
+                    view.status = status_from_journal(cycle, journal.events(cycle.id))
+                    refresh()
+                    line = _watch_line(data)
+                    if line != last_line and not terminal.interactive:
+                        terminal.event("status", {"cycle": data}, text=line)
+                        last_line = line
+                    if data["resolved"] or not data["running"]:
+                        break
+                    time.sleep(interval)
+        except KeyboardInterrupt:
+            terminal.warn(f"stopped watching; cycle {cycle.id} is not affected")
+            return ExitCode.INTERRUPTED
+    finally:
+        journal.close()
+    if terminal.json_mode:
+        terminal.event("summary", {"cycle": data})
+    else:
+        terminal.result({"cycle": data}, lambda: render_cycle_record(data))
+    return ExitCode.OK if data["resolved"] or data["running"] else ExitCode.POSITION_OPEN
+
+
+def _watch_line(data: dict[str, Any]) -> str:
+    legs = " ".join(f"{role} {leg['position_by_journal']}" for role, leg in data["legs"].items())
+    return f"cycle {data['id']} phase {data['phase']}: {legs}, net by journal {data['net_by_journal']}"
 
 
 def _journal_file(app_state: AppState, paper: bool):
@@ -337,7 +420,7 @@ def cycle_summary(cycle, *, data_dir) -> dict[str, Any]:
                     "client_order_index": o.intent.client_order_index,
                     "state": o.state.value,
                     "filled": plain(o.filled_size),
-                    "average_price": None if o.average_price is None else plain(o.average_price),
+                    "average_price": _price(o.average_price, leg.get("tick_size")),
                     "reason": o.reason,
                 }
                 for o in orders
@@ -357,6 +440,20 @@ def cycle_summary(cycle, *, data_dir) -> dict[str, Any]:
         "net_by_journal": plain(net),
         "result": cycle.result,
     }
+
+
+def _price(value, tick: str | None) -> str | None:
+    """An average fill price for people: to the market's tick (journals from before ticks were kept: 10 digits)."""
+    from hedgectl.decimals import plain, quantize, significant
+
+    if value is None:
+        return None
+    if tick:
+        try:
+            return plain(quantize(value, Decimal(tick)))
+        except (ArithmeticError, ValueError):
+            pass
+    return plain(significant(value, 10))
 
 
 def _accounts_in_use(data_dir, accounts: list[str]) -> bool:

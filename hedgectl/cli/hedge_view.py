@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from hedgectl.decimals import plain, significant
-from hedgectl.strategies.hedge.status import CycleStatus
+from hedgectl.strategies.hedge.status import CycleStatus, LegStatus
 
 STATE_STYLES = {"filled": "green", "failed": "red", "cancelled": "yellow", "unknown": "magenta"}
 
@@ -22,6 +22,29 @@ def _fmt(value: Any) -> str:
     if hasattr(value, "as_tuple"):
         return plain(value)
     return str(value)
+
+
+#: A venue reading older than this is shown with its age: the cycle reads every poll interval while it monitors.
+STALE_AFTER_SECS = 15.0
+
+
+def position_cell(leg: LegStatus, now: float | None = None) -> Text:
+    """A leg's position as the view shows it: where it comes from, and its age when it may no longer be true."""
+    age = leg.position_age(now)
+    if leg.position is None:
+        if leg.position_error:
+            return Text("unknown (read failed)", style="magenta")
+        return Text("unknown", style="magenta")
+    value = _fmt(leg.position)
+    if leg.position_error:
+        return Text(f"{value} stale {age or 0:.0f}s (read failed)", style="magenta")
+    if leg.position_source == "fills":
+        return Text(f"{value} (fills)")
+    if leg.position_source == "journal":
+        return Text(f"{value} (journal)")
+    if age is not None and age > STALE_AFTER_SECS:
+        return Text(f"{value} ({age:.0f}s old)", style="yellow")
+    return Text(value)
 
 
 class HedgeLiveView:
@@ -46,7 +69,7 @@ class HedgeLiveView:
                      "to liq.", expand=False)
         for leg in status.legs.values():
             state_style = STATE_STYLES.get(leg.state, "")
-            position = Text("unknown", style="magenta") if leg.position is None else Text(_fmt(leg.position))
+            position = position_cell(leg)
             distance = leg.liquidation_distance()
             legs.add_row(
                 leg.role,
@@ -61,8 +84,12 @@ class HedgeLiveView:
                 "-" if distance is None else f"{distance * 100:.2f}%",
             )
         net = status.net_exposure()
+        stale = [leg.role for leg in status.legs.values() if leg.position is not None and leg.position_error]
         if net is None:
             net_line = Text("net exposure: unknown (a leg could not be read)", style="bold magenta")
+        elif stale:
+            net_line = Text(f"net exposure: {plain(net)} (stale: {', '.join(stale)} could not be read)",
+                            style="bold magenta")
         else:
             net_line = Text(f"net exposure: {plain(net)}", style="bold green" if net == 0 else "bold yellow")
         log = Text()
@@ -72,15 +99,23 @@ class HedgeLiveView:
         return Group(Panel(Group(header, legs, net_line), title="tri-venue hedge"), Panel(log, title="events"))
 
     def summary(self, result) -> Table:
-        table = Table("role", "final position", "pnl (fees incl.)", title=f"hedge {result.outcome.value}: "
-                      f"{result.reason}")
+        columns = ["role", "final position", "realised pnl (fees incl.)"]
+        if result.open_legs:
+            columns += ["open size", "mark value", "unrealised pnl"]
+        table = Table(*columns, title=f"hedge {result.outcome.value}: {result.reason}")
         for role in ("BP", "L1", "L2"):
             position = result.positions.get(role)
-            table.add_row(
+            row = [
                 role,
                 Text("unknown", style="magenta") if position is None else Text(plain(position)),
                 _fmt(result.pnl.get(role)),
-            )
+            ]
+            if result.open_legs:
+                leg = result.open_legs.get(role)
+                opened = {} if leg is None else leg.open_dict()
+                row += [opened.get("size") or "-", opened.get("mark_value") or ("-" if leg is None else "unknown"),
+                        opened.get("unrealised_pnl") or ("-" if leg is None else "unknown")]
+            table.add_row(*row)
         table.add_row("total", "", _fmt(result.pnl.get("total")), style="bold")
         if result.open_positions:
             table.caption = "STILL OPEN: " + "; ".join(result.open_positions)
@@ -111,3 +146,24 @@ def render_cycle_record(data: dict[str, Any]):
     state = "resolved" if data["resolved"] else ("RUNNING" if data["running"] else "UNRESOLVED: run hedge recover")
     style = "green" if data["resolved"] else ("cyan" if data["running"] else "bold red")
     return Group(table, Text(f"net by journal: {data['net_by_journal']}  ({state})", style=style))
+
+
+def render_plan(plan):
+    """``hedge run --dry-run``: the orders the cycle would send, what they cost, and the checks they passed."""
+    table = Table("role", "connector", "symbol", "side", "size", "notional", "margin", "slippage", "worst price",
+                  "est. fee", title=f"hedge plan: {plan.direction} {plain(plan.size)} at {plain(plan.leverage)}x "
+                  f"(dry run, nothing sent)")
+    for leg in plan.legs:
+        data = leg.as_dict()
+        fee = "unknown" if data["estimated_fee"] is None else f"{data['estimated_fee']} ({plain(leg.fee_rate * 10_000)} bp)"
+        table.add_row(
+            leg.role, leg.connector, leg.symbol, data["side"], data["size"], data["notional"],
+            data["margin"] + ("" if leg.max_leverage is None else f" (max {plain(leg.max_leverage)}x)"),
+            f"{plain(leg.slippage * 100)} %", data["worst_price"] or "-", fee,
+        )
+    lines = Text()
+    lines.append(f"L2 enters after {plan.wait_secs:.1f} s; net tolerance {plain(plan.tolerance)}\n", style="dim")
+    for check in plan.checks:
+        lines.append("ok ", style="green")
+        lines.append(check + "\n")
+    return Group(table, lines)

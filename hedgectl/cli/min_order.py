@@ -19,7 +19,7 @@ def probe(
     ctx: typer.Context,
     targets: list[str] | None = typer.Option(
         None, "--target", "-t",
-        help="CONNECTOR:DIRECTION[:reduce_only][:xMULT], e.g. lighter1:buy or lighter2:sell:x2 (repeatable; "
+        help="CONNECTOR:DIRECTION[:reduce_only][:xMULT], e.g. lighter1:buy, lighter1:long or lighter2:sell:x2 (repeatable; "
         "default: [min_order] targets).",
     ),
     attempts: int | None = typer.Option(None, "--attempts", help="Tries per target until one fills (default: "

@@ -47,12 +47,26 @@ class MarketRules:
     min_size: Decimal
     min_notional: Decimal = ZERO
     market_id: int | None = None
+    #: the highest leverage the market allows (1 / its lowest initial margin fraction); None when not published
+    max_leverage: Decimal | None = None
 
     def quantize_size(self, size: Decimal, rounding: str = ROUND_DOWN) -> Decimal:
         return quantize(size, self.step_size, rounding)
 
     def quantize_price(self, price: Decimal, rounding: str = ROUND_DOWN) -> Decimal:
         return quantize(price, self.tick_size, rounding)
+
+    def fit_size(self, size: Decimal, *, reduce_only: bool = False) -> Decimal:
+        """``size`` rounded down to the step and checked; a positive size that rounds to nothing names the step and
+        the minimum rather than the zero it became."""
+        quantized = self.quantize_size(size)
+        if size > 0 and quantized <= 0:
+            raise BelowMinimumSize(
+                f"{self.symbol}: size {plain(size)} rounds down to 0 at the step {plain(self.step_size)}; "
+                f"the minimum size is {plain(self.min_size)}"
+            )
+        self.check_size(quantized, reduce_only=reduce_only)
+        return quantized
 
     def check_size(self, size: Decimal, *, reduce_only: bool = False) -> None:
         """Raise InvalidOrder unless ``size`` is a positive multiple of the step at or above the minimum."""
@@ -237,6 +251,11 @@ class Connector(abc.ABC):
     @abc.abstractmethod
     async def top_of_book(self, symbol: str) -> TopOfBook: ...
 
+    async def taker_fee_rate(self, symbol: str) -> Decimal | None:
+        """The account's taker fee on ``symbol`` as a fraction of notional (0.0005 = 5 bp); None when the venue does
+        not publish it. Estimates only: the fills' own fees are what PnL counts."""
+        return None
+
     # --- account ---------------------------------------------------------------------------------------------
 
     @abc.abstractmethod
@@ -273,8 +292,7 @@ class Connector(abc.ABC):
     ) -> OrderIntent:
         """Quantize ``size`` (down) and ``price`` to the market, check the minimum, allocate a client order index."""
         rules = await self.market_rules(symbol)
-        quantized = rules.quantize_size(size)
-        rules.check_size(quantized, reduce_only=reduce_only)
+        quantized = rules.fit_size(size, reduce_only=reduce_only)
         if order_type is OrderType.LIMIT:
             if price is None or price <= 0:
                 raise InvalidOrder(f"{symbol}: a limit order needs a positive price")

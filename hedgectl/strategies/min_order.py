@@ -1,7 +1,7 @@
 """The minimum-order probe: the smallest market order each target accepts, followed to its final state, with what a
 sizing or nonce problem needs for diagnosis; afterwards each touched position is brought back to where it started.
 
-A target is ``CONNECTOR:DIRECTION[:reduce_only][:xMULT]`` (``lighter1:buy``, ``lighter2:sell:reduce_only:x2``); the
+A target is ``CONNECTOR:DIRECTION[:reduce_only][:xMULT]`` (``lighter1:buy``, ``lighter2:short:reduce_only:x2``); the
 size is the market's minimum (size, or notional at the current price) times the multiplier.
 """
 
@@ -24,6 +24,8 @@ from hedgectl.registry import ConnectorSet
 logger = logging.getLogger(__name__)
 
 REDUCE_ONLY_WORDS = ("reduce_only", "reduce-only", "ro")
+#: A target's direction in the words of orders (buy, sell) or of the hedge (long, short), as ``hedge run`` speaks.
+DIRECTIONS = {"buy": Side.BUY, "sell": Side.SELL, "long": Side.BUY, "short": Side.SELL}
 
 
 @dataclass(frozen=True)
@@ -41,10 +43,9 @@ class ProbeTarget:
         parts = [part.strip() for part in text.split(":")]
         if len(parts) < 2 or not parts[0]:
             raise ValueError(f"target '{text}' is not CONNECTOR:DIRECTION[:reduce_only][:xMULT]")
-        try:
-            side = Side(parts[1].lower())
-        except ValueError:
-            raise ValueError(f"target '{text}': direction must be buy or sell, got '{parts[1]}'") from None
+        side = DIRECTIONS.get(parts[1].lower())
+        if side is None:
+            raise ValueError(f"target '{text}': direction must be buy, sell, long or short, got '{parts[1]}'")
         reduce_only = False
         multiplier = Decimal(1)
         for part in parts[2:]:

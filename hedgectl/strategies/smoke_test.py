@@ -152,8 +152,7 @@ class SmokeTest:
         self._orders_before = {_order_key(o) for o in await connector.open_orders(self.symbol)}
         book = await connector.top_of_book(self.symbol)
         size = self.size if self.size is not None else minimum_order_size(rules, book.mid)
-        size = rules.quantize_size(size)
-        rules.check_size(size)
+        size = rules.fit_size(size)
         # the entry adds to an existing position, so that the reduce-only exit can take exactly it back
         side = self.side or (Side.of_signed(position.signed_size) if position.signed_size else Side.BUY)
         self.report.side, self.report.size = side, size

@@ -31,6 +31,16 @@ def test_probe_fills_the_minimum_and_puts_every_position_back(desk):
     assert desk.position("lighter1") == 0 and desk.position("backpack") == 0
 
 
+def test_probe_speaks_long_and_short_as_hedge_run_does(desk):
+    code, report = desk.run_json("min-order", "probe", "--target", "lighter1:long", "--target", "lighter2:short",
+                                 "--yes")
+    assert code == 0, report
+    assert [(a["connector"], a["side"], a["outcome"]) for a in report["attempts"]] == [
+        ("lighter1", "buy", "filled"), ("lighter2", "sell", "filled"),
+    ]
+    assert desk.position("lighter1") == 0 and desk.position("lighter2") == 0
+
+
 def test_probe_reads_its_targets_from_the_config(desk):
     result = desk.run("min-order", "probe", "--yes")
 
@@ -102,6 +112,8 @@ def test_a_multiplier_below_one_is_refused_locally_before_sending(desk):
         ("lighter2:SELL:reduce_only", ProbeTarget("lighter2", Side.SELL, reduce_only=True)),
         ("backpack:sell:x2.5", ProbeTarget("backpack", Side.SELL, multiplier=Decimal("2.5"))),
         ("lighter1:buy:x3:ro", ProbeTarget("lighter1", Side.BUY, reduce_only=True, multiplier=Decimal(3))),
+        ("lighter1:long", ProbeTarget("lighter1", Side.BUY)),
+        ("lighter2:Short:x2", ProbeTarget("lighter2", Side.SELL, multiplier=Decimal(2))),
     ],
 )
 def test_targets_parse_from_their_text_form(target, expected):
@@ -113,7 +125,7 @@ def test_targets_parse_from_their_text_form(target, expected):
     ("target", "needle"),
     [
         ("lighter1", "CONNECTOR:DIRECTION"),
-        ("lighter1:up", "buy or sell"),
+        ("lighter1:up", "buy, sell, long or short"),
         ("lighter1:buy:x0", "positive"),
         ("lighter1:buy:x-1", "positive"),
         ("lighter1:buy:xlots", "not a number"),

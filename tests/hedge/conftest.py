@@ -52,7 +52,8 @@ class HedgeRun:
 
 @pytest.fixture
 def hedge_run(paper_venues_factory, tmp_path: Path):
-    """Run one cycle: ``hedge_run(at_phase={"monitor": lambda venues: venues.arm(...)}, **param_overrides)``."""
+    """Run one cycle: ``hedge_run(at_phase={"monitor": lambda venues: venues.arm(...)}, **param_overrides)``;
+    ``at_phase_status={"wait": lambda status: ...}`` looks at the cycle's live status as each phase begins."""
     journals: list[Journal] = []
 
     def run(
@@ -62,6 +63,7 @@ def hedge_run(paper_venues_factory, tmp_path: Path):
         venues: Any = None,
         stop_at_phase: str | None = None,
         notifier: Any = None,
+        at_phase_status: dict[str, Callable[[Any], Any]] | None = None,
         **overrides: Any,
     ) -> HedgeRun:
         venues = venues or paper_venues_factory()
@@ -85,6 +87,9 @@ def hedge_run(paper_venues_factory, tmp_path: Path):
                         hook = (at_phase or {}).get(data["phase"])
                         if hook is not None:
                             hook(venues)
+                        looker = (at_phase_status or {}).get(data["phase"])
+                        if looker is not None:
+                            looker(cycle.status)
                         if data["phase"] == stop_at_phase:
                             stop.set()
 

@@ -41,8 +41,8 @@ def test_paper_run_with_grvt_as_the_bridge_ends_flat(cli, tmp_path):
 def test_dry_run_prints_the_plan_and_trades_nothing(cli, tmp_path):
     result = cli("hedge", "run", "--paper", "--dry-run", "--json", "--size", "0.3")
     assert result.exit_code == 0, result.output
-    summary = json.loads(result.stdout.splitlines()[-1])
-    assert summary["outcome"] == "aborted"
+    summary = json.loads(result.stdout)  # one JSON object
+    assert summary["outcome"] == "aborted" and summary["dry_run"] is True
     assert summary["plan"]["size"] == "0.3"
     assert summary["cycle_id"] is None
 

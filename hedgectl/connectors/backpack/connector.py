@@ -138,6 +138,7 @@ class BackpackConnector(Connector):
         self._clock_offset_ms: float | None = None
         self._clock_lock = asyncio.Lock()
         self._http: httpx.AsyncClient | None = None
+        self._account_document: Any = None  # the last /api/v1/account answer (fee rates)
         self._watches: dict[int, _Watch] = {}
         self._tasks: set[asyncio.Task] = set()
         self._marks = PositionMarks()
@@ -178,7 +179,7 @@ class BackpackConnector(Connector):
 
     async def check(self) -> None:
         await self.sync_clock(force=True)
-        await self._read("account", "/api/v1/account", instruction="accountQuery")
+        self._account_document = await self._read("account", "/api/v1/account", instruction="accountQuery")
 
     async def prepare(self, symbol: str) -> MarketRules:
         """Market rules, a fresh clock offset and a warm connection, so that submit_order does no extra I/O; and a
@@ -347,6 +348,14 @@ class BackpackConnector(Connector):
         snapshot = watch.tracker.snapshot()
         self._marks.release(watch.baseline, final=snapshot.is_final,
                             signed_fill=snapshot.intent.side.sign * snapshot.filled_size)
+
+    async def taker_fee_rate(self, symbol: str) -> Decimal | None:
+        """The account's futures taker fee, from ``/api/v1/account`` (``futuresTakerFee``, basis points); the answer
+        ``check()`` read is reused, so a preflight costs no extra request."""
+        document = self._account_document
+        if document is None:
+            document = await self._read("account", "/api/v1/account", instruction="accountQuery")
+        return wire.taker_fee_rate(document)
 
     async def balance(self) -> Balance:
         document = await self._read("collateral", "/api/v1/capital/collateral", instruction="collateralQuery")

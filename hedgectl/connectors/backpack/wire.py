@@ -14,7 +14,7 @@ from typing import Any
 
 from hedgectl.connectors.base import Balance, Fill, MarketRules, OrderReport, Position
 from hedgectl.connectors.fields import decimal_field
-from hedgectl.decimals import ZERO, to_decimal
+from hedgectl.decimals import ROUND_DOWN, ZERO, to_decimal
 from hedgectl.errors import (
     AuthError,
     BelowMinimumSize,
@@ -207,7 +207,35 @@ def market_rules(document: dict[str, Any]) -> MarketRules:
         step_size=step,
         tick_size=tick,
         min_size=_decimal(quantity, "minQuantity", default=step),
+        max_leverage=_max_leverage(document.get("imfFunction")),
     )
+
+
+def _max_leverage(imf_function: Any) -> Decimal | None:
+    """A perp's highest leverage: 1 / the base of its initial margin function (the margin fraction of the smallest
+    position; larger positions need more). None when the market does not publish one."""
+    if not isinstance(imf_function, dict):
+        return None
+    try:
+        base = _decimal(imf_function, "base")
+    except VenueProtocolError:
+        return None
+    if base is None or base <= 0:
+        return None
+    return (Decimal(1) / base).to_integral_value(rounding=ROUND_DOWN)
+
+
+def taker_fee_rate(document: Any) -> Decimal | None:
+    """``/api/v1/account``'s ``futuresTakerFee`` (basis points) as a fraction of notional; None when absent."""
+    if not isinstance(document, dict):
+        return None
+    try:
+        bps = _decimal(document, "futuresTakerFee")
+    except VenueProtocolError:
+        return None
+    if bps is None or bps < 0:
+        return None
+    return bps / 10_000
 
 
 def position(document: dict[str, Any], *, connector: str) -> Position:

@@ -71,7 +71,7 @@ from hedgectl.connectors.lighter.wire import (
     tx_outcome,
 )
 from hedgectl.connectors.marks import Baseline, PositionMarks, moved_since
-from hedgectl.decimals import ROUND_CEILING, ROUND_FLOOR, ZERO, plain, step_of_decimals
+from hedgectl.decimals import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, ZERO, plain, step_of_decimals
 from hedgectl.errors import (
     AmbiguousOutcome,
     AuthError,
@@ -1181,6 +1181,10 @@ class LighterConnector(Connector):
             step = min(step + 1, len(CONFIRM_DELAYS) - 1)
             await asyncio.sleep(CONFIRM_DELAYS[step])
 
+    async def taker_fee_rate(self, symbol: str) -> Decimal | None:
+        """The market's taker fee, from ``orderBookDetails`` (``taker_fee``, in percent)."""
+        return (await self.market(symbol)).taker_fee
+
     async def update_leverage(self, symbol: str, leverage: Decimal | int, margin_mode: str = "cross") -> None:
         """Set the market's leverage (initial margin fraction 1/leverage) and margin mode ("cross" or "isolated")."""
         market = await self.market(symbol)
@@ -1249,6 +1253,7 @@ def _market_from_detail(detail: dict[str, Any]) -> LighterMarket:
         min_size=decimal_field(detail, "min_base_amount"),
         min_notional=decimal_field(detail, "min_quote_amount", required=False) or ZERO,
         market_id=market_id,
+        max_leverage=_max_leverage(detail),
     )
     return LighterMarket(
         rules=rules,
@@ -1258,6 +1263,19 @@ def _market_from_detail(detail: dict[str, Any]) -> LighterMarket:
         taker_fee=(decimal_field(detail, "taker_fee", required=False) or ZERO) / 100,
         maker_fee=(decimal_field(detail, "maker_fee", required=False) or ZERO) / 100,
     )
+
+
+def _max_leverage(detail: dict[str, Any]) -> Decimal | None:
+    """10,000 / the market's lowest initial margin fraction (basis points): ``min_initial_margin_fraction``, else
+    ``default_initial_margin_fraction``. None when neither is published."""
+    for key in ("min_initial_margin_fraction", "default_initial_margin_fraction"):
+        try:
+            fraction = decimal_field(detail, key, required=False)
+        except VenueError:
+            continue
+        if fraction is not None and fraction > 0:
+            return (Decimal(10_000) / fraction).to_integral_value(rounding=ROUND_DOWN)
+    return None
 
 
 def _worst_price(touch: Decimal, slippage: Decimal, side: Side, rules: MarketRules) -> Decimal:

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from hedgectl import locks
 from hedgectl.config.model import HedgeConfig
-from hedgectl.connectors.base import Connector, MarketRules, Position
+from hedgectl.connectors.base import Connector, Position
 from hedgectl.decimals import ZERO, plain, quantize_down, significant
 from hedgectl.errors import (
     AuthError,
@@ -37,8 +37,10 @@ from hedgectl.errors import (
 )
 from hedgectl.execution.flatten import FlattenResult, flatten_attempts, flatten_position
 from hedgectl.execution.orders import OrderIntent, OrderSnapshot, OrderState, Side, TransitionListener
+from hedgectl.execution.pnl import Execution, LegPnl, leg_pnl
 from hedgectl.journal import Journal
 from hedgectl.strategies.hedge.phases import Outcome, Phase, check_move
+from hedgectl.strategies.hedge.plan import HedgePlan, LegPlan, check_leverage, check_min_notional, worst_price
 from hedgectl.strategies.hedge.recovery import reconcile_orders
 from hedgectl.strategies.hedge.sizing import common_size, common_step, size_from_collateral
 from hedgectl.strategies.hedge.status import CycleStatus, LegStatus
@@ -78,39 +80,14 @@ class HedgeLeg:
 
 
 @dataclass
-class HedgePlan:
-    direction: str
-    bp_side: Side
-    size: Decimal
-    l2_side: Side
-    l2_size: Decimal | None
-    wait_secs: float
-    tolerance: Decimal
-    leverage: Decimal
-    rules: dict[str, MarketRules]
-    price: Decimal
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "direction": self.direction,
-            "size": plain(self.size),
-            "l2_side": self.l2_side.value,
-            "l2_size": None if self.l2_size is None else plain(self.l2_size),
-            "wait_secs": round(self.wait_secs, 3),
-            "tolerance": plain(self.tolerance),
-            "leverage": plain(self.leverage),
-            "reference_price": plain(self.price),
-        }
-
-
-@dataclass
 class HedgeResult:
     outcome: Outcome
     reason: str
     cycle_id: str | None = None
     plan: HedgePlan | None = None
     positions: dict[str, Decimal | None] = field(default_factory=dict)
-    pnl: dict[str, Decimal] = field(default_factory=dict)
+    pnl: dict[str, Decimal] = field(default_factory=dict)  # realised: what was closed, fees included
+    open_legs: dict[str, LegPnl] = field(default_factory=dict)  # what is still open, valued at the mark
     open_positions: list[str] = field(default_factory=list)
     duration_secs: float = 0.0
     naked_window_ms: float | None = None
@@ -126,6 +103,7 @@ class HedgeResult:
             "positions": {role: None if size is None else plain(size) for role, size in self.positions.items()},
             "pnl": {key: plain(value) for key, value in self.pnl.items()},
             "open": self.open_positions,
+            "open_legs": {role: leg.open_dict() for role, leg in self.open_legs.items()},
             "duration_secs": round(self.duration_secs, 3),
             "naked_window_ms": None if self.naked_window_ms is None else round(self.naked_window_ms, 3),
             "flattened": {role: plain(size) for role, size in self.flattened.items()},
@@ -182,6 +160,7 @@ class HedgeCycle:
         self.cycle_id: str | None = None
         self.plan: HedgePlan | None = None
         self._baseline: dict[str, Decimal] = {}
+        self._baseline_price: dict[str, Decimal | None] = {}
         #: each leg's position as this cycle's own confirmed fills say (baseline plus fills); reads verify it
         self._expected: dict[str, Decimal] = {}
         self._expected_nonzero: set[str] = set()
@@ -259,7 +238,8 @@ class HedgeCycle:
             params={
                 "plan": plan.as_dict(),
                 "legs": {
-                    role: {"connector": leg.connector.name, "venue": leg.connector.venue, "symbol": leg.symbol}
+                    role: {"connector": leg.connector.name, "venue": leg.connector.venue, "symbol": leg.symbol,
+                           "tick_size": plain(plan.rules[role].tick_size)}
                     for role, leg in self.legs.items()
                 },
                 "baseline": {role: plain(size) for role, size in self._baseline.items()},
@@ -321,25 +301,35 @@ class HedgeCycle:
         async def inspect(role: str, leg: HedgeLeg):
             await leg.connector.check()
             rules = await leg.connector.prepare(leg.symbol)
-            position, balance, book = await asyncio.gather(
-                leg.connector.position(leg.symbol), leg.connector.balance(), leg.connector.top_of_book(leg.symbol)
+            position, balance, book, fee = await asyncio.gather(
+                leg.connector.position(leg.symbol), leg.connector.balance(), leg.connector.top_of_book(leg.symbol),
+                self._fee_rate(leg),
             )
-            return role, rules, position, balance, book
+            return role, rules, position, balance, book, fee
 
         results = await asyncio.gather(*(inspect(role, leg) for role, leg in self.legs.items()))
-        rules = {role: r for role, r, _, _, _ in results}
-        positions = {role: p for role, _, p, _, _ in results}
-        balances = {role: b for role, _, _, b, _ in results}
-        books = {role: book for role, _, _, _, book in results}
+        rules = {r[0]: r[1] for r in results}
+        positions = {r[0]: r[2] for r in results}
+        balances = {r[0]: r[3] for r in results}
+        books = {r[0]: r[4] for r in results}
+        fees = {r[0]: r[5] for r in results}
+        checks = [f"{leg.connector.name} answers an authenticated read; {leg.symbol} is listed"
+                  for leg in self.legs.values()]
+        checks.append(check_leverage(
+            params.leverage, {role: (leg.connector.name, rules[role]) for role, leg in self.legs.items()}
+        ))
 
         for role, position in positions.items():
-            self.status.legs[role].position = position.signed_size
+            self.status.legs[role].set_position(position.signed_size, source="venue")
             self._baseline[role] = position.signed_size
             self._expected[role] = position.signed_size
+            self._baseline_price[role] = position.entry_price
         existing = [f"{self.legs[r].connector.name} holds {plain(p.signed_size)} {p.symbol}"
                     for r, p in positions.items() if p.signed_size != 0]
         if existing and not params.allow_existing:
             raise PreflightFailed("; ".join(existing) + " (flatten first, or pass --allow-existing)")
+        checks.append("existing positions join the cycle: " + "; ".join(existing) if existing
+                      else "no leg holds a position")
 
         price = books["L1"].mid or books["BP"].mid
         if price is None:
@@ -350,17 +340,41 @@ class HedgeCycle:
             raw_size = size_from_collateral(balances["L1"].available, params.leverage, params.size_safety_factor, price)
         size = common_size(raw_size, list(rules.values()))
         l2_size = None if params.l2_size is None else common_size(params.l2_size, [rules["L2"]])
+        checks.append(
+            f"size {plain(size)} is a multiple of every step and at or above every minimum ("
+            + ", ".join(f"{self.legs[r].connector.name} step {plain(x.step_size)} min {plain(x.min_size)}"
+                        for r, x in rules.items()) + ")"
+        )
 
-        for role, balance in balances.items():
+        bp_side = Side.BUY if params.direction == "long" else Side.SELL
+        l2_side = bp_side if params.l2_side == "same" else bp_side.opposite
+        sides = {"BP": bp_side, "L1": bp_side.opposite, "L2": l2_side}
+        legs: list[LegPlan] = []
+        for role in ROLE_ORDER:
+            leg = self.legs[role]
             leg_size = l2_size if role == "L2" and l2_size is not None else size
-            needed = leg_size * price / params.leverage
-            if needed > balance.available:
+            fee_rate, fee_source = fees[role]
+            legs.append(LegPlan(
+                role=role, connector=leg.connector.name, venue=leg.connector.venue, symbol=leg.symbol,
+                side=sides[role], size=leg_size, reference_price=books[role].mid or price, slippage=leg.slippage,
+                worst_price=worst_price(books[role], sides[role], leg.slippage, rules[role]),
+                leverage=params.leverage, max_leverage=rules[role].max_leverage,
+                fee_rate=fee_rate, fee_source=fee_source,
+            ))
+        check_min_notional(legs, rules)
+
+        for leg_plan in legs:
+            available = balances[leg_plan.role].available
+            if leg_plan.margin > available:
                 raise PreflightFailed(
-                    f"{self.legs[role].connector.name}: {plain(leg_size)} at {plain(price)} needs "
-                    f"{plain(needed.quantize(Decimal('0.01')))} USDC of margin at {plain(params.leverage)}x, "
-                    f"{plain(balance.available)} available"
+                    f"{leg_plan.connector}: {plain(leg_plan.size)} at {plain(leg_plan.reference_price)} needs "
+                    f"{plain(leg_plan.margin.quantize(Decimal('0.01')))} USDC of margin at {plain(params.leverage)}x, "
+                    f"{plain(available)} available"
                 )
-            self.status.legs[role].balance = balance.equity
+            self.status.legs[leg_plan.role].balance = balances[leg_plan.role].equity
+        checks.append("margin suffices on every leg (" + ", ".join(
+            f"{p.connector} {plain(p.margin.quantize(Decimal('0.01')))} of {plain(balances[p.role].available)}"
+            for p in legs) + ")")
 
         for role in ("L1", "L2"):
             connector = self.legs[role].connector
@@ -368,7 +382,6 @@ class HedgeCycle:
             if update_leverage is not None and not self.dry_run:
                 await update_leverage(self.legs[role].symbol, params.leverage)
 
-        bp_side = Side.BUY if params.direction == "long" else Side.SELL
         tolerance = params.net_tolerance
         if tolerance is None:
             tolerance = max(r.step_size for r in rules.values())
@@ -376,13 +389,15 @@ class HedgeCycle:
             direction=params.direction,
             bp_side=bp_side,
             size=size,
-            l2_side=bp_side if params.l2_side == "same" else bp_side.opposite,
+            l2_side=l2_side,
             l2_size=l2_size,
             wait_secs=self.rng.uniform(params.wait_min_secs, params.wait_max_secs),
             tolerance=tolerance,
             leverage=params.leverage,
             rules=rules,
             price=price,
+            legs=legs,
+            checks=checks,
         )
         self._emit(
             "plan",
@@ -391,6 +406,15 @@ class HedgeCycle:
             **plan.as_dict(),
         )
         return plan
+
+    @staticmethod
+    async def _fee_rate(leg: HedgeLeg) -> tuple[Decimal | None, str]:
+        """The leg's taker fee rate for the plan's estimate, and where it came from; a failed read costs only that."""
+        try:
+            rate = await leg.connector.taker_fee_rate(leg.symbol)
+        except VenueError as exc:
+            return None, f"unavailable: {exc}"
+        return rate, "published by the venue" if rate is not None else "not published by the venue"
 
     # --- orders ----------------------------------------------------------------------------------------------
 
@@ -479,6 +503,12 @@ class HedgeCycle:
             snapshot = replace(handle.snapshot(), error=exc, reason=str(exc))
         return snapshot
 
+    def _add_fill(self, role: str, signed_size: Decimal) -> None:
+        """Count a confirmed fill in the leg's expected position; the view shows it until the next read."""
+        self._expected[role] += signed_size
+        if signed_size:
+            self.status.legs[role].set_position(self._expected[role], source="fills")
+
     @staticmethod
     def _require_final(role: str, purpose: str, snapshot: OrderSnapshot) -> None:
         """Refuse to go on (and so to send anything more on the leg) while an order's outcome is unknown."""
@@ -519,7 +549,7 @@ class HedgeCycle:
             snapshot = await self._send(role, purpose, intent)
             self._require_final(role, purpose, snapshot)
             filled_total += snapshot.filled_size
-            self._expected[role] += snapshot.filled_size * side.sign
+            self._add_fill(role, snapshot.filled_size * side.sign)
             remaining = quantize_down(size - filled_total, rules.step_size)
             if remaining <= 0 or (filled_total > 0 and not chase_remainder):
                 break
@@ -621,8 +651,7 @@ class HedgeCycle:
             if isinstance(value, VenueError):
                 leg_status.position_error = str(value)
             else:
-                leg_status.position = value.signed_size
-                leg_status.position_error = None
+                leg_status.set_position(value.signed_size, source="venue")
                 leg_status.mark_price = value.mark_price
                 leg_status.liquidation_price = value.liquidation_price
                 leg_status.latency_ms = self.legs[role].connector.last_latency_ms
@@ -683,7 +712,7 @@ class HedgeCycle:
                 raise EmergencyExit(f"BP rebalance order invalid: {exc}") from None
             snapshot = await self._send("BP", "rebalance", intent)
             self._require_final("BP", "rebalance", snapshot)
-            self._expected["BP"] += snapshot.filled_size * side.sign
+            self._add_fill("BP", snapshot.filled_size * side.sign)
             if isinstance(snapshot.error, FINAL_REFUSALS):
                 raise EmergencyExit(f"BP rebalance refused: {snapshot.error}")
             if not use_fills and attempt < attempts - 1:
@@ -809,7 +838,10 @@ class HedgeCycle:
                 order_timeout=self.params.order_timeout_secs,
                 on_intent=self._journal_hook(role, "flatten"),
             )
-            self.status.legs[role].position = result.after
+            if result.after is None:
+                self.status.legs[role].position_error = "unknown after the flatten"
+            else:
+                self.status.legs[role].set_position(result.after, source="venue")
             return role, result
 
         results = dict(await asyncio.gather(*(one(role) for role in self.legs)))
@@ -836,13 +868,15 @@ class HedgeCycle:
 
     async def _result(self, outcome: Outcome, reason: str, flat: dict[str, FlattenResult],
                       unknown: list[str]) -> HedgeResult:
+        pnl, open_legs = await self._pnl()
         result = HedgeResult(
+            pnl=pnl,
+            open_legs=open_legs,
             outcome=outcome,
             reason=reason,
             cycle_id=self.cycle_id,
             plan=self.plan,
             positions={role: flat[role].after for role in ROLE_ORDER},
-            pnl=await self._pnl(),
             open_positions=[r.describe() for r in flat.values() if not r.flat] + unknown,
             duration_secs=time.time() - self._started_at,
             naked_window_ms=self.naked_window_ms,
@@ -857,23 +891,42 @@ class HedgeCycle:
         await self._drain_notifications()
         return result
 
-    async def _pnl(self) -> dict[str, Decimal]:
-        """Realised PnL per leg and in total, fees included, from the venues' own fills of this cycle."""
+    async def _pnl(self) -> tuple[dict[str, Decimal], dict[str, LegPnl]]:
+        """Realised PnL per leg and in total, fees included, from the venues' own fills of this cycle (the journal's
+        when a venue cannot be read); and each leg still open, valued at its mark rather than counted as PnL."""
         pnl: dict[str, Decimal] = {}
+        open_legs: dict[str, LegPnl] = {}
         cycle = self.journal.cycle(self.cycle_id)
         for role in ROLE_ORDER:
             leg = self.legs[role]
             try:
                 fills = await leg.connector.fills(leg.symbol, since=self._started_at - 1)
-                value = sum((-f.size * f.side.sign * f.price - f.fee for f in fills), ZERO)
+                executions = [Execution(f.size * f.side.sign, f.price, f.fee) for f in fills]
             except VenueError:
                 orders = cycle.orders_for(role) if cycle else []
-                value = sum(
-                    (-o.signed_filled * (o.average_price or ZERO) - (o.fee or ZERO) for o in orders), ZERO
-                )
-            pnl[role] = value.quantize(Decimal("0.000001"))
+                executions = [Execution(o.signed_filled, o.average_price or ZERO, o.fee or ZERO)
+                              for o in orders if o.filled_size]
+            opening = self._baseline.get(role, ZERO)
+            result = leg_pnl(executions, opening_size=opening,
+                             opening_price=self._baseline_price.get(role) or (self.plan.price if self.plan else None))
+            if result.open_size != 0:
+                result = replace(result, mark_price=await self._mark(role))
+                open_legs[role] = result
+            pnl[role] = result.realised
         pnl["total"] = sum(pnl.values(), ZERO)
-        return pnl
+        return pnl, open_legs
+
+    async def _mark(self, role: str) -> Decimal | None:
+        """The leg's mark price for valuing what is left open (the book's mid when the venue gives no mark)."""
+        leg = self.legs[role]
+        try:
+            position = await leg.connector.position(leg.symbol)
+            if position.mark_price:
+                return position.mark_price
+            book = await leg.connector.top_of_book(leg.symbol)
+        except VenueError:
+            return self.status.legs[role].mark_price
+        return book.mark or book.mid
 
     async def _notify(self, method: str, *args: Any) -> None:
         """Send a notification in the background: a slow or failing notifier never holds up the cycle."""
