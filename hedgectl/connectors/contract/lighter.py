@@ -9,12 +9,10 @@ from typing import Any
 from hedgectl.connectors.contract.clock import DateClock
 from hedgectl.connectors.contract.report import UNUSABLE_ERRORS, ConnectorReport, MarketFacts, error_text
 from hedgectl.connectors.contract.schema import (
-    ANY,
     BOOL,
     DECIMAL,
     INT,
     INTEGER,
-    LIST,
     OBJECT,
     TEXT,
     Drift,
