@@ -209,9 +209,10 @@ async def _reads(connector: LighterConnector, symbols: list[str], report: Connec
 
 
 async def _transaction(connector: LighterConnector, tx_hash: str | None, report: ConnectorReport) -> None:
-    """An accepted order's transaction is asked by hash: a known one must carry an integer ``status``, an unknown one
-    must be a clean "not found" (anything else is read as "not known yet", and a refusal would wait for the
-    timeout)."""
+    """An accepted order's transaction is asked by hash: the answer must be the transaction with an integer
+    ``status``, or a clean "not found" (anything else is read as "not known yet", and a refusal would wait for the
+    order timeout). A hash from the account's trades may be another account's transaction the venue does not serve,
+    so "not found" holds for it too."""
     value = tx_hash or UNKNOWN_TX_HASH
     name = "transaction status" if tx_hash else "transaction status (unknown hash)"
     request = f"GET /api/v1/tx?by=hash&value={value[:16]}..."
@@ -219,13 +220,13 @@ async def _transaction(connector: LighterConnector, tx_hash: str | None, report:
         document = await connector.with_read_retries("tx", lambda: connector._rest.get(
             "tx", {"by": "hash", "value": value}))
     except VenueError as exc:
-        if tx_hash is None and is_not_found(exc):
-            report.record(name, request, [], detail="an unknown hash answers 'not found'")
-        elif tx_hash is None and not isinstance(exc, UNUSABLE_ERRORS):
-            report.drift(name, request, "(answer)", "a 'not found' refusal (HTTP 400/404 with a code)",
-                         describe(error_text(report.connector, exc)))
-        else:
+        if is_not_found(exc):
+            report.record(name, request, [], detail="the hash answers 'not found'")
+        elif isinstance(exc, UNUSABLE_ERRORS):
             report.fail(name, request, exc)
+        else:
+            report.drift(name, request, "(answer)", "the transaction, or a 'not found' refusal (HTTP 400/404 with a "
+                         "code)", describe(error_text(report.connector, exc)))
         return
     if tx_hash is None:
         report.drift(name, request, "(answer)", "a 'not found' refusal for a hash no transaction has",
