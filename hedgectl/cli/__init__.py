@@ -25,6 +25,7 @@ from hedgectl.cli import positions as positions_cmd
 from hedgectl.cli import sim as sim_cmd
 from hedgectl.cli import smoke_test as smoke_test_cmd
 from hedgectl.cli import telemetry as telemetry_cmd
+from hedgectl.cli import venue as venue_cmd
 from hedgectl.cli.state import AppState
 from hedgectl.errors import ExitCode
 
@@ -50,6 +51,7 @@ app.add_typer(min_order_cmd.app, name="min-order")
 app.command("smoke-test")(smoke_test_cmd.smoke_test)
 app.add_typer(order_cmd.app, name="order")
 app.command("flatten")(flatten_cmd.flatten)
+app.add_typer(venue_cmd.app, name="venue")
 
 
 def _version(value: bool) -> None:
