@@ -29,6 +29,9 @@ def isolated_home(tmp_path_factory, monkeypatch):
     for key in list(os.environ):
         if key.startswith(ISOLATED_ENV_PREFIXES):
             monkeypatch.delenv(key, raising=False)
+    # a test runner may export its own terminal size (pytest-xdist workers set COLUMNS=80); tables would wrap at it
+    for key in ("COLUMNS", "LINES"):
+        monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
     monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local" / "share"))

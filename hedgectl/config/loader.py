@@ -155,6 +155,24 @@ def load_config(
     return result.config
 
 
+#: No hedgectl setting is nested more than a few levels; a deeper document is refused before anything walks it.
+MAX_NESTING = 32
+
+
+def _nesting_depth(document: Any) -> int:
+    """How deep tables and arrays nest in ``document``, walked without recursion."""
+    deepest = 0
+    pending = [(document, 1)]
+    while pending:
+        value, depth = pending.pop()
+        deepest = max(deepest, depth)
+        if depth > MAX_NESTING:
+            break
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+        pending.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return deepest
+
+
 def inspect_config(path: Path, *, env: Mapping[str, str] | None = None) -> LoadResult:
     """Read and validate one file; never raises for content problems."""
     try:
@@ -171,6 +189,9 @@ def inspect_config(path: Path, *, env: Mapping[str, str] | None = None) -> LoadR
         return LoadResult(None, [f"{path}: invalid TOML: {exc}"], [])
     except RecursionError:
         return LoadResult(None, [f"{path}: invalid TOML: nested too deeply"], [])
+    if _nesting_depth(document) > MAX_NESTING:
+        # whether the parser itself overflows depends on the interpreter's recursion limit; this does not
+        return LoadResult(None, [f"{path}: invalid TOML: nested too deeply (more than {MAX_NESTING} levels)"], [])
     try:
         environment = secret_environment(path, env)
     except ValueError as exc:
