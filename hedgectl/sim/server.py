@@ -264,7 +264,7 @@ class PaperVenue:
             await self.faults.arm(fault)
         except (FaultError, KeyError) as exc:
             return json_response({"error": str(exc).strip("'\"")}, status=400)
-        except json.JSONDecodeError:
+        except ValueError:  # not JSON, not UTF-8, or a number too long to read
             return json_response({"error": "body must be a JSON fault description"}, status=400)
         return json_response({"fault": fault.to_json()})
 
