@@ -102,10 +102,6 @@ def bounds_help(name: str) -> str:
     return f"range {BOUNDS[name].describe()}"
 
 
-class FaultError(ValueError):
-    """A fault description that cannot be armed (unknown kind, bad option, missing account)."""
-
-
 @dataclass
 class Fault:
     """One armed fault. Only the options of its kind matter; the others keep their defaults.
