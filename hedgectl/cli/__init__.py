@@ -70,13 +70,13 @@ def root(
     debug: bool = typer.Option(
         False, "--debug", envvar=["HEDGECTL_DEBUG", "XTB_DEBUG"], help="Verbose logs and tracebacks."
     ),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing but errors (exit codes still speak)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only warnings and errors, in every command (exit codes still speak)."),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
 ) -> None:
     from hedgectl.cli.logs import setup_logging
 
     ctx.obj = AppState(config_path=config, debug=debug, quiet=quiet)
-    setup_logging(debug=debug)
+    setup_logging(debug=debug, quiet=quiet)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,8 +25,9 @@ class _CurrentStderrHandler(logging.StreamHandler):
         pass
 
 
-def setup_logging(*, debug: bool = False) -> None:
-    """Route hedgectl's loggers (INFO, or DEBUG with --debug) and third-party ones (WARNING) to stderr."""
+def setup_logging(*, debug: bool = False, quiet: bool = False) -> None:
+    """Route hedgectl's loggers (INFO; WARNING with --quiet; DEBUG with --debug) and third-party ones (WARNING)
+    to stderr."""
     root = logging.getLogger()
     for handler in list(root.handlers):
         if getattr(handler, "_hedgectl", False):
@@ -46,8 +47,15 @@ def setup_logging(*, debug: bool = False) -> None:
     handler.addFilter(RedactingFilter())
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if debug else logging.WARNING)
-    logging.getLogger("hedgectl").setLevel(logging.DEBUG if debug else logging.INFO)
+    logging.getLogger("hedgectl").setLevel(_hedgectl_level(debug=debug, quiet=quiet))
     for noisy in ("httpx", "httpcore", "aiohttp.access", "urllib3", "asyncio"):
         logging.getLogger(noisy).setLevel(logging.INFO if debug else logging.WARNING)
     # httpx logs full request URLs at INFO; a Telegram URL carries the bot token, so never below WARNING
     logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def _hedgectl_level(*, debug: bool, quiet: bool) -> int:
+    # --debug is asked for to see more, so it wins over --quiet
+    if debug:
+        return logging.DEBUG
+    return logging.WARNING if quiet else logging.INFO

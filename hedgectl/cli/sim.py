@@ -10,6 +10,7 @@ import typer
 
 from hedgectl.cli.state import state
 from hedgectl.errors import ExitCode, UsageError
+from hedgectl.sim.faults import MAX_TEXT_LENGTH, bounds_help
 
 app = typer.Typer(help="Paper venues: serve them, inject faults, inspect their state.", no_args_is_help=True)
 
@@ -138,32 +139,53 @@ def fault(
     kind: str | None = typer.Argument(
         None,
         help="latency, error, rate_limit, reject, drop_after_execute, partial_fill, nonce_skew, liquidate, "
-        "price_move or down.",
+        "price_move, down or lag.",
     ),
     account: str | None = typer.Option(None, "--account", help="Only requests of this account (e.g. lighter2)."),
-    count: int | None = typer.Option(None, "--count", min=1, help="Fire this many times, then disarm."),
-    ms: int | None = typer.Option(None, "--ms", min=0, help="latency: fixed delay; lag: how far records trail."),
-    jitter_ms: int | None = typer.Option(None, "--jitter-ms", min=0, help="latency: uniform extra delay."),
-    status: int | None = typer.Option(None, "--status", help="error: the 5xx status."),
-    retry_after: int | None = typer.Option(None, "--retry-after", min=0, help="rate_limit: seconds."),
+    count: int | None = typer.Option(None, "--count", help=f"Fire this many times, then disarm; {bounds_help('count')}."),
+    ms: int | None = typer.Option(
+        None, "--ms", help=f"latency: fixed delay; lag: how far records trail (above 0); {bounds_help('ms')}."
+    ),
+    jitter_ms: int | None = typer.Option(
+        None, "--jitter-ms", help=f"latency: uniform extra delay; {bounds_help('jitter_ms')}."
+    ),
+    status: int | None = typer.Option(None, "--status", help=f"error: the 5xx status; {bounds_help('status')}."),
+    retry_after: int | None = typer.Option(
+        None, "--retry-after", help=f"rate_limit: seconds; {bounds_help('retry_after')}."
+    ),
     code: str | None = typer.Option(None, "--code", help="reject: the venue error code."),
-    message: str | None = typer.Option(None, "--message", help="reject: the venue error message."),
+    message: str | None = typer.Option(
+        None, "--message", help=f"reject: the venue error message (at most {MAX_TEXT_LENGTH} characters)."
+    ),
     mode: str | None = typer.Option(None, "--mode", help="drop_after_execute: close or 504."),
-    delay_ms: int | None = typer.Option(None, "--delay-ms", min=0, help="drop_after_execute: delay before a 504."),
-    fraction: str | None = typer.Option(None, "--fraction", help="partial_fill: share that fills (0..1)."),
-    amount: int | None = typer.Option(None, "--amount", min=1, help="nonce_skew: how far the nonce jumps."),
-    api_key_index: int | None = typer.Option(None, "--api-key-index", help="nonce_skew: which api key."),
-    percent: str | None = typer.Option(None, "--percent", help="price_move: signed percentage shock."),
+    delay_ms: int | None = typer.Option(
+        None, "--delay-ms", help=f"drop_after_execute: delay before a 504; {bounds_help('delay_ms')}."
+    ),
+    fraction: str | None = typer.Option(
+        None, "--fraction", help=f"partial_fill: share that fills; {bounds_help('fraction')}."
+    ),
+    amount: int | None = typer.Option(
+        None, "--amount", help=f"nonce_skew: how far the nonce jumps; {bounds_help('amount')}."
+    ),
+    api_key_index: int | None = typer.Option(
+        None, "--api-key-index", help=f"nonce_skew: which api key; {bounds_help('api_key_index')}."
+    ),
+    percent: str | None = typer.Option(
+        None, "--percent", help=f"price_move: signed percentage shock; {bounds_help('percent')}."
+    ),
     symbol: str | None = typer.Option(None, "--symbol", help="price_move: base asset, e.g. ETH."),
-    seconds: float | None = typer.Option(None, "--seconds", help="down: how long connections are refused."),
+    seconds: float | None = typer.Option(
+        None, "--seconds", help=f"down: how long connections are refused; {bounds_help('seconds')}."
+    ),
     path: str | None = typer.Option(None, "--path", help="Only requests to this API path."),
     clear: bool = typer.Option(False, "--clear", help="Clear armed faults (of KIND, or all) instead."),
     url: str | None = URL_OPTION,
     accounts: Path | None = ACCOUNTS_OPTION,
     json_output: bool = JSON_OPTION,
 ) -> None:
-    """Arm a fault on a paper venue (or clear faults with --clear)."""
-    from hedgectl.sim.faults import FaultKind
+    """Arm a fault on a paper venue (or clear faults with --clear). Every option is bounded (see each option's
+    range); the venue refuses what is out of range as well."""
+    from hedgectl.sim.faults import Fault, FaultError, FaultKind
 
     kinds = [k.value for k in FaultKind]
     if kind is not None and kind not in kinds:
@@ -184,6 +206,10 @@ def fault(
         "symbol": symbol, "seconds": seconds, "path": path,
     }
     body = {key: value for key, value in options.items() if value is not None}
+    try:
+        Fault.from_json(body)
+    except FaultError as exc:
+        raise UsageError(f"{kind}: {exc}") from None
     answer = _request("POST", f"{base}/_sim/faults", body)
     terminal.result(answer, lambda: f"armed on {venue}: {json.dumps(answer)}")
 

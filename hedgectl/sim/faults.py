@@ -60,11 +60,57 @@ class FaultError(ValueError):
     """A fault description that cannot be armed (unknown kind, bad option, missing account)."""
 
 
+@dataclass(frozen=True)
+class Bound:
+    """The range a numeric fault option must lie in (ends included unless open), and what it measures."""
+
+    low: Decimal
+    high: Decimal
+    unit: str = ""
+    low_open: bool = False
+    high_open: bool = False
+
+    def contains(self, value: Decimal) -> bool:
+        above = value > self.low if self.low_open else value >= self.low
+        below = value < self.high if self.high_open else value <= self.high
+        return above and below
+
+    def describe(self) -> str:
+        unit = f" {self.unit}" if self.unit else ""
+        return f"{'(' if self.low_open else '['}{self.low}, {self.high}{')' if self.high_open else ']'}{unit}"
+
+
+#: Every numeric fault option's range. A paper venue must recover from whatever it is told: a latency or outage
+#: beyond these outlasts any client's patience, and a nonce pushed far beyond what a second process could have used
+#: leaves the venue refusing every order until it is restarted.
+BOUNDS: dict[str, Bound] = {
+    "count": Bound(Decimal(1), Decimal(1_000_000), "uses"),
+    "ms": Bound(Decimal(0), Decimal(600_000), "ms"),
+    "jitter_ms": Bound(Decimal(0), Decimal(600_000), "ms"),
+    "delay_ms": Bound(Decimal(0), Decimal(600_000), "ms"),
+    "status": Bound(Decimal(500), Decimal(599)),
+    "retry_after": Bound(Decimal(0), Decimal(3600), "s"),
+    "amount": Bound(Decimal(1), Decimal(1000), "nonces"),
+    # Lighter's api key indexes
+    "api_key_index": Bound(Decimal(0), Decimal(254)),
+    "fraction": Bound(Decimal(0), Decimal(1), low_open=True, high_open=True),
+    "percent": Bound(Decimal(-99), Decimal(100), "%"),
+    "seconds": Bound(Decimal(0), Decimal(3600), "s", low_open=True),
+}
+#: The longest text a fault option may carry (account and symbol names, paths, reject codes and messages).
+MAX_TEXT_LENGTH = 200
+
+
+def bounds_help(name: str) -> str:
+    """The range of option ``name`` as the command line's help says it."""
+    return f"range {BOUNDS[name].describe()}"
+
+
 @dataclass
 class Fault:
     """One armed fault. Only the options of its kind matter; the others keep their defaults.
 
-    Options by kind:
+    Options by kind (the range of every numeric option is in ``BOUNDS``):
       latency: ``ms`` fixed delay plus uniform ``jitter_ms``, per request.
       error: ``status`` (5xx, default 500).
       rate_limit: ``retry_after`` seconds (Telegram's ``parameters.retry_after``; Backpack sends none).
@@ -138,24 +184,24 @@ class Fault:
         return fault
 
     def validate(self) -> None:
-        if self.count is not None and self.count < 1:
-            raise FaultError("count must be at least 1")
-        if self.ms < 0 or self.jitter_ms < 0 or self.delay_ms < 0:
-            raise FaultError("ms, jitter_ms and delay_ms must not be negative")
+        """Refuse (FaultError) any option outside its documented range (``BOUNDS``), whatever the kind."""
         if self.kind is FaultKind.ERROR and not 500 <= self.status <= 599:
-            raise FaultError("error status must be 5xx")
-        if self.kind is FaultKind.PARTIAL_FILL and not Decimal(0) < self.fraction < Decimal(1):
-            raise FaultError("partial_fill fraction must be between 0 and 1")
+            raise FaultError(f"error status must be a 5xx, in {BOUNDS['status'].describe()}")
+        for name, bound in BOUNDS.items():
+            value = getattr(self, name)
+            if value is None:
+                continue
+            number = Decimal(str(value))
+            if not number.is_finite() or not bound.contains(number):
+                raise FaultError(f"{name} must be in {bound.describe()}, got {_shown(value)}")
+        for name in ("account", "venue", "path", "code", "message", "symbol"):
+            text = getattr(self, name)
+            if text is not None and len(text) > MAX_TEXT_LENGTH:
+                raise FaultError(f"{name} must be at most {MAX_TEXT_LENGTH} characters, got {len(text)}")
         if self.kind is FaultKind.LIQUIDATE and not self.account:
             raise FaultError("liquidate needs an account")
-        if self.kind is FaultKind.DOWN and not 0 < self.seconds <= 3600:
-            raise FaultError("down seconds must be in (0, 3600]")
-        if self.kind is FaultKind.NONCE_SKEW and self.amount < 1:
-            raise FaultError("nonce_skew amount must be at least 1")
-        if self.kind is FaultKind.PRICE_MOVE and not Decimal(-100) < self.percent:
-            raise FaultError("price_move percent must be above -100")
-        if self.kind is FaultKind.LAG and not 0 < self.ms <= 600_000:
-            raise FaultError("lag ms must be in (0, 600000]")
+        if self.kind is FaultKind.LAG and not self.ms > 0:
+            raise FaultError(f"lag ms must be in (0, {BOUNDS['ms'].high}] ms")
 
     def to_json(self) -> dict[str, Any]:
         """The fault with every option, JSON-able (what ``GET /_sim/faults`` lists)."""
@@ -179,9 +225,14 @@ class Fault:
 ArmAction = Callable[[Fault], Awaitable[None] | None]
 
 
+def _shown(value: Any) -> str:
+    text = str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def _integer(name: str, value: Any) -> int:
-    if isinstance(value, bool):
-        raise ValueError(f"{name} must be an integer")
+    if isinstance(value, bool) or (isinstance(value, str) and len(value) > 40):
+        raise ValueError(f"{name} must be an integer in {BOUNDS[name].describe()}")
     number = int(value)
     if number != Decimal(str(value)):
         raise ValueError(f"{name} must be an integer")

@@ -204,6 +204,15 @@ class PaperVenue:
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await self._apply_faults(request, handler)
+        except ConnectionResetError:
+            # The client went away while its request was being read (killed, timed out, a body cut short): nobody
+            # is left to answer, and it is the client's business, not an error of the venue.
+            logger.debug("paper %s: client left during %s %s", self.name, request.method, request.path)
+            return web.Response(status=400, text="client went away")
+
+    async def _apply_faults(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path.startswith(SIM_PREFIX):
             return await handler(request)
         if self.arrivals is not None:
@@ -264,7 +273,7 @@ class PaperVenue:
             await self.faults.arm(fault)
         except (FaultError, KeyError) as exc:
             return json_response({"error": str(exc).strip("'\"")}, status=400)
-        except json.JSONDecodeError:
+        except ValueError:  # not JSON, not UTF-8, or a number too long to read
             return json_response({"error": "body must be a JSON fault description"}, status=400)
         return json_response({"fault": fault.to_json()})
 

@@ -38,6 +38,7 @@ from hedgectl.connectors.base import (
     tls_context,
 )
 from hedgectl.connectors.marks import Baseline, PositionMarks, moved_since
+from hedgectl.connectors.tasks import collect_task
 from hedgectl.decimals import ROUND_CEILING, ROUND_FLOOR, ZERO, plain
 from hedgectl.errors import (
     AmbiguousOutcome,
@@ -576,8 +577,7 @@ class BackpackConnector(Connector):
 
     def _task_done(self, task: asyncio.Task) -> None:
         self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            logger.error("%s: %s", task.get_name(), task.exception())
+        collect_task(task, logger, self.name)
 
     def _fold(self, tracker: OrderTracker, report: OrderReport, reason: str | None) -> VenueError | None:
         """Apply a venue report to the tracker; returns the error when the report is a refusal (tracker FAILED)."""

@@ -40,6 +40,7 @@ from hedgectl.connectors.base import (
     tls_context,
 )
 from hedgectl.connectors.grvt import wire
+from hedgectl.connectors.tasks import collect_task
 from hedgectl.decimals import ROUND_CEILING, ROUND_FLOOR, plain
 from hedgectl.errors import (
     AmbiguousOutcome,
@@ -470,6 +471,7 @@ class GrvtConnector(Connector):
             "time_in_force"]), name=f"grvt-confirm-{index}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(lambda done: collect_task(done, logger, self.name))
         if intent.order_type is OrderType.LIMIT:
             return TrackingLimitOrder(tracker, canceller=lambda: self.cancel_order(intent.symbol, index), task=task)
         return TrackingMarketOrder(tracker, task=task)

@@ -71,6 +71,7 @@ from hedgectl.connectors.lighter.wire import (
     tx_outcome,
 )
 from hedgectl.connectors.marks import Baseline, PositionMarks, moved_since
+from hedgectl.connectors.tasks import collect_task
 from hedgectl.decimals import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, ZERO, plain, step_of_decimals
 from hedgectl.errors import (
     AmbiguousOutcome,
@@ -698,6 +699,7 @@ class LighterConnector(Connector):
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         task.add_done_callback(lambda _: self._release_mark(tracker, plan))
+        task.add_done_callback(lambda done: collect_task(done, logger, self.name))
         settled = asyncio.ensure_future(plan.settled.wait())
         try:
             await asyncio.wait({settled, task}, return_when=asyncio.FIRST_COMPLETED)
