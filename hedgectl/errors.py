@@ -66,6 +66,12 @@ class PreflightFailed(HedgectlError):
     """A hedge was refused before anything was traded (a leg already holds a position, margin is short, ...)."""
 
 
+class Interrupted(HedgectlError):
+    """The operator stopped a command (a signal) before it traded anything."""
+
+    exit_code = ExitCode.INTERRUPTED
+
+
 class CycleAborted(HedgectlError):
     """The operator aborted a running hedge outright (a second interrupt): positions may be open; recover it."""
 
