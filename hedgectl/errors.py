@@ -72,7 +72,13 @@ class Interrupted(HedgectlError):
     exit_code = ExitCode.INTERRUPTED
 
 
-class CycleAborted(HedgectlError):
+class Aborted(HedgectlError):
+    """The operator aborted a command that trades outright (a second signal): positions may be open."""
+
+    exit_code = ExitCode.POSITION_OPEN
+
+
+class CycleAborted(Aborted):
     """The operator aborted a running hedge outright (a second interrupt): positions may be open; recover it."""
 
     exit_code = ExitCode.POSITION_OPEN

@@ -48,8 +48,9 @@ def ignore_stop_signals() -> None:
 class StopSignals:
     """The one path every stop signal takes while a command runs (a context manager; main thread only).
 
-    ``attach(stop, task)`` names the work: the first signal sets ``stop`` (or, without one, cancels ``task``: the
-    work has nothing to unwind), the second cancels ``task``. Signals before any work is attached, or after it
+    ``attach(task, stop)`` names the work: the first signal sets ``stop`` (or, without one, cancels ``task``: the
+    work has nothing to unwind; or, for ``closing`` work such as a flatten, lets it finish: closing positions is
+    the safe way to stop), the second cancels ``task``. Signals before any work is attached, or after it
     ended, are logged and ignored: the exit code then says how the work ended.
     """
 
@@ -63,6 +64,7 @@ class StopSignals:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
+        self._closing = False
         self._previous: dict[signal.Signals, Any] = {}
         self._tty_fds: list[int] = []
 
@@ -87,11 +89,12 @@ class StopSignals:
             signal.signal(signum, previous)
         self._previous.clear()
 
-    def attach(self, task: asyncio.Task, stop: asyncio.Event | None = None) -> None:
+    def attach(self, task: asyncio.Task, stop: asyncio.Event | None = None, *, closing: bool = False) -> None:
         """The work the signals now act on (call it in the work's event loop)."""
         self._loop = asyncio.get_running_loop()
         self._task = task
         self._stop = stop
+        self._closing = closing
         if self.stop_requested:
             # a signal came while nothing was attached: it still counts
             self._dispatch(self.received[-1], len(self.received))
@@ -148,7 +151,10 @@ class StopSignals:
         if task is None or task.done():
             logger.warning("%s received: %s is already ending; its exit code says how", sig.name, self.what)
             return
-        if count == 1 and self._stop is not None:
+        if count == 1 and self._closing:
+            logger.warning("%s received: finishing %s, which closes positions (send it again to abort at once)",
+                           sig.name, self.what)
+        elif count == 1 and self._stop is not None:
             logger.warning("%s received: stopping %s safely (send it again to abort at once)", sig.name, self.what)
             self._stop.set()
         elif count == 1:

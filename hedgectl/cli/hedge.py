@@ -425,7 +425,10 @@ def recover(
         listing = ", ".join(f"{c.id} ({c.phase})" for c in pending)
         if not terminal.confirm(f"recover {listing} by '{action}'?", assume_yes=yes):
             raise UsageError("recovery needs confirmation: run again with --yes")
-        reports = run(_recover(journal, config, data_dir, action))
+        from hedgectl.runtime import StopSignals
+
+        with StopSignals(what="the recovery") as signals:
+            reports = run(_recover(journal, config, data_dir, action, signals))
     finally:
         journal.close()
     data = {"recovered": [r.as_dict() for r in reports]}
@@ -453,9 +456,20 @@ def _fmt(sizes: dict[str, str | None]) -> str:
     return " ".join(f"{role}={size}" for role, size in sizes.items())
 
 
-async def _recover(journal, config, data_dir, action):
+async def _recover(journal, config, data_dir, action, signals):
+    import asyncio
+
+    from hedgectl.errors import Aborted
     from hedgectl.registry import ConnectorSet
     from hedgectl.strategies.hedge.recovery import recover_all
 
-    async with ConnectorSet(config, data_dir=data_dir) as connectors:
-        return await recover_all(journal, connectors, data_dir=data_dir, action=action)
+    signals.attach(asyncio.current_task(), closing=True)
+    try:
+        async with ConnectorSet(config, data_dir=data_dir) as connectors:
+            return await recover_all(journal, connectors, data_dir=data_dir, action=action)
+    except asyncio.CancelledError:
+        raise Aborted(
+            "recovery aborted by a second signal: positions may be open; run 'hedgectl hedge recover' again"
+        ) from None
+    finally:
+        signals.detach()

@@ -252,3 +252,53 @@ def test_an_unknown_hangup_choice_is_a_usage_error(world):
     result = world.run("hedge", "run", "--on-hangup", "ignore")
     assert result.returncode == 2
     assert "--on-hangup must be stop or continue" in result.stderr
+
+
+def _open_positions(world: SignalWorld) -> None:
+    """Positions opened by another client (the venues' own engines): BP long, L1 short."""
+    from hedgectl.sim.exchange import Side
+
+    for kind, account, symbol, side in (("backpack", "backpack", "ETH_USDC_PERP", Side.BUY),
+                                        ("lighter", "lighter1", "ETH", Side.SELL)):
+        exchange = world.venues.venues.venue(kind).exchange
+        world.venues.call_sync(lambda: exchange.submit_order(account, symbol, side, Decimal("0.5")))
+    assert not world.flat()
+
+
+def _flatten_in_flight(world: SignalWorld) -> subprocess.Popen:
+    """``flatten --all --yes`` with its Backpack order held at the venue; returns once the Lighter close went out."""
+    world.venues.arm("backpack", "latency", ms=1500, path="/api/v1/order", count=1)
+    process = world.start("flatten", "--all", "--yes", "--json")
+    deadline = time.monotonic() + 60
+    while not any(o.get("account") == "lighter1" and o.get("reduce_only") for o in world.venues.state("lighter")["orders"]):
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()[1][-2000:]
+        time.sleep(0.02)
+    return process
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT],
+                         ids=["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT"])
+def test_a_first_signal_during_a_flatten_lets_it_finish_flat(world, signum):
+    _open_positions(world)
+    process = _flatten_in_flight(world)
+    process.send_signal(signum)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err[-2000:]
+    assert "finishing the flatten" in err
+    assert json.loads(out)["ok"] is True
+    assert world.flat() and world.open_orders() == 0
+
+
+def test_a_second_signal_aborts_a_flatten_with_exit_4_and_flattening_again_ends_flat(world):
+    _open_positions(world)
+    process = _flatten_in_flight(world)
+    for _ in range(3):
+        process.send_signal(signal.SIGINT)
+        time.sleep(0.05)  # a signal sent while the same one is pending merges with it, as a person's would not
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 4, err[-2000:]
+    assert "run 'hedgectl flatten' again" in err and "Traceback" not in err
+    world.venues.clear("backpack")
+    again = world.run("flatten", "--all", "--yes", "--json")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert world.flat()
