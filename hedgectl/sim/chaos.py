@@ -527,6 +527,7 @@ class ChaosReport:
             "duration_secs": round(self.duration_secs, 1),
             "counts": self.counts(),
             "outcomes": self.outcomes(),
+            "exit_codes": dict(Counter(str(cycle.exit_code) for cycle in self.cycles if cycle.exit_code is not None)),
             "fault_kinds": self.fault_kinds(),
             "longest_naked_window": None if longest is None else {
                 "ms": round(longest.end.naked_window_ms, 1), "seed": longest.plan.seed,
