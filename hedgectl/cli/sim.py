@@ -302,7 +302,8 @@ def _render_chaos(report):
         table.add_row("killed mid-cycle", str(counts["killed"]))
     if report.signals:
         sent = Counter(cycle.plan.stop_signal.kind for cycle in report.cycles if cycle.signalled.startswith("SIG"))
-        table.add_row("signalled", f"{counts['signalled']}: " + ", ".join(f"{kind} {n}" for kind, n in sent.most_common()))
+        kinds = ", ".join(f"{kind} {n}" for kind, n in sent.most_common())
+        table.add_row("signalled", f"{counts['signalled']}: {kinds}")
         exits = Counter(cycle.exit_code for cycle in report.cycles)
         table.add_row("hedge run exit codes", ", ".join(f"{code}: {n}" for code, n in sorted(exits.items(), key=str)))
     table.add_row("recoveries needed / succeeded", f"{counts['recoveries_needed']} / {counts['recoveries_succeeded']}")

@@ -74,17 +74,6 @@ class SignalWorld:
         finally:
             journal.close()
 
-    def wait_for_phase(self, process: subprocess.Popen, phase: str, timeout: float = 60):
-        """Wait until the journal shows the running cycle in ``phase`` (for a process whose output is a tty)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and process.poll() is None:
-            if journal_path(self.data_dir).exists():
-                cycle = self.last_cycle()
-                if cycle is not None and cycle.phase == phase:
-                    return cycle
-            time.sleep(0.05)
-        raise AssertionError(f"phase {phase} not reached; process exit {process.poll()}")
-
 
 def events_until(process: subprocess.Popen, predicate, timeout: float = 60) -> list[dict]:
     seen = []
@@ -139,7 +128,8 @@ def stop_in_phase(world: SignalWorld, phase: str, signum: int) -> tuple[int, dic
 
 
 @pytest.mark.parametrize("phase", list(PHASES))
-@pytest.mark.parametrize("signum", [signal.SIGHUP, signal.SIGQUIT, signal.SIGTERM], ids=["SIGHUP", "SIGQUIT", "SIGTERM"])
+@pytest.mark.parametrize("signum", [signal.SIGHUP, signal.SIGQUIT, signal.SIGTERM],
+                         ids=["SIGHUP", "SIGQUIT", "SIGTERM"])
 def test_a_stop_signal_in_each_phase_ends_flat_resolved_and_alerted(world, phase, signum):
     code, summary, err = stop_in_phase(world, phase, signum)
     assert code == 3, err[-2000:]
@@ -224,7 +214,8 @@ def _drain(fd: int) -> None:
             return
 
 
-@pytest.mark.parametrize(("on_hangup", "code", "outcome"), [("stop", 3, "emergency_exit"), ("continue", 0, "completed")])
+@pytest.mark.parametrize(("on_hangup", "code", "outcome"),
+                         [("stop", 3, "emergency_exit"), ("continue", 0, "completed")])
 def test_losing_the_terminal_ends_safe_or_carries_on_detached_as_asked(world, on_hangup, code, outcome):
     args = ["--size", "0.5", "--wait-min", "1.5", "--wait-max", "1.5", "--timeout", "1", "--poll-interval", "0.2"]
     process, master = _on_a_tty(world, *args, "--on-hangup", on_hangup)
@@ -270,7 +261,11 @@ def _flatten_in_flight(world: SignalWorld) -> subprocess.Popen:
     world.venues.arm("backpack", "latency", ms=1500, path="/api/v1/order", count=1)
     process = world.start("flatten", "--all", "--yes", "--json")
     deadline = time.monotonic() + 60
-    while not any(o.get("account") == "lighter1" and o.get("reduce_only") for o in world.venues.state("lighter")["orders"]):
+    def lighter_close_sent() -> bool:
+        return any(o.get("account") == "lighter1" and o.get("reduce_only")
+                   for o in world.venues.state("lighter")["orders"])
+
+    while not lighter_close_sent():
         assert process.poll() is None and time.monotonic() < deadline, process.communicate()[1][-2000:]
         time.sleep(0.02)
     return process
