@@ -65,6 +65,7 @@ class StopSignals:
         self._stop: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
         self._closing = False
+        self._ended = False
         self._previous: dict[signal.Signals, Any] = {}
         self._tty_fds: list[int] = []
 
@@ -95,12 +96,14 @@ class StopSignals:
         self._task = task
         self._stop = stop
         self._closing = closing
+        self._ended = False
         if self.stop_requested:
             # a signal came while nothing was attached: it still counts
             self._dispatch(self.received[-1], len(self.received))
 
     def detach(self) -> None:
         """The work ended (its result stands): later signals are logged and ignored."""
+        self._ended = True
         self._task = None
         self._stop = None
 
@@ -133,7 +136,10 @@ class StopSignals:
                 return
             except RuntimeError:  # the loop closed in between
                 pass
-        logger.warning("%s received: %s is already ending; its exit code says how", sig.name, self.what)
+        if self._ended:
+            logger.warning("%s received: %s is already ending; its exit code says how", sig.name, self.what)
+        else:  # attach() acts on it
+            logger.warning("%s received: stopping %s before it starts", sig.name, self.what)
 
     def _later(self, log, message: str, *args: Any) -> None:
         """Log from the event loop when one runs (a handler can interrupt a log record being written)."""

@@ -192,6 +192,14 @@ def _exit_code(result, *, dry_run: bool) -> int:
 _OUTCOME_EXIT = {"completed": ExitCode.OK, "emergency_exit": ExitCode.SAFETY_EXIT, "aborted": ExitCode.FAILURE}
 
 
+class _EndedBeforeAbort(HedgectlError):
+    """A second signal came after the cycle had already resolved: the exit code is its outcome's."""
+
+    def __init__(self, message: str, exit_code: int):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
 def _aborted(journal, cycle) -> HedgectlError:
     """The error for a cycle cancelled by a second signal: 130 before anything was traded, 4 while anything may be
     open, else the code of the outcome the cycle had already recorded (it ended in between)."""
@@ -203,9 +211,10 @@ def _aborted(journal, cycle) -> HedgectlError:
             f"cycle {cycle.cycle_id} aborted by a second signal without flattening: positions may be open; "
             "run 'hedgectl hedge recover'"
         )
-    error = HedgectlError(f"cycle {cycle.cycle_id} had ended ({record.outcome}) when a second signal came")
-    error.exit_code = _OUTCOME_EXIT.get(record.outcome or "", ExitCode.FAILURE)
-    return error
+    return _EndedBeforeAbort(
+        f"cycle {cycle.cycle_id} had ended ({record.outcome}) when a second signal came; nothing is open",
+        _OUTCOME_EXIT.get(record.outcome or "", ExitCode.FAILURE),
+    )
 
 
 async def _run_cycle(app_state: AppState, config, params, terminal, *, dry_run: bool, signals):
