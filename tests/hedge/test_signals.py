@@ -297,3 +297,30 @@ def test_a_second_signal_aborts_a_flatten_with_exit_4_and_flattening_again_ends_
     again = world.run("flatten", "--all", "--yes", "--json")
     assert again.returncode == 0, again.stderr[-2000:]
     assert world.flat()
+
+
+def test_a_first_signal_during_hedge_recover_lets_the_recovery_finish_flat(world):
+    process = world.start("hedge", "run", "--json", *LONG_WAIT)
+    events_until(process, lambda e: e["event"] == "countdown")
+    process.send_signal(signal.SIGKILL)  # a crash: BP and L1 are left open, the cycle unresolved
+    process.communicate(timeout=30)
+    assert not world.flat()
+    # Backpack's cancel and close requests share a path: hold both, so the close is still out when the signal comes
+    world.venues.arm("backpack", "latency", ms=1500, path="/api/v1/order", count=3)
+    recovering = world.start("hedge", "recover", "--yes", "--json")
+
+    def lighter_close_sent() -> bool:
+        return any(o.get("account") == "lighter1" and o.get("reduce_only")
+                   for o in world.venues.state("lighter")["orders"])
+
+    deadline = time.monotonic() + 90
+    while not lighter_close_sent():
+        assert recovering.poll() is None and time.monotonic() < deadline, recovering.communicate()[1][-2000:]
+        time.sleep(0.02)
+    recovering.send_signal(signal.SIGTERM)
+    out, err = recovering.communicate(timeout=90)
+    assert recovering.returncode == 0, err[-2000:]
+    assert "finishing the recovery" in err
+    assert json.loads(out)["recovered"][0]["resolved"] is True
+    assert world.flat() and world.open_orders() == 0
+    assert world.last_cycle().resolved
