@@ -50,8 +50,9 @@ class StopSignals:
 
     ``attach(task, stop)`` names the work: the first signal sets ``stop`` (or, without one, cancels ``task``: the
     work has nothing to unwind; or, for ``closing`` work such as a flatten, lets it finish: closing positions is
-    the safe way to stop), the second cancels ``task``. Signals before any work is attached, or after it
-    ended, are logged and ignored: the exit code then says how the work ended.
+    the safe way to stop), the second cancels ``task``. A signal that comes before the work is attached counts
+    when it is; signals after the work ended are logged and ignored: the exit code says how it ended. A signal the
+    process was started with ignored (``nohup``, a shell's background job) stays ignored.
     """
 
     def __init__(self, *, what: str = "the command", on_hangup: str = "stop"):
@@ -76,6 +77,8 @@ class StopSignals:
         self._tty_fds = [fd for fd in (0, 1, 2) if _isatty(fd)]
         for signum in STOP_SIGNALS:
             try:
+                if signal.getsignal(signum) is signal.SIG_IGN:
+                    continue  # whoever started us asked for it to be ignored (nohup: carry on after a hangup)
                 self._previous[signum] = signal.signal(signum, self._on_signal)
             except (ValueError, OSError):  # not the main thread: the caller's own handling stays
                 pass

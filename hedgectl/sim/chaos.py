@@ -26,7 +26,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hedgectl.decimals import ZERO, plain
-from hedgectl.sim.chaos_signals import SIGNALLED_EXIT_CODES, SignalPlan, SignalSender, draw_signal
+from hedgectl.sim.chaos_signals import (
+    SIGNALLED_EXIT_CODES,
+    SignalPlan,
+    SignalSender,
+    draw_signal,
+    ignore_without_passing_on,
+)
 from hedgectl.sim.exchange import Exchange, TradeKind
 from hedgectl.sim.faults import REQUEST_KINDS, FaultKind
 from hedgectl.sim.market import derived_seed
@@ -604,14 +610,20 @@ class ChaosRunner:
         self.venues: ThreadedPaperVenues | None = None
         self._cycles_run = 0
         self._judged: list[tuple[CycleReport, list[LegAccount], Path, dict[str, Decimal | None]]] = []
+        self._ignored: list[int] = []
 
     def __enter__(self) -> ChaosRunner:
         from hedgectl.sim.runner import ThreadedPaperVenues
 
+        if self.signals:
+            self._ignored = ignore_without_passing_on()
         self.venues = ThreadedPaperVenues(kinds=self.venue_kinds, tick_seconds=0, seed=0).start()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        for signum in self._ignored:
+            signal.signal(signum, signal.SIG_IGN)
+        self._ignored = []
         if self.venues is not None:
             self.venues.stop()
             self.venues = None

@@ -93,4 +93,20 @@ class SignalSender:
         return f"{' + '.join(self.sent)} in {self.landed_in}"
 
 
-__all__ = ["SIGNAL_KINDS", "SIGNAL_PHASES", "SignalPlan", "SignalSender", "draw_signal"]
+def ignore_without_passing_on() -> list[int]:
+    """Keep ignoring the stop signals this process was started with ignored (``nohup``), through a handler instead
+    of SIG_IGN: an ignored disposition passes on to child processes, and the ``hedge run`` children must meet the
+    signals as an operator's process would. Returns the signals it changed (main thread only)."""
+    changed = []
+    for signum in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
+        if signal.getsignal(signum) is signal.SIG_IGN:
+            signal.signal(signum, _ignore)
+            changed.append(signum)
+    return changed
+
+
+def _ignore(signum: int, frame: object) -> None:
+    """A stop signal this rehearsal was started with ignored."""
+
+
+__all__ = ["SIGNAL_KINDS", "SIGNAL_PHASES", "SignalPlan", "SignalSender", "draw_signal", "ignore_without_passing_on"]

@@ -194,3 +194,24 @@ def test_kill_and_signals_are_separate_rehearsals(cli):
     result = cli("sim", "chaos", "--kill", "--signals", "--cycles", "1")
     assert result.exit_code == 2
     assert "--kill and --signals" in result.stderr
+
+
+def test_a_rehearsal_started_under_nohup_still_hangs_up_its_hedge_processes(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    from hedgectl.sim.chaos_signals import draw_signal
+
+    seed = 7925821228377965858  # a SIGHUP in the wait; the cycle's one fault slows BP's entry
+    assert (draw_signal(seed).kind, draw_signal(seed).phase) == ("SIGHUP", "wait")
+    rehearsal = subprocess.run(
+        [sys.executable, "-m", "hedgectl", "sim", "chaos", "--signals", "--replay", str(seed), "--json"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=300,
+        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN),  # as nohup starts it
+    )
+    assert rehearsal.returncode == 0, rehearsal.stderr[-2000:]
+    report = json.loads(rehearsal.stdout)
+    assert report["counts"]["signalled"] == 1
+    # a hangup the child ignored would let it complete (exit 0)
+    assert report["outcomes"] == {"emergency_exit": 1} and report["exit_codes"] == {"3": 1}

@@ -324,3 +324,17 @@ def test_a_first_signal_during_hedge_recover_lets_the_recovery_finish_flat(world
     assert json.loads(out)["recovered"][0]["resolved"] is True
     assert world.flat() and world.open_orders() == 0
     assert world.last_cycle().resolved
+
+
+def test_under_nohup_a_hangup_stays_ignored_and_the_cycle_completes(world):
+    def like_nohup():
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+    process = world.start("hedge", "run", "--json", "--size", "0.5", "--wait-min", "1", "--wait-max", "1",
+                          "--timeout", "0.5", preexec_fn=like_nohup)
+    events_until(process, lambda e: e["event"] == "countdown")
+    process.send_signal(signal.SIGHUP)
+    out, err = process.communicate(timeout=90)
+    assert process.returncode == 0, err[-2000:]
+    assert json.loads(out.splitlines()[-1])["outcome"] == "completed"
+    assert world.flat()
