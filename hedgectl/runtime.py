@@ -114,11 +114,6 @@ class StopSignals:
     def stop_requested(self) -> bool:
         return bool(self.received)
 
-    @property
-    def aborted(self) -> bool:
-        """A second signal cancelled the work outright."""
-        return len(self.received) >= 2
-
     # --- the handler -----------------------------------------------------------------------------------------
 
     def _on_signal(self, signum: int, frame: Any) -> None:
