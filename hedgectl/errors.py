@@ -70,7 +70,19 @@ class PreflightFailed(HedgectlError):
     """A hedge was refused before anything was traded (a leg already holds a position, margin is short, ...)."""
 
 
-class CycleAborted(HedgectlError):
+class Interrupted(HedgectlError):
+    """The operator stopped a command (a signal) before it traded anything."""
+
+    exit_code = ExitCode.INTERRUPTED
+
+
+class Aborted(HedgectlError):
+    """The operator aborted a command that trades outright (a second signal): positions may be open."""
+
+    exit_code = ExitCode.POSITION_OPEN
+
+
+class CycleAborted(Aborted):
     """The operator aborted a running hedge outright (a second interrupt): positions may be open; recover it."""
 
     exit_code = ExitCode.POSITION_OPEN

@@ -122,4 +122,9 @@ def _usage_line(exc: typer.TyperException) -> str:
 
 
 def run() -> None:
-    sys.exit(main())
+    from hedgectl.runtime import hold_signals_until_exit, ignore_stop_signals
+
+    hold_signals_until_exit()  # this process ends with the command: its signal handling lasts until the exit
+    code = main()
+    ignore_stop_signals()
+    sys.exit(code)

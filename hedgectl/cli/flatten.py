@@ -58,7 +58,7 @@ async def _flatten(session, terminal, names: list[str], yes: bool) -> dict[str, 
         if todo:
             listing = ", ".join(f"{name} {symbol} {plain(size)}" for name, symbol, size in todo)
             confirm_or_stop(terminal, f"close {listing} with reduce-only market orders?", yes=yes)
-            results = list(await asyncio.gather(*(_close(connectors, name, symbol) for name, symbol, _ in todo)))
+            results = await _close_all(connectors, todo)
         after = await read_positions(connectors, names)
     left = [
         {"connector": r.connector, "symbol": p.symbol, "signed_size": plain(p.signed_size)}
@@ -73,6 +73,24 @@ async def _flatten(session, terminal, names: list[str], yes: bool) -> dict[str, 
         "unknown": unknown,
         "checked": names,
     }
+
+
+async def _close_all(connectors, todo: list) -> list[dict[str, Any]]:
+    """Close every position; a first stop signal lets the closing finish, a second aborts it (exit 4)."""
+    import asyncio
+
+    from hedgectl.errors import Aborted
+    from hedgectl.runtime import StopSignals
+
+    with StopSignals(what="the flatten") as signals:
+        signals.attach(asyncio.current_task(), closing=True)
+        try:
+            return list(await asyncio.gather(*(_close(connectors, name, symbol) for name, symbol, _ in todo)))
+        except asyncio.CancelledError:
+            raise Aborted("flatten aborted by a second signal: positions may be open; run 'hedgectl flatten' "
+                          "again") from None
+        finally:
+            signals.detach()
 
 
 async def _close(connectors, name: str, symbol: str) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import typer
 
 from hedgectl.cli.paper import PAPER_OPTION, SEED_OPTION, command_env
 from hedgectl.cli.state import AppState, run, state
-from hedgectl.errors import CycleAborted, ExitCode, UsageError
+from hedgectl.errors import CycleAborted, ExitCode, HedgectlError, Interrupted, UsageError
 
 app = typer.Typer(help="Run the tri-venue hedge, watch it, recover it after a crash.", no_args_is_help=True)
 
@@ -95,6 +95,10 @@ def run_hedge(
     force: bool = typer.Option(
         False, "--force", help="Accept a slippage bound above the 5 % cap."
     ),
+    on_hangup: str = typer.Option(
+        "stop", "--on-hangup", help="When the terminal is lost (SIGHUP): stop (end the cycle safely, like SIGTERM) "
+        "or continue (carry on detached, output to the lost terminal dropped)."
+    ),
     paper: bool = PAPER_OPTION,
     seed: int | None = SEED_OPTION,
     json_output: bool = JSON_OPTION,
@@ -107,6 +111,8 @@ def run_hedge(
         raise UsageError(f"--direction must be long or short, got {direction!r}")
     if l2_side is not None and l2_side not in ("same", "opposite"):
         raise UsageError(f"--l2-side must be same or opposite, got {l2_side!r}")
+    if on_hangup not in ("stop", "continue"):
+        raise UsageError(f"--on-hangup must be stop or continue, got {on_hangup!r}")
     if wait_min is not None and wait_max is not None and wait_min > wait_max:
         raise UsageError(f"--wait-min ({wait_min}) is greater than --wait-max ({wait_max})")
     changes = dict(
@@ -151,13 +157,16 @@ def run_hedge(
             raise UsageError(
                 f"wait min ({params.wait_min_secs}) is greater than wait max ({params.wait_max_secs})"
             )
-        try:
-            result = run(_run_cycle(app_state, env.config, params, terminal, dry_run=dry_run))
-        except asyncio.CancelledError:
-            raise CycleAborted(
-                "aborted by a second interrupt without flattening: positions may be open; "
-                "run 'hedgectl hedge recover'"
-            ) from None
+        from hedgectl.runtime import StopSignals
+
+        with StopSignals(what="the hedge cycle", on_hangup=on_hangup) as signals:
+            try:
+                result = run(_run_cycle(app_state, env.config, params, terminal, dry_run=dry_run, signals=signals))
+            except asyncio.CancelledError:
+                raise CycleAborted(
+                    "aborted by a second signal without flattening: positions may be open; "
+                    "run 'hedgectl hedge recover'"
+                ) from None
     raise typer.Exit(_exit_code(result, dry_run=dry_run))
 
 
@@ -180,18 +189,47 @@ def _check_roles(config, params) -> None:
 def _exit_code(result, *, dry_run: bool) -> int:
     from hedgectl.strategies.hedge.phases import Outcome
 
+    if result.interrupted:
+        return ExitCode.INTERRUPTED
     if result.outcome is Outcome.COMPLETED or (dry_run and result.outcome is Outcome.ABORTED):
         return ExitCode.OK
     if result.outcome is Outcome.EMERGENCY_EXIT:
         return ExitCode.SAFETY_EXIT
     if result.outcome is Outcome.FAILED:
         return ExitCode.POSITION_OPEN
-    if result.interrupted:
-        return ExitCode.INTERRUPTED
     return ExitCode.FAILURE
 
 
-async def _run_cycle(app_state: AppState, config, params, terminal, *, dry_run: bool):
+#: The exit code of a cycle's outcome as the journal records it (for a cycle whose result was not returned).
+_OUTCOME_EXIT = {"completed": ExitCode.OK, "emergency_exit": ExitCode.SAFETY_EXIT, "aborted": ExitCode.FAILURE}
+
+
+class _EndedBeforeAbort(HedgectlError):
+    """A second signal came after the cycle had already resolved: the exit code is its outcome's."""
+
+    def __init__(self, message: str, exit_code: int):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def _aborted(journal, cycle) -> HedgectlError:
+    """The error for a cycle cancelled by a second signal: 130 before anything was traded, 4 while anything may be
+    open, else the code of the outcome the cycle had already recorded (it ended in between)."""
+    if cycle is None or cycle.cycle_id is None:
+        return Interrupted("interrupted before anything was traded")
+    record = journal.cycle(cycle.cycle_id)
+    if record is None or not record.resolved:
+        return CycleAborted(
+            f"cycle {cycle.cycle_id} aborted by a second signal without flattening: positions may be open; "
+            "run 'hedgectl hedge recover'"
+        )
+    return _EndedBeforeAbort(
+        f"cycle {cycle.cycle_id} had ended ({record.outcome}) when a second signal came; nothing is open",
+        _OUTCOME_EXIT.get(record.outcome or "", ExitCode.FAILURE),
+    )
+
+
+async def _run_cycle(app_state: AppState, config, params, terminal, *, dry_run: bool, signals):
     import asyncio
 
     from hedgectl.cli.hedge_view import HedgeLiveView
@@ -205,6 +243,9 @@ async def _run_cycle(app_state: AppState, config, params, terminal, *, dry_run: 
     connectors = ConnectorSet(config, data_dir=data_dir)
     notifier = None if dry_run else _notifier(config, params)
     heartbeat = None
+    cycle = None
+    # until the cycle runs, nothing can be traded: a signal stops the command at once
+    signals.attach(asyncio.current_task())
     try:
         names = sorted(set(params.roles.values()))
         built = {name: await connectors.get(name) for name in names}
@@ -226,7 +267,7 @@ async def _run_cycle(app_state: AppState, config, params, terminal, *, dry_run: 
         view = HedgeLiveView(cycle.status)
         try:
             with terminal.live(lambda: view):
-                result = await run_strategy(cycle)
+                result = await run_strategy(cycle, signals=signals)
         except Exception as exc:
             _raise_if_unresolved(journal, cycle.cycle_id, exc)
             raise
@@ -237,7 +278,10 @@ async def _run_cycle(app_state: AppState, config, params, terminal, *, dry_run: 
         else:
             terminal.result(summary, lambda: view.summary(result))
         return result
+    except asyncio.CancelledError:
+        raise _aborted(journal, cycle) from None
     finally:
+        signals.detach()
         if heartbeat is not None:
             heartbeat.cancel()
             await asyncio.gather(heartbeat, return_exceptions=True)
@@ -506,7 +550,10 @@ def recover(
         listing = ", ".join(f"{c.id} ({c.phase})" for c in pending)
         if not terminal.confirm(f"recover {listing} by '{action}'?", assume_yes=yes):
             raise UsageError("recovery needs confirmation: run again with --yes")
-        reports = run(_recover(journal, config, data_dir, action))
+        from hedgectl.runtime import StopSignals
+
+        with StopSignals(what="the recovery") as signals:
+            reports = run(_recover(journal, config, data_dir, action, signals))
     finally:
         journal.close()
     data = {"recovered": [r.as_dict() for r in reports]}
@@ -592,9 +639,20 @@ def _fmt(sizes: dict[str, str | None]) -> str:
     return " ".join(f"{role}={size}" for role, size in sizes.items())
 
 
-async def _recover(journal, config, data_dir, action):
+async def _recover(journal, config, data_dir, action, signals):
+    import asyncio
+
+    from hedgectl.errors import Aborted
     from hedgectl.registry import ConnectorSet
     from hedgectl.strategies.hedge.recovery import recover_all
 
-    async with ConnectorSet(config, data_dir=data_dir) as connectors:
-        return await recover_all(journal, connectors, data_dir=data_dir, action=action)
+    signals.attach(asyncio.current_task(), closing=True)
+    try:
+        async with ConnectorSet(config, data_dir=data_dir) as connectors:
+            return await recover_all(journal, connectors, data_dir=data_dir, action=action)
+    except asyncio.CancelledError:
+        raise Aborted(
+            "recovery aborted by a second signal: positions may be open; run 'hedgectl hedge recover' again"
+        ) from None
+    finally:
+        signals.detach()

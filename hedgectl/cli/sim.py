@@ -276,6 +276,10 @@ def chaos(
     lag: bool = typer.Option(
         False, "--lag", help="Also draw venue records trailing the engine (the lag fault) in most cycles."
     ),
+    signals: bool = typer.Option(
+        False, "--signals", help="Run each cycle as a 'hedge run' process and send it SIGHUP, SIGTERM, SIGINT, a "
+        "double SIGINT or SIGQUIT in a random phase, then recover where it exits 4."
+    ),
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Run hedge cycles under random faults against embedded paper venues and check every end state at the venues."""
@@ -285,6 +289,8 @@ def chaos(
 
     if bridge not in BRIDGE_CHOICES:
         raise UsageError(f"--bridge must be one of {', '.join(BRIDGE_CHOICES)}, not {bridge!r}")
+    if kill and signals:
+        raise UsageError("--kill and --signals are separate rehearsals: choose one")
 
     app_state = state(ctx)
     terminal = app_state.terminal(json_mode=json_output)
@@ -312,7 +318,7 @@ def chaos(
             refresh()
 
         report = run_chaos(cycles, seed=seed, kill=kill, replay=replay, on_cycle=on_cycle, bridge=bridge,
-                           lag=lag)
+                           lag=lag, signals=signals)
     terminal.result(report.as_dict(), lambda: _render_chaos(report))
     counts = report.counts()
     if counts["unsafe"]:
@@ -327,7 +333,7 @@ def _render_chaos(report):
     from rich.table import Table
 
     counts = report.counts()
-    title = "hedgectl sim chaos" + (" --kill" if report.kill else "") + (
+    title = "hedgectl sim chaos" + (" --kill" if report.kill else "") + (" --signals" if report.signals else "") + (
         f" --bridge {report.bridge}" if report.bridge != "backpack" else "") + (
         " --lag" if any(cycle.plan.lag for cycle in report.cycles) else "") + (
         f" (seed {report.seed})" if report.seed is not None else " (replay)"
@@ -346,6 +352,12 @@ def _render_chaos(report):
         table.add_row("longest naked window", f"{longest.end.naked_window_ms:.0f} ms (seed {longest.plan.seed})")
     if report.kill:
         table.add_row("killed mid-cycle", str(counts["killed"]))
+    if report.signals:
+        sent = Counter(cycle.plan.stop_signal.kind for cycle in report.cycles if cycle.signalled.startswith("SIG"))
+        kinds = ", ".join(f"{kind} {n}" for kind, n in sent.most_common())
+        table.add_row("signalled", f"{counts['signalled']}: {kinds}")
+        exits = Counter(cycle.exit_code for cycle in report.cycles)
+        table.add_row("hedge run exit codes", ", ".join(f"{code}: {n}" for code, n in sorted(exits.items(), key=str)))
     table.add_row("recoveries needed / succeeded", f"{counts['recoveries_needed']} / {counts['recoveries_succeeded']}")
     table.add_row("crashes, hangs, unarmed faults", _count(counts["problems"]))
     failing = report.failing()

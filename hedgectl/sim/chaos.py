@@ -26,6 +26,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hedgectl.decimals import ZERO, plain
+from hedgectl.sim.chaos_signals import (
+    SIGNALLED_EXIT_CODES,
+    SignalPlan,
+    SignalSender,
+    draw_signal,
+    ignore_without_passing_on,
+)
 from hedgectl.sim.exchange import Exchange, TradeKind
 from hedgectl.sim.faults import REQUEST_KINDS, FaultKind
 from hedgectl.sim.market import derived_seed
@@ -97,6 +104,7 @@ class CyclePlan:
     bridge: str = "backpack"  # the venue of the BP role in this cycle
     bridge_choice: str = "backpack"  # what the run asked for (``--bridge``): replays need it
     lag: bool = False  # the run draws trailing-record faults (``--lag``): replays need it
+    stop_signal: SignalPlan | None = None  # the operator's signal sent to the cycle (``--signals``)
 
     def hedge_parameters(self) -> dict[str, Any]:
         """The hedge parameters (``HedgeConfig`` fields) of this cycle: short waits and a short monitor."""
@@ -121,6 +129,7 @@ class CyclePlan:
             "faults": [fault.describe() for fault in self.faults],
             "kill_after_secs": self.kill_after,
             "bridge": self.bridge,
+            "signal": None if self.stop_signal is None else self.stop_signal.describe(),
         }
 
 
@@ -129,13 +138,14 @@ def cycle_seed(run_seed: int, index: int) -> int:
     return derived_seed(run_seed, f"chaos-cycle:{index}")
 
 
-def plan_cycle(seed: int, *, kill: bool = False, bridge: str = "backpack", lag: bool = False) -> CyclePlan:
+def plan_cycle(seed: int, *, kill: bool = False, bridge: str = "backpack", lag: bool = False,
+               signals: bool = False) -> CyclePlan:
     """Draw a cycle's parameters and fault schedule (one to four faults of every kind) from ``seed``.
 
     ``bridge`` is the venue of the BP role, or "mixed" to draw it from the seed. The draw of the bridge uses its own
     stream, so a seed gives the same direction, sizes, timings and faults whatever venue bridges. With ``lag``,
     six cycles in ten also get records trailing one venue (or one leg's account) from the start, from a stream of
-    their own too.
+    their own too. With ``signals`` the cycle also gets an operator's stop signal, from a stream of its own.
     """
     if bridge not in BRIDGE_CHOICES:
         raise ValueError(f"unknown bridge {bridge!r}: choose one of {', '.join(BRIDGE_CHOICES)}")
@@ -156,7 +166,7 @@ def plan_cycle(seed: int, *, kill: bool = False, bridge: str = "backpack", lag: 
         # half of the kills land in the first 300 ms, where the entry and the hedge are in flight
         kill_after = round(rng.uniform(0.0, 0.3) if rng.random() < 0.5 else rng.uniform(0.0, 3.0), 3)
     return CyclePlan(seed, direction, l2_side, size, wait, monitor, faults, kill_after, bridge=venue,
-                     bridge_choice=bridge, lag=lag)
+                     bridge_choice=bridge, lag=lag, stop_signal=draw_signal(seed) if signals else None)
 
 
 def _draw_lag(rng: random.Random, role_venues: dict[str, str]) -> tuple[ScheduledFault, ...]:
@@ -423,6 +433,8 @@ class CycleReport:
     reason: str = ""
     duration_secs: float = 0.0
     killed: bool = False
+    signalled: str = ""  # the stop signal(s) sent and in which phase (``--signals``)
+    exit_code: int | None = None  # the ``hedge run`` process's, when the cycle ran as one
     recovery_needed: bool = False
     recovery_succeeded: bool | None = None
     end: EndState | None = None
@@ -444,7 +456,8 @@ class CycleReport:
     def replay_hint(self) -> str:
         bridge = self.plan.bridge_choice
         return (f"--replay {self.plan.seed}" + (" --kill" if self.kill else "")
-                + (f" --bridge {bridge}" if bridge != "backpack" else "") + (" --lag" if self.plan.lag else ""))
+                + (f" --bridge {bridge}" if bridge != "backpack" else "") + (" --lag" if self.plan.lag else "")
+                + (" --signals" if self.plan.stop_signal is not None else ""))
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -455,6 +468,8 @@ class CycleReport:
             "reason": self.reason,
             "duration_secs": round(self.duration_secs, 3),
             "killed": self.killed,
+            "signalled": self.signalled,
+            "exit_code": self.exit_code,
             "recovery_needed": self.recovery_needed,
             "recovery_succeeded": self.recovery_succeeded,
             "plan": self.plan.as_dict(),
@@ -473,6 +488,7 @@ class ChaosReport:
     cycles: list[CycleReport] = field(default_factory=list)
     duration_secs: float = 0.0
     bridge: str = "backpack"
+    signals: bool = False
 
     def counts(self) -> dict[str, int]:
         return {
@@ -481,6 +497,7 @@ class ChaosReport:
             "duplicates": sum(len(cycle.duplicates) for cycle in self.cycles),
             "problems": sum(1 for cycle in self.cycles if cycle.problems),
             "killed": sum(1 for cycle in self.cycles if cycle.killed),
+            "signalled": sum(1 for cycle in self.cycles if cycle.signalled.startswith("SIG")),
             "recoveries_needed": sum(1 for cycle in self.cycles if cycle.recovery_needed),
             "recoveries_succeeded": sum(1 for cycle in self.cycles if cycle.recovery_succeeded),
         }
@@ -510,11 +527,13 @@ class ChaosReport:
         return {
             "seed": self.seed,
             "kill": self.kill,
+            "signals": self.signals,
             "bridge": self.bridge,
             "bridges": dict(Counter(cycle.plan.bridge for cycle in self.cycles).most_common()),
             "duration_secs": round(self.duration_secs, 1),
             "counts": self.counts(),
             "outcomes": self.outcomes(),
+            "exit_codes": dict(Counter(str(cycle.exit_code) for cycle in self.cycles if cycle.exit_code is not None)),
             "fault_kinds": self.fault_kinds(),
             "longest_naked_window": None if longest is None else {
                 "ms": round(longest.end.naked_window_ms, 1), "seed": longest.plan.seed,
@@ -573,12 +592,15 @@ class ChaosRunner:
     """One set of paper venues (Lighter and the bridge venues) for a whole run; each cycle trades fresh accounts on
     them, its BP leg on the venue its plan names.
 
-    Without ``kill`` a cycle runs in this process; with it, as a ``hedgectl hedge run`` child process that is
-    SIGKILLed at the plan's moment, followed by ``hedgectl hedge recover --yes``. Use as a context manager.
+    Without ``kill`` or ``signals`` a cycle runs in this process; with either, as a ``hedgectl hedge run`` child
+    process that is SIGKILLed at the plan's moment (``kill``) or sent the plan's stop signal (``signals``), followed
+    by ``hedgectl hedge recover --yes`` when the cycle is left unresolved. Use as a context manager.
     """
 
-    def __init__(self, *, kill: bool = False, work_dir: Path | None = None, bridge: str = "backpack"):
+    def __init__(self, *, kill: bool = False, work_dir: Path | None = None, bridge: str = "backpack",
+                 signals: bool = False):
         self.kill = kill
+        self.signals = signals
         self.venue_kinds = (BRIDGE_VENUES if bridge == "mixed" else (bridge,)) + ("lighter",)
         self._temp: tempfile.TemporaryDirectory | None = None
         if work_dir is None:
@@ -588,14 +610,20 @@ class ChaosRunner:
         self.venues: ThreadedPaperVenues | None = None
         self._cycles_run = 0
         self._judged: list[tuple[CycleReport, list[LegAccount], Path, dict[str, Decimal | None]]] = []
+        self._ignored: list[int] = []
 
     def __enter__(self) -> ChaosRunner:
         from hedgectl.sim.runner import ThreadedPaperVenues
 
+        if self.signals:
+            self._ignored = ignore_without_passing_on()
         self.venues = ThreadedPaperVenues(kinds=self.venue_kinds, tick_seconds=0, seed=0).start()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        for signum in self._ignored:
+            signal.signal(signum, signal.SIG_IGN)
+        self._ignored = []
         if self.venues is not None:
             self.venues.stop()
             self.venues = None
@@ -619,7 +647,7 @@ class ChaosRunner:
         schedule = _FaultSchedule(self.venues, plan.faults, accounts)
         started = time.monotonic()
         try:
-            if self.kill:
+            if self.kill or self.signals:
                 journal_file, reported = self._run_child(plan, legs, accounts_document, cycle_dir, schedule, report)
             else:
                 journal_file, reported = self._run_here(plan, legs, accounts_document, cycle_dir, schedule, report)
@@ -811,6 +839,13 @@ class ChaosRunner:
             needed = bool(journal.unresolved_cycles())
         finally:
             journal.close()
+        if plan.stop_signal is not None and report.exit_code not in SIGNALLED_EXIT_CODES:
+            report.problems.append(f"hedge run ended with {_exit_description(report.exit_code)} after "
+                                   f"{report.signalled}, not a code of the exit-code table")
+        elif report.exit_code == 130 and schedule.trading:
+            report.problems.append("hedge run exited 130 (interrupted before trading) although it traded")
+        if needed and plan.stop_signal is not None and report.exit_code != 4:
+            report.problems.append(f"the cycle was left unresolved but hedge run exited {report.exit_code}, not 4")
         if needed:
             report.recovery_needed = True
             recovered = subprocess.run(command + ["recover", "--yes", "--json"], capture_output=True, text=True,
@@ -832,11 +867,12 @@ class ChaosRunner:
 
     def _watch_and_kill(self, command: list[str], env: dict[str, str], cycle_dir: Path, plan: CyclePlan,
                         schedule: _FaultSchedule, report: CycleReport) -> dict[str, Any] | None:
-        """Run ``hedge run``, arm phase faults as its events arrive, SIGKILL it at the plan's moment; the summary
-        event when it ended on its own, else None."""
+        """Run ``hedge run``, arm phase faults as its events arrive, SIGKILL it at the plan's moment or send it the
+        plan's stop signal in its phase; the summary event when it wrote one, else None."""
         with open(cycle_dir / "hedge-run.stderr", "w") as stderr:
             process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env,
                                        cwd=cycle_dir)
+        sender = SignalSender(plan.stop_signal, process) if plan.stop_signal is not None else None
         timers: list[threading.Timer] = []
 
         def kill(reason: str) -> None:
@@ -862,6 +898,8 @@ class ChaosRunner:
                 except ValueError:
                     continue
                 name = event.get("event")
+                if sender is not None:
+                    sender.on_event(event)
                 if name == "cycle":
                     schedule.start_clock()
                     if plan.kill_after is not None:
@@ -877,16 +915,29 @@ class ChaosRunner:
             if process.poll() is None:
                 process.kill()
                 process.wait()
+            if sender is not None:
+                sender.finish()
+                report.signalled = sender.describe()
+        report.exit_code = process.returncode
         if report.killed:
             report.outcome = "killed"
             return None
-        if summary is None:
+        if summary is None and sender is not None and sender.sent and process.returncode in (4, 130):
+            report.outcome = "aborted by signal" if process.returncode == 4 else "interrupted"
+            report.reason = (cycle_dir / "hedge-run.stderr").read_text(errors="replace").strip()[-300:]
+        elif summary is None:
             # no summary: refused before trading (a venue error in the preflight), or a crash once trading started
             report.outcome = "crashed" if schedule.trading else "refused"
             report.reason = (cycle_dir / "hedge-run.stderr").read_text(errors="replace").strip()[-300:]
             if schedule.trading:
                 report.problems.append(f"hedge run exited {process.returncode} without a summary: {report.reason}")
         return summary
+
+
+def _exit_description(code: int | None) -> str:
+    if code is not None and code < 0:
+        return f"death by {signal.Signals(-code).name} (its default handler)"
+    return f"exit {code}"
 
 
 def _cycle_document(accounts_document: dict[str, Any], legs: list[LegAccount], plan: CyclePlan,
@@ -913,15 +964,18 @@ def run_chaos(
     on_cycle: Callable[[CycleReport], None] | None = None,
     bridge: str = "backpack",
     lag: bool = False,
+    signals: bool = False,
 ) -> ChaosReport:
     """Run ``cycles`` cycles seeded from ``seed`` (or the one cycle of seed ``replay``) on one set of venues, the
-    bridge (BP) role on ``bridge``: "backpack", "grvt", or "mixed" (drawn per cycle from its seed)."""
-    plans = [(0, plan_cycle(replay, kill=kill, bridge=bridge, lag=lag))] if replay is not None else [
-        (index, plan_cycle(cycle_seed(seed, index), kill=kill, bridge=bridge, lag=lag)) for index in range(cycles)
+    bridge (BP) role on ``bridge``: "backpack", "grvt", or "mixed" (drawn per cycle from its seed); with ``signals``
+    each cycle is a ``hedge run`` process sent an operator's stop signal."""
+    options = dict(kill=kill, bridge=bridge, lag=lag, signals=signals)
+    plans = [(0, plan_cycle(replay, **options))] if replay is not None else [
+        (index, plan_cycle(cycle_seed(seed, index), **options)) for index in range(cycles)
     ]
-    report = ChaosReport(seed=None if replay is not None else seed, kill=kill, bridge=bridge)
+    report = ChaosReport(seed=None if replay is not None else seed, kill=kill, bridge=bridge, signals=signals)
     started = time.monotonic()
-    with ChaosRunner(kill=kill, work_dir=work_dir, bridge=bridge) as runner:
+    with ChaosRunner(kill=kill, work_dir=work_dir, bridge=bridge, signals=signals) as runner:
         for index, plan in plans:
             cycle = runner.run_cycle(index, plan)
             report.cycles.append(cycle)

@@ -155,3 +155,63 @@ def test_a_rehearsal_with_trailing_records_ends_safe(cli):
     report = json.loads(result.stdout)
     assert report["fault_kinds"]["lag"] >= 1
     assert report["counts"]["unsafe"] == 0 and report["counts"]["duplicates"] == 0
+
+
+def test_signals_come_from_a_stream_of_their_own_and_cover_every_kind_and_phase():
+    from dataclasses import replace
+
+    from hedgectl.sim.chaos_signals import SIGNAL_KINDS, SIGNAL_PHASES
+
+    seeds = [cycle_seed(5, index) for index in range(80)]
+    plans = [plan_cycle(seed, signals=True) for seed in seeds]
+    for seed, plan in zip(seeds, plans):
+        assert plan == plan_cycle(seed, signals=True)  # replayable
+        assert replace(plan, stop_signal=None) == plan_cycle(seed)  # the rest of the plan is the seed's own
+    assert {plan.stop_signal.kind for plan in plans} == set(SIGNAL_KINDS)
+    assert {plan.stop_signal.phase for plan in plans} == set(SIGNAL_PHASES)
+    from hedgectl.sim.chaos import CycleReport
+
+    assert CycleReport(index=0, plan=plans[0], kill=False).replay_hint() == f"--replay {plans[0].seed} --signals"
+
+
+def test_a_signals_rehearsal_sends_real_signals_and_every_cycle_ends_flat_and_resolved(cli):
+    # seed 3: a double SIGINT in the BP entry, a double SIGINT in the monitor, a SIGTERM in the L2 entry
+    result = cli("sim", "chaos", "--signals", "--cycles", "3", "--seed", "3", "--json")
+    assert result.exit_code == 0, result.output[-3000:]
+    report = json.loads(result.stdout)
+    counts = report["counts"]
+    assert report["signals"] is True
+    assert counts["signalled"] >= 2
+    assert counts["unsafe"] == 0 and counts["duplicates"] == 0 and counts["problems"] == 0
+    assert counts["recoveries_succeeded"] == counts["recoveries_needed"]
+    table = cli("sim", "chaos", "--signals", "--replay", str(cycle_seed(3, 2)))
+    assert table.exit_code == 0, table.output[-3000:]
+    assert "hedgectl sim chaos --signals (replay)" in table.stdout
+    assert "SIGTERM" in table.stdout
+
+
+def test_kill_and_signals_are_separate_rehearsals(cli):
+    result = cli("sim", "chaos", "--kill", "--signals", "--cycles", "1")
+    assert result.exit_code == 2
+    assert "--kill and --signals" in result.stderr
+
+
+def test_a_rehearsal_started_under_nohup_still_hangs_up_its_hedge_processes(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    from hedgectl.sim.chaos_signals import draw_signal
+
+    seed = 7925821228377965858  # a SIGHUP in the wait; the cycle's one fault slows BP's entry
+    assert (draw_signal(seed).kind, draw_signal(seed).phase) == ("SIGHUP", "wait")
+    rehearsal = subprocess.run(
+        [sys.executable, "-m", "hedgectl", "sim", "chaos", "--signals", "--replay", str(seed), "--json"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=300,
+        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN),  # as nohup starts it
+    )
+    assert rehearsal.returncode == 0, rehearsal.stderr[-2000:]
+    report = json.loads(rehearsal.stdout)
+    assert report["counts"]["signalled"] == 1
+    # a hangup the child ignored would let it complete (exit 0)
+    assert report["outcomes"] == {"emergency_exit": 1} and report["exit_codes"] == {"3": 1}

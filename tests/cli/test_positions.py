@@ -9,6 +9,8 @@ import signal
 import subprocess
 import sys
 
+import pytest
+
 from hedgectl.config.loader import load_config
 from hedgectl.execution.snapshot import read_positions
 from hedgectl.registry import ConnectorSet
@@ -170,12 +172,14 @@ def test_watch_without_a_terminal_prints_a_line_per_reading(desk):
     assert all("backpack: ETH_USDC_PERP 0.02" in line for line in lines)
 
 
-def test_watch_stops_cleanly_on_sigterm(desk):
-    lines, code, stderr = _watch(desk, "lighter1", until=lambda read: len(read) == 2, signum=signal.SIGTERM)
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT],
+                         ids=["SIGTERM", "SIGHUP", "SIGQUIT"])
+def test_watch_stops_cleanly_on_every_stop_signal(desk, signum):
+    lines, code, stderr = _watch(desk, "lighter1", until=lambda read: len(read) == 2, signum=signum)
 
     assert code == 0, stderr[-2000:]
     assert all("lighter1: ETH" in line for line in lines), lines
-    assert "SIGTERM received" in stderr and "Traceback" not in stderr
+    assert f"{signal.Signals(signum).name} received" in stderr and "Traceback" not in stderr
 
 
 def test_watch_exits_1_when_a_venue_was_failing_when_it_stopped(desk):

@@ -208,7 +208,10 @@ class HedgeCycle:
         held = locks.acquire_all(self.data_dir, self._account_keys(), purpose="hedge run")
         try:
             self._refuse_unresolved()
-            self.plan = await self._preflight()
+            self.plan = await self._preflight_unless_stopped()
+            if self.plan is None:
+                self._enter(Phase.DONE)
+                return HedgeResult(Outcome.ABORTED, "interrupted before trading", interrupted=True)
             if self.dry_run:
                 self._enter(Phase.DONE)
                 return HedgeResult(Outcome.ABORTED, "dry run: nothing traded", plan=self.plan)
@@ -293,6 +296,22 @@ class HedgeCycle:
         return await self._close(reason, emergency=True)
 
     # --- preflight -------------------------------------------------------------------------------------------
+
+    async def _preflight_unless_stopped(self) -> HedgePlan | None:
+        """The preflight, given up (None) the moment the operator stops: nothing is traded yet, so nothing has to
+        be unwound, and a hung venue must not hold an interrupted process in its retries."""
+        preflight = asyncio.ensure_future(self._preflight())
+        stopped = asyncio.ensure_future(self._stop.wait())
+        try:
+            await asyncio.wait({preflight, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopped.cancel()
+            if not preflight.done():
+                preflight.cancel()
+                await asyncio.gather(preflight, return_exceptions=True)
+        if preflight.cancelled():
+            return None
+        return preflight.result()
 
     async def _preflight(self) -> HedgePlan:
         params = self.params
