@@ -13,12 +13,15 @@ import asyncio
 import logging
 import os
 import signal
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from hedgectl.registry import ConnectorSet
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 #: Every signal an operator, a terminal or a supervisor uses to stop a process; all reach the same path.
 STOP_SIGNALS = (signal.SIGHUP, signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)
@@ -156,7 +159,7 @@ class StopSignals:
             logger.warning("%s received: %s is already ending; its exit code says how", sig.name, self.what)
             return
         if count == 1 and self._closing:
-            logger.warning("%s received: finishing %s, which closes positions (send it again to abort at once)",
+            logger.warning("%s received: letting %s finish, it ends in a known state (send it again to abort at once)",
                            sig.name, self.what)
         elif count == 1 and self._stop is not None:
             logger.warning("%s received: stopping %s safely (send it again to abort at once)", sig.name, self.what)
@@ -169,6 +172,29 @@ class StopSignals:
             task.cancel()
         else:
             logger.warning("%s received: %s is already being aborted", sig.name, self.what)
+
+
+async def under_stop_signals(
+    work: Awaitable[T], *, what: str, stopped: Callable[[int], BaseException], closing: bool = True
+) -> T:
+    """Await ``work``, a command that trades and ends by itself in a known state (one order and its answer, a probe
+    that puts back what it opened), with every stop signal on the one path.
+
+    With ``closing`` (the default) the first signal lets the work finish: cancelling it could leave a request on
+    the wire that lands after a clean-up has read the venue. Without it the first signal cancels the work, for work
+    that cleans up after itself and could otherwise run for long (the smoke test's chase). A cancellation by a
+    signal raises ``stopped(number of signals)`` in its place, which says how the command ended.
+    """
+    with StopSignals(what=what) as signals:
+        signals.attach(asyncio.current_task(), closing=closing)
+        try:
+            return await work
+        except asyncio.CancelledError:
+            if not signals.stop_requested:
+                raise
+            raise stopped(len(signals.received)) from None
+        finally:
+            signals.detach()
 
 
 def _isatty(fd: int) -> bool:

@@ -82,7 +82,9 @@ def _config_targets(config) -> list:
 
 
 async def _probe(session, terminal, targets, attempts: int, keep: bool, yes: bool):
+    from hedgectl.errors import Aborted
     from hedgectl.registry import ConnectorSet
+    from hedgectl.runtime import under_stop_signals
     from hedgectl.strategies.min_order import MinOrderProbe
 
     listing = ", ".join(str(target) for target in targets)
@@ -93,8 +95,15 @@ async def _probe(session, terminal, targets, attempts: int, keep: bool, yes: boo
             connectors, targets, attempts=attempts, restore=not keep,
             order_timeout=session.config.hedge.order_timeout_secs,
         )
-        return await probe.run()
-
+        # the probe ends by putting back what it opened: a first signal lets it get there (a cancelled send could
+        # land after the clean-up read the position), a second aborts it
+        return await under_stop_signals(
+            probe.run(), what="the minimum-order probe",
+            stopped=lambda _: Aborted(
+                "minimum-order probe aborted: positions it opened may be open; check 'hedgectl positions' and run "
+                "'hedgectl flatten NAME' for each connector it probed"
+            ),
+        )
 
 def _render(report):
     from rich.console import Group

@@ -103,8 +103,10 @@ def _order(ctx: typer.Context, request: OrderRequest, *, yes: bool, json_output:
 
 async def _send(session, terminal, request: OrderRequest, yes: bool):
     from hedgectl.execution.orders import OrderType
+    from hedgectl.errors import Aborted
     from hedgectl.execution.outcome import is_acknowledged, is_final, send_and_wait
     from hedgectl.registry import ConnectorSet
+    from hedgectl.runtime import under_stop_signals
 
     config = session.config
     name = request.connector
@@ -128,12 +130,21 @@ async def _send(session, terminal, request: OrderRequest, yes: bool):
             yes=yes,
         )
         slippage = config.hedge.slippage.get(connector.venue) if order_type is OrderType.MARKET else None
-        return await send_and_wait(
+        sending = send_and_wait(
             connector,
             intent,
             timeout=config.hedge.order_timeout_secs,
             max_slippage=slippage,
             settled=is_acknowledged if order_type is OrderType.LIMIT else is_final,
+        )
+        # once sent, the order's answer is what tells the operator where the position stands: a first signal
+        # lets the wait for it finish, a second gives up on it
+        return await under_stop_signals(
+            sending, what="the order",
+            stopped=lambda _: Aborted(
+                f"stopped waiting for order {intent.client_order_index} on {name}: it may have been executed; "
+                f"check 'hedgectl positions {name}'"
+            ),
         )
 
 
@@ -206,8 +217,9 @@ def cancel_all(
 
 
 async def _cancel_all(session, terminal, name: str, symbol: str | None, yes: bool) -> dict:
-    from hedgectl.errors import VenueError
+    from hedgectl.errors import Aborted, VenueError
     from hedgectl.registry import ConnectorSet
+    from hedgectl.runtime import under_stop_signals
 
     symbol = symbol or session.config.symbol_for(name)
     async with ConnectorSet(session.config, data_dir=session.data_dir, lock_for="order") as connectors:
@@ -220,7 +232,13 @@ async def _cancel_all(session, terminal, name: str, symbol: str | None, yes: boo
             return data
         confirm_or_stop(terminal, f"cancel {len(before)} resting order(s) of {name} in {symbol}?", yes=yes)
         try:
-            await connector.cancel_all(symbol)
+            await under_stop_signals(
+                connector.cancel_all(symbol), what="cancelling resting orders",
+                stopped=lambda _: Aborted(
+                    f"stopped cancelling the resting orders of {name}: some may still rest; check "
+                    f"'hedgectl order cancel-all {name}' again"
+                ),
+            )
             data["cancelled"] = True
         except VenueError as exc:
             data["error"] = str(exc)

@@ -49,6 +49,7 @@ def smoke_test(
 async def _smoke(session, name, symbol, side, size, timeout):
     from hedgectl.errors import VenueError
     from hedgectl.registry import ConnectorSet
+    from hedgectl.runtime import under_stop_signals
     from hedgectl.strategies.smoke_test import SmokeTest
 
     config = session.config
@@ -63,7 +64,23 @@ async def _smoke(session, name, symbol, side, size, timeout):
             connectors, name, symbol, side=side, size=size, chase_timeout=timeout,
             order_timeout=config.hedge.order_timeout_secs,
         )
-        return await test.run()
+        # a chase can rest for the whole --timeout: a first signal stops it at once, and the test cancels and
+        # closes what it opened before it gives up; a second signal aborts that clean-up
+        return await under_stop_signals(
+            test.run(), what="the smoke test", closing=False, stopped=lambda signals: _stopped(test.report, signals)
+        )
+
+
+def _stopped(report, signals: int):
+    from hedgectl.errors import Aborted, Interrupted
+
+    where = f"{report.connector} {report.symbol}"
+    if signals == 1 and not report.left_open:
+        return Interrupted(f"smoke test of {where} interrupted; nothing of it is left open")
+    return Aborted(
+        f"smoke test of {where} aborted: an order or position of the test may be left open; check "
+        f"'hedgectl positions {report.connector}' and run 'hedgectl flatten {report.connector}'"
+    )
 
 
 def _render(report):
