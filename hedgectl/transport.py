@@ -64,6 +64,8 @@ HTTPX_MAP: Mapping[type[BaseException], Row] = {
     # The connection broke after the request was written (reset, closed without an answer): the answer is lost.
     httpx.ReadError: Row(VenueUnavailable, POSSIBLY_SENT, "connection lost before the answer"),
     httpx.RemoteProtocolError: Row(VenueUnavailable, POSSIBLY_SENT, "the venue broke the connection"),
+    # Closing the connection failed, which happens once the exchange is under way or over.
+    httpx.CloseError: Row(VenueUnavailable, POSSIBLY_SENT, "connection failed while closing"),
     # Our own HTTP layer refused what we asked it to send. Usually before the first byte, but h11 also raises it
     # mid-body; only a certainty makes a resend safe. Repeating it cannot help, so it is no retryable class.
     httpx.LocalProtocolError: Row(VenueProtocolError, POSSIBLY_SENT, "the request broke HTTP"),
