@@ -172,12 +172,12 @@ class Fill:
     client_order_index: int | None = None
 
 
-@functools.cache
 def _transient(error: BaseException) -> bool:
     """A read failure that may pass: the venue could not be reached, failed, or asked us to slow down."""
     return isinstance(error, (VenueUnavailable, RateLimited))
 
 
+@functools.cache
 def tls_context() -> ssl.SSLContext:
     """The TLS context every connector's HTTP client shares: loading the trusted certificates costs about 20 ms,
     which a command reading four venues would otherwise pay four times before its first request."""
