@@ -101,6 +101,10 @@ class VenueError(HedgectlError):
     ``venue`` is the venue kind, ``connector`` the configured name, ``code`` the venue's own error code if any.
     """
 
+    #: For a transport failure: whether the request may have reached the venue (see ``hedgectl.transport``);
+    #: None when the error did not come from the transport.
+    possibly_sent: bool | None = None
+
     def __init__(
         self,
         message: str,

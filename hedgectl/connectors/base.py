@@ -8,6 +8,8 @@ An order is described by an ``OrderIntent`` (built and journaled before it is se
 from __future__ import annotations
 
 import abc
+import asyncio
+import dataclasses
 import functools
 import logging
 import ssl
@@ -30,6 +32,7 @@ from hedgectl.execution.orders import (
     TrackingMarketOrder,
     TransitionListener,
 )
+from hedgectl.retry import RetryPolicy, retry
 
 logger = logging.getLogger(__name__)
 
@@ -169,6 +172,11 @@ class Fill:
     client_order_index: int | None = None
 
 
+def _transient(error: BaseException) -> bool:
+    """A read failure that may pass: the venue could not be reached, failed, or asked us to slow down."""
+    return isinstance(error, (VenueUnavailable, RateLimited))
+
+
 @functools.cache
 def tls_context() -> ssl.SSLContext:
     """The TLS context every connector's HTTP client shares: loading the trusted certificates costs about 20 ms,
@@ -183,6 +191,10 @@ class Connector(abc.ABC):
 
     venue: ClassVar[str]
     client_id_range: ClassVar[ClientIdRange]
+    #: how reads are retried; ``attempts`` comes from the connector's ``read_retries``
+    read_retry_policy: ClassVar[RetryPolicy] = RetryPolicy(first_delay_secs=0.05, max_delay_secs=1.0)
+    #: how reads wait between attempts (a test or a simulated clock replaces it on the instance)
+    retry_sleep: Callable[[float], Awaitable[None]] = staticmethod(asyncio.sleep)
 
     def __init__(self, config: ConnectorConfig, *, data_dir: Path | None = None):
         self.config = config
@@ -390,18 +402,8 @@ class Connector(abc.ABC):
     # --- helpers for implementations -------------------------------------------------------------------------
 
     async def with_read_retries(self, what: str, read: Callable[[], Awaitable[T]]) -> T:
-        """Run an idempotent read, retrying transient failures (unavailable, rate limited) with backoff."""
-        from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
-
-        retrying = AsyncRetrying(
-            retry=retry_if_exception_type((VenueUnavailable, RateLimited)),
-            stop=stop_after_attempt(max(1, self.config.read_retries)),
-            wait=wait_random_exponential(multiplier=0.05, max=1.0),
-            reraise=True,
-        )
-        async for attempt in retrying:
-            with attempt:
-                if attempt.retry_state.attempt_number > 1:
-                    logger.info("%s: retrying %s (attempt %d)", self.name, what, attempt.retry_state.attempt_number)
-                return await read()
-        raise AssertionError("unreachable")  # reraise=True always returns or raises above
+        """Run an idempotent read, retrying transient failures (unavailable, rate limited) with backoff; a venue's
+        Retry-After is waited for when it is short (``read_retry_policy``), a longer one is raised at once."""
+        policy = dataclasses.replace(self.read_retry_policy, attempts=max(1, self.config.read_retries))
+        return await retry(read, policy=policy, retry_on=_transient, what=f"{self.name}: {what}",
+                           sleep=self.retry_sleep, log=logger)

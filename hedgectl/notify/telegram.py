@@ -22,6 +22,10 @@ from urllib.parse import quote
 
 import httpx
 
+from hedgectl.errors import RateLimited, VenueError, VenueUnavailable
+from hedgectl.retry import RetryPolicy, Sleep, retry
+from hedgectl.transport import status_row, transport_error, transport_row
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://api.telegram.org"
@@ -106,6 +110,7 @@ class TelegramNotifier:
         timeout_secs: float = DEFAULT_TIMEOUT_SECS,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         max_retry_after_secs: float = DEFAULT_MAX_RETRY_AFTER_SECS,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         self._token = _check_token(bot_token)
         self.chat_id = _check_chat_id(chat_id)
@@ -114,8 +119,11 @@ class TelegramNotifier:
         if max_attempts < 1:
             raise ValueError("telegram max_attempts must be at least 1")
         self.base_url = base_url.rstrip("/")
-        self._max_attempts = max_attempts
-        self._max_retry_after = max_retry_after_secs
+        # Backoff without jitter (one sender, no herd to spread): 0.5 s, then 1 s, ...
+        self._retry_policy = RetryPolicy(attempts=max_attempts, first_delay_secs=TRANSPORT_RETRY_PAUSE_SECS,
+                                         max_delay_secs=max_retry_after_secs, jitter=False,
+                                         max_retry_after_secs=max_retry_after_secs)
+        self._sleep = sleep
         transport = _BotTokenTransport(httpx.AsyncHTTPTransport(), self._token)
         self._client = httpx.AsyncClient(transport=transport, timeout=timeout_secs)
 
@@ -144,40 +152,44 @@ class TelegramNotifier:
         if len(text) > MESSAGE_LIMIT:
             return NotifyResult(False, 0, error=f"message longer than Telegram's {MESSAGE_LIMIT} characters")
         body = {"chat_id": self.chat_id, "text": text, "parse_mode": "HTML", "disable_web_page_preview": True}
-        result = NotifyResult(False, 0, error="not sent")
-        for attempt in range(1, self._max_attempts + 1):
+        attempts = 0
+
+        async def attempt() -> NotifyResult:
+            nonlocal attempts
+            attempts += 1
             try:
                 response = await self._client.post(self._url("sendMessage"), json=body)
-            except httpx.HTTPError as exc:
-                # The message may have arrived without its answer; a duplicate beats a lost emergency message.
-                result = NotifyResult(False, attempt, error=self._scrub(f"{type(exc).__name__}: {exc}"))
-                logger.warning("telegram sendMessage attempt %d failed: %s", attempt, result.error)
-                if attempt < self._max_attempts:
-                    await asyncio.sleep(TRANSPORT_RETRY_PAUSE_SECS * attempt)
-                continue
+            except Exception as exc:
+                if transport_row(exc) is None:
+                    raise
+                error = self._scrub(f"{type(exc).__name__}: {exc}")
+                logger.warning("telegram sendMessage attempt %d failed: %s", attempts, error)
+                raise transport_error(exc, "sendMessage", message=error) from None
             answer = _json_or_empty(response)
-            if response.status_code == 200 and answer.get("ok") is True:
+            status = response.status_code
+            if status == 200 and answer.get("ok") is True:
                 message = answer.get("result") if isinstance(answer.get("result"), dict) else {}
                 message_id = message.get("message_id")
-                return NotifyResult(True, attempt, message_id if isinstance(message_id, int) else None, 200)
+                return NotifyResult(True, attempts, message_id if isinstance(message_id, int) else None, 200)
             description = self._scrub(str(answer.get("description") or response.reason_phrase or "no description"))
-            result = NotifyResult(False, attempt, status_code=response.status_code, error=description)
-            if response.status_code == 429:
-                wait = _retry_after(answer, response)
-                result = NotifyResult(False, attempt, status_code=429, error=description, retry_after_secs=wait)
-                if wait > self._max_retry_after or attempt == self._max_attempts:
-                    logger.warning("telegram rate limit: retry after %gs, giving up", wait)
-                    return result
-                logger.info("telegram rate limit: retrying after %gs", wait)
-                await asyncio.sleep(wait)
-                continue
-            if response.status_code >= 500 and attempt < self._max_attempts:
-                logger.warning("telegram answered %d (%s); retrying", response.status_code, description)
-                await asyncio.sleep(TRANSPORT_RETRY_PAUSE_SECS * attempt)
-                continue
-            logger.warning("telegram refused the message: %d %s", response.status_code, description)
-            return result
-        return result
+            if status == 429:
+                raise RateLimited(description, status=429, retry_after=_retry_after(answer, response))
+            if status >= 500:
+                logger.warning("telegram answered %d (%s)", status, description)
+                raise status_row(status).error(description, status=status)
+            logger.warning("telegram refused the message: %d %s", status, description)
+            return NotifyResult(False, attempts, status_code=status, error=description)
+
+        try:
+            # The message may have arrived without its answer; a duplicate beats a lost emergency message, so every
+            # transport failure is retried, whether or not the request may have been sent.
+            return await retry(attempt, policy=self._retry_policy, retry_on=_worth_retrying, what="telegram",
+                               sleep=self._sleep, log=logger)
+        except RateLimited as exc:
+            logger.warning("telegram rate limit: retry after %gs, giving up", exc.retry_after)
+            return NotifyResult(False, attempts, status_code=429, error=exc.message, retry_after_secs=exc.retry_after)
+        except VenueError as exc:
+            return NotifyResult(False, attempts, status_code=exc.status, error=exc.message)
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -187,6 +199,13 @@ class TelegramNotifier:
 
     async def __aexit__(self, *_exc: object) -> None:
         await self.aclose()
+
+
+def _worth_retrying(error: BaseException) -> bool:
+    """A failure that may pass: any transport failure, a server error, or a rate limit (waited for when short)."""
+    return isinstance(error, (VenueUnavailable, RateLimited)) or (
+        isinstance(error, VenueError) and error.possibly_sent is not None
+    )
 
 
 def _json_or_empty(response: httpx.Response) -> dict[str, Any]:

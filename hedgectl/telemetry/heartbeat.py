@@ -16,8 +16,11 @@ from typing import Any, Literal
 
 import httpx
 
+from hedgectl.errors import VenueError
+from hedgectl.retry import RetryPolicy
 from hedgectl.telemetry.protocol import AUTH_HEADER, ROLES
 from hedgectl.telemetry.settings import TelemetrySettings
+from hedgectl.transport import transport_error, transport_row
 
 logger = logging.getLogger(__name__)
 
@@ -128,6 +131,10 @@ class CollectorRejected(Exception):
 
 def _describe(exc: BaseException, settings: TelemetrySettings) -> str:
     text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return _hide_token(text, settings)
+
+
+def _hide_token(text: str, settings: TelemetrySettings) -> str:
     # Defensive: nothing we raise carries the token, but a lower layer's message must not either.
     if settings.token:
         text = text.replace(settings.token, "<hidden>")
@@ -153,8 +160,14 @@ class HeartbeatSender:
         return f"HeartbeatSender(base_url={self.settings.base_url!r})"
 
     async def send(self, role: str, payload: Mapping[str, Any]) -> None:
-        """Post one payload under the role's bot name; raises httpx.HTTPError or CollectorRejected on failure."""
-        response = await self._client.post(self.settings.ingest_url(role), json=payload, headers=self._headers)
+        """Post one payload under the role's bot name; raises the transport failure as a VenueError (see
+        ``hedgectl.transport``), or CollectorRejected."""
+        try:
+            response = await self._client.post(self.settings.ingest_url(role), json=payload, headers=self._headers)
+        except Exception as exc:
+            if transport_row(exc) is None:
+                raise
+            raise transport_error(exc, "heartbeat", message=f"{type(exc).__name__}: {exc}") from None
         if response.status_code != 200:
             raise CollectorRejected(f"HTTP {response.status_code} {response.text[:200]}")
 
@@ -178,8 +191,10 @@ class HeartbeatSender:
             return RoleResult(role, bot, "venue", f"unusable reading: {exc}")
         try:
             await self.send(role, payload)
-        except (httpx.HTTPError, CollectorRejected) as exc:
+        except CollectorRejected as exc:
             return RoleResult(role, bot, "collector", _describe(exc, self.settings))
+        except VenueError as exc:  # the collector could not be reached; the message names the transport's failure
+            return RoleResult(role, bot, "collector", _hide_token(exc.message, self.settings))
         return RoleResult(role, bot)
 
     async def aclose(self) -> None:
@@ -272,7 +287,9 @@ async def run_heartbeat_loop(
                 logger.exception("heartbeat round failed")
                 failing = True
             failures = min(failures + 1, 32) if failing else 0
-            pause = max(interval, min(interval * 2**failures, max_backoff_secs)) if failures else interval
+            # while the collector fails the pause doubles (2, 4, 8... intervals), up to max_backoff_secs
+            backoff = RetryPolicy(first_delay_secs=2 * interval, max_delay_secs=max_backoff_secs, jitter=False)
+            pause = max(interval, backoff.backoff_secs(failures)) if failures else interval
             await asyncio.sleep(max(0.0, pause - (time.monotonic() - started)))
 
 

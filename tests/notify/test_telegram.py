@@ -313,3 +313,30 @@ def test_private_key_file_does_not_warn(tmp_path, caplog):
         load_telegram_key_file(path)
 
     assert caplog.text == ""
+
+
+def test_rate_limit_wait_is_the_retry_after_the_bot_api_sent_on_the_injected_sleep(telegram, bot):
+    url, token, chat_id = bot
+    telegram.arm("telegram", "rate_limit", retry_after=7, count=2)
+    pauses: list[float] = []
+
+    async def record(seconds: float) -> None:
+        pauses.append(seconds)
+
+    result = send(url, token, chat_id, "patiently", sleep=record)
+
+    assert result.ok and result.attempts == 3
+    assert pauses == [7.0, 7.0]
+    assert [m["text"] for m in delivered(telegram)] == ["patiently"]
+
+
+def test_unreachable_api_backs_off_half_a_second_then_one(caplog):
+    pauses: list[float] = []
+
+    async def record(seconds: float) -> None:
+        pauses.append(seconds)
+
+    result = send(f"http://127.0.0.1:{unused_port()}", "424242:unreachable-token-abc", "1", "hello", sleep=record)
+
+    assert not result.ok and result.attempts == 3
+    assert pauses == [0.5, 1.0]

@@ -45,9 +45,9 @@ from hedgectl.errors import (
     ConfigError,
     InvalidOrder,
     OrderNotFound,
+    RateLimited,
     VenueError,
     VenueProtocolError,
-    VenueTimeout,
     VenueUnavailable,
 )
 from hedgectl.execution.client_ids import BACKPACK_RANGE
@@ -62,6 +62,7 @@ from hedgectl.execution.orders import (
     TrackingMarketOrder,
     TransitionListener,
 )
+from hedgectl.transport import map_transport_errors, possibly_sent, retry_after_secs
 
 logger = logging.getLogger(__name__)
 
@@ -75,8 +76,6 @@ HISTORY_NEWEST_FIRST = "Desc"
 HISTORY_CLOCK_MARGIN_MS = 60_000
 FILLS_PAGE = 1000
 FILLS_PAGES = 20
-# Transport failures raised before a single byte of the request could have left the process.
-NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 class _Watch:
@@ -265,7 +264,9 @@ class BackpackConnector(Connector):
                 logger.warning("%s: %s %s refused as expired; re-learning the venue clock", self.name, method, path)
                 await self.sync_clock(force=True)
                 continue
-            if not idempotent and response.status_code >= 500:
+            if isinstance(error, RateLimited):
+                error.retry_after = retry_after_secs(response.headers.get("retry-after"))
+            if not idempotent and possibly_sent(response.status_code):
                 raise AmbiguousOutcome(
                     f"{method} {path}: answered {response.status_code} ({error.message}); outcome unknown",
                     venue=self.venue, connector=self.name, code=error.code, status=response.status_code,
@@ -277,25 +278,9 @@ class BackpackConnector(Connector):
         self, method: str, path: str, query: Any, content: str | None, headers: dict[str, str] | None,
         idempotent: bool,
     ) -> httpx.Response:
-        where = dict(venue=self.venue, connector=self.name)
         started = time.perf_counter()
-        try:
+        with map_transport_errors(f"{method} {path}", venue=self.venue, connector=self.name, order=not idempotent):
             response = await self._http.request(method, path, params=query, content=content, headers=headers)
-        except NOT_SENT as exc:
-            error_class = VenueTimeout if isinstance(exc, httpx.TimeoutException) else VenueUnavailable
-            raise error_class(f"{method} {path}: cannot connect ({type(exc).__name__})", **where) from None
-        except httpx.TimeoutException as exc:
-            if idempotent:
-                raise VenueTimeout(f"{method} {path}: no answer in {self.config.timeout_secs}s", **where) from None
-            raise AmbiguousOutcome(
-                f"{method} {path}: no answer ({type(exc).__name__}); outcome unknown", **where
-            ) from None
-        except httpx.TransportError as exc:
-            if idempotent:
-                raise VenueUnavailable(f"{method} {path}: connection failed ({type(exc).__name__})", **where) from None
-            raise AmbiguousOutcome(
-                f"{method} {path}: connection lost ({type(exc).__name__}); outcome unknown", **where
-            ) from None
         self.last_latency_ms = (time.perf_counter() - started) * 1000
         logger.debug("%s: %s %s -> %s in %.1f ms", self.name, method, path, response.status_code, self.last_latency_ms)
         return response

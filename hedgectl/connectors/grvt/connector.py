@@ -51,7 +51,6 @@ from hedgectl.errors import (
     RateLimited,
     VenueError,
     VenueProtocolError,
-    VenueTimeout,
     VenueUnavailable,
 )
 from hedgectl.execution.orders import (
@@ -65,6 +64,7 @@ from hedgectl.execution.orders import (
     TrackingMarketOrder,
     TransitionListener,
 )
+from hedgectl.transport import map_transport_errors, possibly_sent, retry_after_secs
 
 if TYPE_CHECKING:
     from hedgectl.connectors.grvt.signing import LegScale, OrderSigner
@@ -195,15 +195,9 @@ class GrvtConnector(Connector):
     async def _login(self) -> _Session:
         client = await self._client()
         url = self.hosts.edge + "/auth/api_key/login"
-        try:
+        with map_transport_errors("login", venue=self.venue, connector=self.name):
             response = await client.post(url, content=json.dumps({"api_key": self._api_key.reveal()}),
                                          headers={"Cookie": "rm=true"})
-        except httpx.TimeoutException as exc:
-            raise VenueTimeout(f"login timed out: {type(exc).__name__}", venue=self.venue,
-                               connector=self.name) from None
-        except httpx.TransportError as exc:
-            raise VenueUnavailable(f"login failed: {type(exc).__name__}: {exc}", venue=self.venue,
-                                   connector=self.name) from None
         # The session lives in the header this connector sends, never in the client's cookie jar.
         client.cookies.clear()
         if not response.is_success:
@@ -257,24 +251,17 @@ class GrvtConnector(Connector):
         for attempt in (1, 2):
             headers = await self._auth_headers() if auth else {}
             started = time.monotonic()
-            try:
+            with map_transport_errors(what, venue=self.venue, connector=self.name, order=order_index is not None,
+                                      client_order_index=order_index):
                 response = await client.post(url, content=content, headers=headers)
-            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-                raise VenueUnavailable(f"{what}: cannot connect: {type(exc).__name__}", venue=self.venue,
-                                       connector=self.name) from None
-            except httpx.TransportError as exc:
-                if order_index is not None:
-                    raise AmbiguousOutcome(f"{what}: answer lost ({type(exc).__name__})", venue=self.venue,
-                                           connector=self.name, client_order_index=order_index) from None
-                error_class = VenueTimeout if isinstance(exc, httpx.TimeoutException) else VenueUnavailable
-                raise error_class(f"{what}: {type(exc).__name__}: {exc}", venue=self.venue,
-                                  connector=self.name) from None
             self.last_latency_ms = (time.monotonic() - started) * 1000
-            if response.status_code >= 500 and order_index is not None:
+            if order_index is not None and possibly_sent(response.status_code):
                 raise AmbiguousOutcome(f"{what}: HTTP {response.status_code} after sending", venue=self.venue,
                                        connector=self.name, client_order_index=order_index, status=response.status_code)
             if not response.is_success:
                 error = wire.error_from_response(response.status_code, response.text, connector=self.name)
+                if isinstance(error, RateLimited):
+                    error.retry_after = retry_after_secs(response.headers.get("retry-after"))
                 if auth and attempt == 1 and error.code == 1000:
                     logger.info("%s: session refused, logging in again", self.name)
                     self._session = None

@@ -15,7 +15,8 @@ import httpx
 
 from hedgectl.connectors.base import tls_context
 from hedgectl.connectors.lighter.wire import CODE_OK, VENUE, error_for_code
-from hedgectl.errors import AuthError, RateLimited, VenueError, VenueProtocolError, VenueTimeout, VenueUnavailable
+from hedgectl.errors import AuthError, RateLimited, VenueError, VenueProtocolError
+from hedgectl.transport import map_transport_errors, retry_after_secs, status_row
 
 logger = logging.getLogger(__name__)
 
@@ -54,15 +55,8 @@ class LighterRest:
         headers = {"authorization": auth_token} if auth_token else None
         started = time.perf_counter()
         try:
-            response = await self._http().get(API + endpoint, params=params, headers=headers)
-        except httpx.TimeoutException:
-            raise VenueTimeout(
-                f"{endpoint}: no answer within {self.timeout:g}s", venue=VENUE, connector=self.connector
-            ) from None
-        except httpx.TransportError as exc:
-            raise VenueUnavailable(
-                f"{endpoint}: {type(exc).__name__}: {exc}", venue=VENUE, connector=self.connector
-            ) from None
+            with map_transport_errors(endpoint, venue=VENUE, connector=self.connector):
+                response = await self._http().get(API + endpoint, params=params, headers=headers)
         finally:
             if self.on_latency is not None:
                 self.on_latency((time.perf_counter() - started) * 1000)
@@ -70,20 +64,19 @@ class LighterRest:
 
     def _decode(self, endpoint: str, response: httpx.Response) -> dict[str, Any]:
         status = response.status_code
+        row = status_row(status)
         if status == 429:
-            retry_after = _retry_after(response.headers.get("retry-after"))
+            retry_after = retry_after_secs(response.headers.get("retry-after"))
             raise RateLimited(
                 f"{endpoint}: rate limited", venue=VENUE, connector=self.connector, status=429, retry_after=retry_after
             )
         if status >= 500:
-            raise VenueUnavailable(
-                f"{endpoint}: HTTP {status}", venue=VENUE, connector=self.connector, status=status
-            )
+            raise row.error(f"{endpoint}: HTTP {status}", venue=VENUE, connector=self.connector, status=status)
         try:
             body = response.json()
         except ValueError:
             body = None
-        if status in (401, 403):
+        if row is not None and issubclass(row.error, AuthError):
             message = body.get("message", "") if isinstance(body, dict) else ""
             raise AuthError(
                 f"{endpoint}: {message or 'unauthorized'}", venue=VENUE, connector=self.connector, status=status
@@ -110,9 +103,3 @@ class LighterRest:
             raise error
         return body
 
-
-def _retry_after(value: str | None) -> float | None:
-    try:
-        return float(value) if value else None
-    except ValueError:
-        return None

@@ -22,6 +22,7 @@ from lighter.signer_client import SignerClient
 from hedgectl.config.secrets import Secret, redact
 from hedgectl.connectors.lighter.wire import CODE_OK, VENUE, error_for_code
 from hedgectl.errors import AuthError, InvalidOrder, VenueTimeout, VenueUnavailable
+from hedgectl.transport import possibly_sent, status_row, transport_error, transport_row
 
 logger = logging.getLogger(__name__)
 
@@ -172,12 +173,10 @@ class LighterSigner:
             )
         except ApiException as exc:
             return _classify_api_exception(exc)
-        except aiohttp.ClientConnectorError as exc:
-            return SendResult(SendOutcome.NOT_SENT, message=f"cannot connect: {exc}")
-        except (TimeoutError, asyncio.TimeoutError):
-            return SendResult(SendOutcome.AMBIGUOUS, message=f"no answer within {timeout:g}s")
-        except aiohttp.ClientError as exc:
-            return SendResult(SendOutcome.AMBIGUOUS, message=f"{type(exc).__name__}: {exc}")
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            row = transport_row(exc)
+            outcome = SendOutcome.AMBIGUOUS if row.possibly_sent else SendOutcome.NOT_SENT
+            return SendResult(outcome, message=f"{row.describe} ({type(exc).__name__}: {exc})")
         except ValueError as exc:  # an answer the SDK's models cannot read
             return SendResult(SendOutcome.AMBIGUOUS, message=f"unreadable answer: {exc}")
         code = getattr(response, "code", None)
@@ -205,8 +204,13 @@ class LighterSigner:
                 code, message = _code_and_message(exc)
                 raise error_for_code(code, message, connector=self.connector, status=exc.status,
                                      context="nextNonce") from None
-            raise VenueUnavailable(f"nextNonce: HTTP {exc.status}", venue=VENUE, connector=self.connector) from None
-        except (aiohttp.ClientError, TimeoutError, asyncio.TimeoutError, ValueError) as exc:
+            row = status_row(exc.status or 0)
+            error_class = row.error if row is not None else VenueUnavailable
+            raise error_class(f"nextNonce: HTTP {exc.status}", venue=VENUE, connector=self.connector,
+                              status=exc.status) from None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise transport_error(exc, "nextNonce", venue=VENUE, connector=self.connector) from None
+        except ValueError as exc:  # an answer the SDK's models cannot read
             raise VenueUnavailable(f"nextNonce: {type(exc).__name__}", venue=VENUE, connector=self.connector) from None
         return int(answer.nonce)
 
@@ -249,8 +253,10 @@ def _looks_like_key(value: str) -> bool:
 def _classify_api_exception(exc: ApiException) -> SendResult:
     status = exc.status
     code, message = _code_and_message(exc)
-    if status == 429 or (status is not None and status >= 500) or not status:
-        # raised after the request left: the venue may have run it
+    # No status: the SDK failed after the request left. A 429 is the table's "not sent", but on sendTx it is treated
+    # as a lost answer: the SDK raises it after the request went out, and the venue's nonce settles at once whether
+    # the transaction ran, so the conservative reading costs one read.
+    if not status or status == 429 or possibly_sent(status):
         return SendResult(SendOutcome.AMBIGUOUS, code=code, message=message or f"HTTP {status}", http_status=status)
     return SendResult(SendOutcome.REFUSED, code=code, message=message or f"HTTP {status}", http_status=status)
 
