@@ -159,7 +159,7 @@ class StopSignals:
             logger.warning("%s received: %s is already ending; its exit code says how", sig.name, self.what)
             return
         if count == 1 and self._closing:
-            logger.warning("%s received: letting %s finish, it ends in a known state (send it again to abort at once)",
+            logger.warning("%s received: finishing %s, which ends in a known state (send it again to abort at once)",
                            sig.name, self.what)
         elif count == 1 and self._stop is not None:
             logger.warning("%s received: stopping %s safely (send it again to abort at once)", sig.name, self.what)

@@ -114,6 +114,6 @@ def test_a_stop_signal_during_the_minimum_order_probe_lets_it_put_the_position_b
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 0, stderr
-    assert "SIGTERM received: letting the minimum-order probe finish" in stderr
+    assert "SIGTERM received: finishing the minimum-order probe" in stderr
     assert desk.position() == 0, stderr
     assert desk.open_orders() == 0
