@@ -9,7 +9,6 @@ hangup (the terminal is gone) first takes the terminal's file descriptors off th
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import signal
@@ -17,6 +16,8 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
+    import asyncio
+
     from hedgectl.registry import ConnectorSet
 
 logger = logging.getLogger(__name__)
@@ -98,6 +99,8 @@ class StopSignals:
 
     def attach(self, task: asyncio.Task, stop: asyncio.Event | None = None, *, closing: bool = False) -> None:
         """The work the signals now act on (call it in the work's event loop)."""
+        import asyncio  # here, not at the top: the command line imports this module before knowing it needs a loop
+
         self._loop = asyncio.get_running_loop()
         self._task = task
         self._stop = stop
@@ -244,6 +247,8 @@ async def run_strategy(
     ends; without, the signals are handled for the strategy's run alone. A strategy's error is never swallowed: it
     is raised after the clean-up.
     """
+    import asyncio
+
     stop = stop or asyncio.Event()
     task = asyncio.create_task(strategy.run(stop), name=f"strategy:{strategy.name}")
     own = signals is None

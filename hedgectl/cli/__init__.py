@@ -1,7 +1,7 @@
 """The ``hedgectl`` command line: one Typer app, one module per command group, all output through Terminal.
 
-Command modules import only Typer and light hedgectl modules at import time, so ``hedgectl --help`` never loads
-the Lighter SDK, eth_account or aiohttp.
+Command modules are registered by name and imported only when used (``cli/lazy.py``), so ``hedgectl --help`` loads
+none of them, and a command loads only its own.
 """
 
 from __future__ import annotations
@@ -12,25 +12,53 @@ from pathlib import Path
 import typer
 
 from hedgectl import __version__
-from hedgectl.cli import config as config_cmd
-from hedgectl.cli import connectors as connectors_cmd
-from hedgectl.cli import flatten as flatten_cmd
-from hedgectl.cli import hedge as hedge_cmd
-from hedgectl.cli import history as history_cmd
-from hedgectl.cli import min_order as min_order_cmd
-from hedgectl.cli import nonce as nonce_cmd
-from hedgectl.cli import notify as notify_cmd
-from hedgectl.cli import order as order_cmd
-from hedgectl.cli import positions as positions_cmd
-from hedgectl.cli import sim as sim_cmd
-from hedgectl.cli import smoke_test as smoke_test_cmd
-from hedgectl.cli import telemetry as telemetry_cmd
-from hedgectl.cli import venue as venue_cmd
-from hedgectl.cli.state import AppState
+from hedgectl.cli.lazy import LazyCommand, LazyGroup
 from hedgectl.errors import ExitCode
+
+#: Every command of the root, in the order the help lists them: imported only when the command runs (or is asked
+#: for its own help). The help text is the command's own first sentence, kept here so the root help imports nothing.
+COMMANDS = [
+    LazyCommand("history", "hedgectl.cli.history:history", "Past hedge cycles, newest first."),
+    LazyCommand(
+        "positions", "hedgectl.cli.positions:positions",
+        "Show signed positions, entry, mark, PnL, liquidation price and collateral per connector, and the hedge NET.",
+    ),
+    LazyCommand(
+        "smoke-test", "hedgectl.cli.smoke_test:smoke_test",
+        "A post-only limit order that follows the top of the book until filled, then a reduce-only market order that"
+        " closes it; then the position must be back where it started and no order of the test resting.",
+    ),
+    LazyCommand(
+        "flatten", "hedgectl.cli.flatten:flatten",
+        "Close every open position: cancel the market's resting orders, then send reduce-only market orders sized"
+        " from the signed position read just before each one, and read the positions again to prove they are flat.",
+    ),
+    LazyCommand("config", "hedgectl.cli.config:app", "Create, show and validate the configuration."),
+    LazyCommand("connectors", "hedgectl.cli.connectors:app", "List the configured venue connectors."),
+    LazyCommand("sim", "hedgectl.cli.sim:app", "Paper venues: serve them, inject faults, inspect their state."),
+    LazyCommand("hedge", "hedgectl.cli.hedge:app", "Run the tri-venue hedge, watch it, recover it after a crash."),
+    LazyCommand(
+        "telemetry", "hedgectl.cli.telemetry:app", "Heartbeats, the collector they go to, and a live board of it."
+    ),
+    LazyCommand("notify", "hedgectl.cli.notify:app", "Telegram notifications."),
+    LazyCommand("nonce", "hedgectl.cli.nonce:app", "Show and refresh the nonces of Lighter api keys."),
+    LazyCommand(
+        "min-order", "hedgectl.cli.min_order:app", "Diagnose minimum order sizes, client order indexes and nonces."
+    ),
+    LazyCommand(
+        "order", "hedgectl.cli.order:app", "Send a manual order, or cancel every resting order of a connector."
+    ),
+    LazyCommand("venue", "hedgectl.cli.venue:app", "Check that each venue still answers as hedgectl reads it."),
+]
+
+
+class RootGroup(LazyGroup):
+    COMMANDS = COMMANDS
+
 
 app = typer.Typer(
     name="hedgectl",
+    cls=RootGroup,
     help="Operate a tri-venue crypto hedge (Backpack + two Lighter accounts), live or against paper venues.",
     no_args_is_help=True,
     add_completion=False,
@@ -38,20 +66,6 @@ app = typer.Typer(
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-app.add_typer(config_cmd.app, name="config")
-app.add_typer(connectors_cmd.app, name="connectors")
-app.add_typer(sim_cmd.app, name="sim")
-app.add_typer(hedge_cmd.app, name="hedge")
-app.command("history")(history_cmd.history)
-app.add_typer(telemetry_cmd.app, name="telemetry")
-app.add_typer(notify_cmd.app, name="notify")
-app.command("positions")(positions_cmd.positions)
-app.add_typer(nonce_cmd.app, name="nonce")
-app.add_typer(min_order_cmd.app, name="min-order")
-app.command("smoke-test")(smoke_test_cmd.smoke_test)
-app.add_typer(order_cmd.app, name="order")
-app.command("flatten")(flatten_cmd.flatten)
-app.add_typer(venue_cmd.app, name="venue")
 
 
 def _version(value: bool) -> None:
@@ -74,6 +88,7 @@ def root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
 ) -> None:
     from hedgectl.cli.logs import setup_logging
+    from hedgectl.cli.state import AppState
 
     ctx.obj = AppState(config_path=config, debug=debug, quiet=quiet)
     setup_logging(debug=debug, quiet=quiet)
@@ -81,7 +96,6 @@ def root(
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app and turn every error into a one-line message and a documented exit code."""
-    from hedgectl.cli.terminal import Terminal
     from hedgectl.errors import ConfigError, HedgectlError
 
     debug = "--debug" in (argv or sys.argv)
@@ -91,25 +105,32 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Exit as exc:
         return exc.exit_code
     except typer.TyperException as exc:  # bad usage: unknown option, missing argument, bad value
-        Terminal().error(_usage_line(exc))
+        _error(_usage_line(exc))
         return ExitCode.USAGE
     except (typer.Abort, KeyboardInterrupt):
-        Terminal().error("interrupted")
+        _error("interrupted")
         return ExitCode.INTERRUPTED
     except ConfigError as exc:
-        terminal = Terminal()
-        for problem in exc.problems:
-            terminal.error(problem)
+        _error(*exc.problems)
         return exc.exit_code
     except HedgectlError as exc:
-        Terminal().error(str(exc))
+        _error(str(exc))
         return exc.exit_code
     except Exception as exc:  # the last line of defence: one line, never a traceback unless asked
         if debug:
             raise
-        Terminal().error(f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)")
+        _error(f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)")
         return ExitCode.FAILURE
     return returned if isinstance(returned, int) else ExitCode.OK
+
+
+def _error(*lines: str) -> None:
+    """Print each line as an error through Terminal (imported only now: help and clean exits never load Rich)."""
+    from hedgectl.cli.terminal import Terminal
+
+    terminal = Terminal()
+    for line in lines:
+        terminal.error(line)
 
 
 def _usage_line(exc: typer.TyperException) -> str:

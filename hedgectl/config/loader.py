@@ -8,6 +8,7 @@ then the ``.env`` in the working directory, then the key file a section names; n
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tomllib
 from collections.abc import Mapping
@@ -30,6 +31,8 @@ from hedgectl.config.schema import Problems, check_keys, join, read
 from hedgectl.config.secrets import Secret, read_key_file, warn_if_exposed
 from hedgectl.errors import ConfigError
 from hedgectl.registry import COMMON_CONNECTOR_KEYS, REQUIRED, VENUES, env_name
+
+logger = logging.getLogger(__name__)
 
 SECTIONS = ("general", "connectors", "hedge", "telemetry", "telegram", "min_order")
 HEDGE_KEYS = (
@@ -208,8 +211,11 @@ def parse_config(document: dict[str, Any], *, path: Path | None, env: Mapping[st
 
     general_table = _table(document, "general", problems)
     check_keys(general_table, ("debug", "data_dir"), "general", problems)
+    if "debug" in general_table:
+        # configs written before the key was dropped still load; debug output comes from --debug or HEDGECTL_DEBUG
+        logger.warning("%s: general.debug is no longer read (use --debug or HEDGECTL_DEBUG); remove it",
+                       path if path is not None else "config")
     general = GeneralConfig(
-        debug=read(general_table, "debug", "bool", "general", problems, default=False),
         data_dir=read(general_table, "data_dir", "path", "general", problems, default=None, base_dir=base_dir),
     )
 

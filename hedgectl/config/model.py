@@ -88,7 +88,6 @@ class MinOrderConfig:
 
 @dataclass(frozen=True)
 class GeneralConfig:
-    debug: bool = False
     data_dir: Path | None = None
 
 

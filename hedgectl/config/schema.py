@@ -6,7 +6,6 @@ import difflib
 import math
 import urllib.parse
 from collections.abc import Iterable
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -165,7 +164,3 @@ def check_url(value: str) -> str:
     except ValueError:
         raise ValueError(f"bad port in URL {value!r}") from None
     return value.strip().rstrip("/")
-
-
-def positive_decimal(value: Decimal | None) -> bool:
-    return value is not None and value > 0

@@ -52,7 +52,7 @@ def _hedge_table(hedge: HedgeConfig) -> dict[str, Any]:
 def starter_document() -> dict[str, Any]:
     """A complete config for the live venues; only secrets (and Lighter account numbers) need filling in."""
     return {
-        "general": {"debug": False},
+        "general": {},
         "connectors": {
             "backpack": {"venue": "backpack", "base_url": VENUES["backpack"].default_base_url, "window_ms": 5000},
             "lighter1": {

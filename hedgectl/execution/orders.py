@@ -100,7 +100,6 @@ ORDER_STATE_TABLE: dict[tuple[OrderState, OrderEvent], OrderState] = {
 del S, E
 
 TERMINAL_STATES = frozenset({OrderState.FILLED, OrderState.CANCELLED, OrderState.FAILED})
-OPEN_STATES = frozenset({OrderState.OPEN, OrderState.PARTIALLY_FILLED})
 IN_FLIGHT_STATES = frozenset({OrderState.SUBMITTING, OrderState.UNKNOWN})
 
 
@@ -199,9 +198,6 @@ class OrderTracker:
 
     def snapshot(self) -> OrderSnapshot:
         return self._snapshot
-
-    def add_listener(self, listener: TransitionListener) -> None:
-        self._listeners.append(listener)
 
     def can_apply(self, event: OrderEvent) -> bool:
         return (self._snapshot.state, event) in ORDER_STATE_TABLE

@@ -33,65 +33,9 @@ from hedgectl.execution.orders import (
     Transition,
 )
 from hedgectl.files import open_private, warn_if_shared
+from hedgectl.journal.schema import migrate
 
 logger = logging.getLogger(__name__)
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS cycles (
-    id TEXT PRIMARY KEY,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL,
-    phase TEXT NOT NULL,
-    outcome TEXT,
-    resolved INTEGER NOT NULL DEFAULT 0,
-    direction TEXT NOT NULL,
-    accounts TEXT NOT NULL,
-    params TEXT NOT NULL,
-    result TEXT,
-    pid INTEGER
-);
-CREATE TABLE IF NOT EXISTS orders (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    cycle_id TEXT NOT NULL REFERENCES cycles(id),
-    role TEXT NOT NULL,
-    purpose TEXT NOT NULL,
-    connector TEXT NOT NULL,
-    venue TEXT NOT NULL,
-    symbol TEXT NOT NULL,
-    side TEXT NOT NULL,
-    size TEXT NOT NULL,
-    order_type TEXT NOT NULL,
-    client_order_index TEXT NOT NULL,  -- text: GRVT's ids reach 2^64, beyond SQLite's INTEGER
-    reduce_only INTEGER NOT NULL,
-    price TEXT,
-    state TEXT NOT NULL,
-    filled_size TEXT NOT NULL,
-    average_price TEXT,
-    fee TEXT,
-    venue_order_id TEXT,
-    reason TEXT,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS orders_by_cycle ON orders(cycle_id);
-CREATE TABLE IF NOT EXISTS transitions (
-    order_id INTEGER NOT NULL REFERENCES orders(id),
-    at REAL NOT NULL,
-    event TEXT NOT NULL,
-    from_state TEXT NOT NULL,
-    to_state TEXT NOT NULL,
-    filled_size TEXT NOT NULL,
-    reason TEXT
-);
-CREATE TABLE IF NOT EXISTS events (
-    cycle_id TEXT NOT NULL REFERENCES cycles(id),
-    at REAL NOT NULL,
-    kind TEXT NOT NULL,
-    data TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS events_by_cycle ON events(cycle_id);
-"""
-
 
 def journal_path(data_dir: Path) -> Path:
     return data_dir / "journal.sqlite3"
@@ -174,8 +118,12 @@ class Journal:
                 # per write, which keeps the intent write between one leg's fill and the next leg's send to
                 # microseconds
                 self._db.execute("PRAGMA synchronous=NORMAL")
-                self._db.executescript(SCHEMA)
-        except (OSError, ValueError, sqlite3.Error) as exc:
+                migrate(self._db, path)
+        except (OSError, ValueError, sqlite3.Error, JournalUnavailable) as exc:
+            if hasattr(self, "_db"):
+                self._db.close()
+            if isinstance(exc, JournalUnavailable):
+                raise
             reason = getattr(exc, "strerror", None) or str(exc)
             raise JournalUnavailable(f"cannot open the journal {path}: {reason} (see general.data_dir)") from None
 

@@ -12,7 +12,7 @@ import enum
 import itertools
 import logging
 import time
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -945,8 +945,3 @@ def fill_document(fill: Fill) -> dict[str, Any]:
         "kind": fill.kind.value,
         "timestamp_ms": fill.timestamp_ms,
     }
-
-
-def audit_all(exchanges: Iterable[Exchange]) -> list[str]:
-    """``Exchange.audit`` over several venues, each problem prefixed with its venue."""
-    return [f"{exchange.venue}: {problem}" for exchange in exchanges for problem in exchange.audit()]

@@ -52,21 +52,6 @@ def venue_class(kind: str) -> type[PaperVenue]:
     return getattr(importlib.import_module(module_name), class_name)
 
 
-def available_kinds() -> list[str]:
-    """The registered venue kinds whose modules import."""
-    kinds = []
-    for kind, target in VENUE_KINDS.items():
-        try:
-            venue_class(kind)
-        except ModuleNotFoundError as exc:
-            if exc.name != target.partition(":")[0]:
-                raise
-            logger.warning("paper venue %s unavailable: %s", kind, exc)
-            continue
-        kinds.append(kind)
-    return kinds
-
-
 def write_private_json(path: Path, document: Any) -> None:
     """Write JSON atomically (temp file + rename) with mode 0600: the documents hold paper keys and tokens."""
     path = Path(path)
@@ -88,7 +73,7 @@ class PaperVenues:
     """Every paper venue of one run, in the running event loop.
 
     ``ports`` maps venue kind to port (0 or missing = ephemeral). ``kinds`` chooses the venues (default: every
-    registered kind that imports). ``tick_seconds`` is how often the mids take a random-walk step (0 = never; tests
+    registered kind). ``tick_seconds`` is how often the mids take a random-walk step (0 = never; tests
     move prices with ``market.advance`` or the price_move fault). ``state_file``, when given, is read at start (if it
     exists) and written after every tick and at stop.
     """
@@ -107,7 +92,7 @@ class PaperVenues:
         self.host = host
         self.ports = dict(ports or {})
         self.seed = seed
-        self.kinds = list(kinds) if kinds is not None else available_kinds()
+        self.kinds = list(kinds) if kinds is not None else list(VENUE_KINDS)
         self.tick_seconds = tick_seconds
         self.state_file = Path(state_file) if state_file is not None else None
         self.market = Market(seed=seed, volatility_scale=volatility_scale)

@@ -36,7 +36,6 @@ SIDE_FROM_WIRE = {"Bid": Side.BUY, "Ask": Side.SELL}
 
 #: Statuses after which the venue fills no more of an order. Unknown statuses are treated as still working.
 DONE_STATUSES = frozenset({"Filled", "Cancelled", "Expired", "TriggerFailed"})
-RESTING_STATUSES = frozenset({"New", "PartiallyFilled", "TriggerPending"})
 
 AUTH_CODES = frozenset({"UNAUTHORIZED", "INVALID_SIGNATURE", "FORBIDDEN", "ACCOUNT_DEACTIVATED"})
 # Messages under INVALID_CLIENT_REQUEST that concern the request's authentication rather than its content.

@@ -14,7 +14,6 @@ import email.utils
 import functools
 import hashlib
 import http.cookies
-import importlib.util
 import json
 import logging
 import secrets
@@ -71,7 +70,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-INSTALL_HINT = "the GRVT connector signs orders with eth-account; install it with: pip install 'hedgectl[grvt]'"
 
 DEFAULT_IOC_EXPIRY_SECS = 15
 #: Resting (good-till-time) orders live until cancelled or until their signature expires.
@@ -124,8 +122,6 @@ class GrvtConnector(Connector):
         else:
             self._account_key = f"{host}-key-" + hashlib.sha256(self._api_key.reveal().encode()).hexdigest()[:12]
         super().__init__(config, data_dir=data_dir)
-        if importlib.util.find_spec("eth_account") is None:
-            raise ConfigError(f"connectors.{config.name}: {INSTALL_HINT}")
         self._http: httpx.AsyncClient | None = None
         self._session: _Session | None = None
         self._login_lock = asyncio.Lock()
@@ -361,10 +357,8 @@ class GrvtConnector(Connector):
 
     def _order_signer(self) -> OrderSigner:
         if self._signer is None:
-            try:
-                from hedgectl.connectors.grvt.signing import OrderSigner
-            except ImportError:
-                raise ConfigError(f"connectors.{self.name}: {INSTALL_HINT}") from None
+            from hedgectl.connectors.grvt.signing import OrderSigner
+
             try:
                 self._signer = OrderSigner(self._private_key.reveal(), self.chain_id)
             except ValueError as exc:

@@ -54,13 +54,6 @@ PHASE_TABLE: frozenset[tuple[Phase, Phase]] = frozenset(
 )
 del P
 
-#: Phases after which positions may be open at a venue (a crash there needs ``hedge recover``).
-EXPOSED_PHASES = frozenset(
-    {Phase.BP_ENTRY, Phase.L1_HEDGE, Phase.WAIT, Phase.L2_ENTRY, Phase.REBALANCE, Phase.MONITOR, Phase.FLATTEN,
-     Phase.EMERGENCY_EXIT}
-)
-
-
 class PhaseError(HedgectlError):
     """The cycle was asked to make a move its phase table forbids."""
 
