@@ -188,6 +188,8 @@ async def under_stop_signals(
     that cleans up after itself and could otherwise run for long (the smoke test's chase). A cancellation by a
     signal raises ``stopped(number of signals)`` in its place, which says how the command ended.
     """
+    import asyncio
+
     with StopSignals(what=what) as signals:
         signals.attach(asyncio.current_task(), closing=closing)
         try:
