@@ -8,6 +8,11 @@ from __future__ import annotations
 
 import enum
 
+from hedgectl.text import visible
+
+#: The longest error message kept from a venue answer.
+MESSAGE_LIMIT = 600
+
 
 class ExitCode(enum.IntEnum):
     """What a hedgectl process tells its caller (shell scripts and cron jobs branch on these)."""
@@ -114,6 +119,8 @@ class VenueError(HedgectlError):
         code: str | int | None = None,
         status: int | None = None,
     ):
+        # the text is often the venue's own: bounded and with control characters made visible, wherever it is shown
+        message = visible(message, MESSAGE_LIMIT)
         super().__init__(message)
         self.message = message
         self.venue = venue

@@ -102,7 +102,8 @@ class HedgeLiveView:
         columns = ["role", "final position", "realised pnl (fees incl.)"]
         if result.open_legs:
             columns += ["open size", "mark value", "unrealised pnl"]
-        table = Table(*columns, title=f"hedge {result.outcome.value}: {result.reason}")
+        # the reason may quote a venue's answer: never markup
+        table = Table(*columns, title=Text(f"hedge {result.outcome.value}: {result.reason}"))
         for role in ("BP", "L1", "L2"):
             position = result.positions.get(role)
             row = [
@@ -118,8 +119,7 @@ class HedgeLiveView:
             table.add_row(*row)
         table.add_row("total", "", _fmt(result.pnl.get("total")), style="bold")
         if result.open_positions:
-            table.caption = "STILL OPEN: " + "; ".join(result.open_positions)
-            table.caption_style = "bold red"
+            table.caption = Text("STILL OPEN: " + "; ".join(result.open_positions), style="bold red")
         elif result.naked_window_ms is not None:
             table.caption = f"naked window {result.naked_window_ms:.1f} ms, duration {result.duration_secs:.1f} s"
         return table

@@ -102,7 +102,7 @@ class Terminal:
             record = {"event": name, "ts": ts if ts is not None else time.time(), **data}
             self._write(dumps(record) + "\n")
         elif not self.quiet and text:
-            self.out.print(redact(text))
+            self.out.print(_literal(text))
 
     def _write(self, text: str) -> None:
         """Write to stdout; a reader that went away (``| head``) ends the output, never the command's work."""
@@ -126,14 +126,14 @@ class Terminal:
 
     def info(self, text: str) -> None:
         if not self.quiet and not self.json_mode:
-            self.out.print(redact(text))
+            self.out.print(_literal(text))
 
     def success(self, text: str) -> None:
         if not self.quiet and not self.json_mode:
             self.out.print(f"[green]{redact(text)}[/green]")
 
     def warn(self, text: str) -> None:
-        self.err.print(f"[yellow]warning:[/yellow] {redact(text)}", markup=True)
+        self.err.print(f"[yellow]warning:[/yellow] {_escape(redact(text))}", markup=True)
 
     def error(self, text: str) -> None:
         self.err.print(f"[red]error:[/red] {_escape(redact(text))}", markup=True, soft_wrap=True)
@@ -171,6 +171,13 @@ class Terminal:
         finally:
             for handler, level in zip(quieted, levels):
                 handler.setLevel(level)
+
+
+def _literal(text: str):
+    """A message as plain text: it may quote a venue, so brackets in it are not markup."""
+    from rich.text import Text
+
+    return Text(redact(text))
 
 
 def _isatty(stream: Any) -> bool:

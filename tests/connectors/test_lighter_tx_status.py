@@ -100,6 +100,45 @@ def test_an_order_record_of_another_market_with_the_same_client_index_is_not_the
     assert other == []
 
 
+def test_order_records_that_serve_their_indexes_as_strings_still_identify_the_order(paper_lighter: PaperLighter):
+    """A record is never taken for absent because its integers came as JSON strings (absence can lead to a resend),
+    and a record without its market still counts: the client order index is the account's own."""
+
+    def retyped(drop_market: bool):
+        async def route(request: web.Request, body: bytes) -> web.Response:
+            answer = await proxy_ref[0].forward(request, body)
+            document = json.loads(answer.body)
+            for order in document.get("orders", []):
+                order["client_order_index"] = str(order["client_order_index"])
+                if drop_market:
+                    order.pop("market_index", None)
+                else:
+                    order["market_index"] = str(order["market_index"])
+            return web.json_response(document)
+        return route
+
+    proxy_ref: list[LighterProxy] = []
+
+    async def scenario(connector):
+        async with LighterProxy(paper_lighter.url) as proxy:
+            proxy_ref.append(proxy)
+            async with paper_lighter.connector("lighter1", base_url=proxy.url) as connector:
+                await connector.prepare(ETH)
+                handle = await connector.submit_market_order(ETH, Side.BUY, Decimal("0.2"))
+                snapshot = await handle.wait_final(10)
+                market = await connector.market(ETH)
+                index = snapshot.intent.client_order_index
+                proxy.on("/api/v1/accountOrders", retyped(drop_market=False))
+                as_strings = await connector._orders_by_client_index(index, market.market_id)
+                proxy.on("/api/v1/accountOrders", retyped(drop_market=True))
+                without_market = await connector._orders_by_client_index(index, market.market_id)
+                return as_strings, without_market
+
+    as_strings, without_market = paper_lighter.run(scenario)
+
+    assert len(as_strings) == 1 and len(without_market) == 1
+
+
 @pytest.mark.parametrize("document, outcome", [
     ({"status": 2, "executed_at": 0}, "executed"),  # executed (one reading) / committed (the other)
     ({"status": 3, "executed_at": 1}, "executed"),  # executed and final / executed

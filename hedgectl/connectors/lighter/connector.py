@@ -505,10 +505,13 @@ class LighterConnector(Connector):
             "accountOrders",
             {"account_index": self.account_index, "client_order_indexes": str(client_order_index)},
         )
+        # integers read leniently ("7" is 7): a strict comparison would take a record served with another JSON type
+        # for an absent order, the direction that can send an order twice; an unreadable one raises (unknown)
         return [
             order for order in list_field(document, "orders", required=True)
-            if order.get("client_order_index") == client_order_index
-            and (market_id is None or order.get("market_index") == market_id)
+            if int_field(order, "client_order_index") == client_order_index
+            and (market_id is None or order.get("market_index") is None
+                 or int_field(order, "market_index") == market_id)
         ]
 
     def _report(self, order: dict[str, Any]) -> OrderReport:

@@ -887,10 +887,7 @@ class HedgeCycle:
 
     async def _result(self, outcome: Outcome, reason: str, flat: dict[str, FlattenResult],
                       unknown: list[str]) -> HedgeResult:
-        pnl, open_legs = await self._pnl()
         result = HedgeResult(
-            pnl=pnl,
-            open_legs=open_legs,
             outcome=outcome,
             reason=reason,
             cycle_id=self.cycle_id,
@@ -902,9 +899,12 @@ class HedgeCycle:
             flattened={role: r.before for role, r in flat.items() if r.before and r.flat},
         )
         self.status.outcome = outcome.value
-        self.journal.finish_cycle(
-            self.cycle_id, outcome=outcome.value, result=result.as_dict(), resolved=not result.open_positions
-        )
+        resolved = not result.open_positions
+        # the outcome is journaled before the PnL is read: those reads take time, and a stop or an error during
+        # them must not leave a cycle that ended flat unresolved
+        self.journal.finish_cycle(self.cycle_id, outcome=outcome.value, result=result.as_dict(), resolved=resolved)
+        result.pnl, result.open_legs = await self._pnl()
+        self.journal.finish_cycle(self.cycle_id, outcome=outcome.value, result=result.as_dict(), resolved=resolved)
         self._emit("result", f"{outcome.value}: {reason}", **result.as_dict())
         await self._notify("hedge_finished", result)
         await self._drain_notifications()
