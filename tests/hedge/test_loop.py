@@ -1,0 +1,237 @@
+"""``hedge run --repeat/--forever``: a loop of cycles that stops, between cycles and safe, for each of its reasons.
+
+Real ``hedge run`` processes against paper venues in this test process; flatness is read at the venues, every
+cycle's end from the journal, and moments are hit by waiting for the process's own JSON events.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+from decimal import Decimal
+
+import pytest
+
+from hedgectl.journal import Journal, journal_path
+from tests.hedge.test_signals import SignalWorld, events_until
+
+#: a short cycle: waits and monitor of about a second
+SHORT = ["--size", "0.5", "--wait-min", "0.2", "--wait-max", "0.3", "--timeout", "1", "--poll-interval", "0.2"]
+
+
+@pytest.fixture
+def world(paper_venues_factory, tmp_path):
+    return SignalWorld(paper_venues_factory(kinds=["backpack", "lighter", "telegram"]), tmp_path)
+
+
+def start_loop(world: SignalWorld, *args: str) -> subprocess.Popen:
+    return world.start("hedge", "run", "--json", *args)
+
+
+def finish(process: subprocess.Popen, seen: list[dict] | None = None) -> tuple[int, list[dict], str]:
+    out, err = process.communicate(timeout=180)
+    events = list(seen or []) + [json.loads(line) for line in out.splitlines() if line.strip()]
+    return process.returncode, events, err
+
+
+def loop_of(events: list[dict]) -> dict:
+    assert events and events[-1]["event"] == "loop", [e["event"] for e in events[-5:]]
+    return events[-1]
+
+
+def journal_cycles(world: SignalWorld) -> list:
+    journal = Journal(journal_path(world.data_dir))
+    try:
+        return journal.history(limit=100)
+    finally:
+        journal.close()
+
+
+def assert_safe_end(world: SignalWorld, loop: dict) -> None:
+    """All venues flat (by the venues), no order left, every cycle of the loop in the journal and resolved."""
+    assert world.flat(), world.positions()
+    assert world.open_orders() == 0
+    recorded = {cycle.id: cycle for cycle in journal_cycles(world)}
+    for cycle in loop["cycles"]:
+        if cycle["cycle_id"] is not None:
+            assert recorded[cycle["cycle_id"]].resolved, cycle
+    assert all(cycle.resolved for cycle in recorded.values())
+
+
+def test_a_loop_runs_the_cycles_asked_for_each_its_own_journaled_cycle(world):
+    code, events, err = finish(start_loop(world, "--repeat", "3", "--pause", "0.1..0.3", *SHORT))
+    assert code == 0, err[-2000:]
+    loop = loop_of(events)
+    assert loop["cycles_run"] == 3 and loop["stop_reason"] == "done"
+    ids = [cycle["cycle_id"] for cycle in loop["cycles"]]
+    assert len(set(ids)) == 3 and None not in ids
+    assert [e["cycle_id"] for e in events if e["event"] == "summary"] == ids
+    assert loop["outcomes"] == {"completed": 3}
+    per_cycle = sum(Decimal(e["pnl"]["total"]) for e in events if e["event"] == "summary")
+    assert Decimal(loop["pnl_total"]) == per_cycle
+    assert sum(Decimal(v) for v in loop["pnl_by_day"].values()) == per_cycle
+    assert_safe_end(world, loop)
+    assert any("Hedge loop stopped" in text and "done" in text for text in world.messages())
+
+
+def test_a_loop_stops_at_its_total_loss_limit_counted_from_the_fills(world):
+    # every cycle pays the venues' fees (about 2.8 at this size): the limit is reached only by adding cycles up
+    code, events, err = finish(start_loop(world, "--repeat", "6", "--pause", "0.1..0.2", "--max-loss", "total=4",
+                                          *SHORT))
+    assert code == 3, err[-2000:]
+    loop = loop_of(events)
+    assert loop["stop_reason"] == "loss_limit_total"
+    cycle_pnl = [Decimal(e["pnl"]["total"]) for e in events if e["event"] == "summary"]
+    assert len(cycle_pnl) == loop["cycles_run"] >= 2
+    assert Decimal(loop["pnl_total"]) == sum(cycle_pnl) <= Decimal(-4)
+    assert sum(cycle_pnl[:-1]) > Decimal(-4)  # it stopped at the first cycle that reached the limit
+    assert_safe_end(world, loop)
+    assert any("Hedge loop stopped" in text and "loss_limit_total" in text for text in world.messages())
+
+
+def test_a_daily_loss_limit_stops_the_loop_too(world):
+    code, events, err = finish(start_loop(world, "--repeat", "3", "--pause", "0.1..0.2", "--max-loss", "day=0.01",
+                                          *SHORT))
+    assert code == 3, err[-2000:]
+    loop = loop_of(events)
+    assert loop["stop_reason"] == "loss_limit_day" and loop["cycles_run"] == 1
+    assert_safe_end(world, loop)
+
+
+def test_a_loop_stops_after_more_emergency_exits_in_a_row_than_allowed(world):
+    process = start_loop(world, "--repeat", "5", "--pause", "0.1..0.2", "--max-emergency-exits", "1",
+                         "--size", "0.5", "--wait-min", "0.2", "--wait-max", "0.3", "--timeout", "30",
+                         "--poll-interval", "0.2")
+    seen: list[dict] = []
+    for _ in range(2):
+        seen += events_until(process, lambda e: e["event"] == "phase" and e["phase"] == "monitor")
+        world.venues.arm("lighter", "liquidate", account="lighter2")
+    code, events, err = finish(process, seen)
+    assert code == 3, err[-2000:]
+    loop = loop_of(events)
+    assert loop["stop_reason"] == "emergency_exits"
+    assert loop["cycles_run"] == 2 and loop["outcomes"] == {"emergency_exit": 2}
+    assert_safe_end(world, loop)
+
+
+def test_hedge_stop_during_a_cycle_lets_it_finish_then_ends_the_loop(world):
+    process = start_loop(world, "--forever", "--pause", "0.1..0.2", "--size", "0.5", "--wait-min", "0.2",
+                         "--wait-max", "0.3", "--timeout", "6", "--poll-interval", "0.2")
+    seen = events_until(process, lambda e: e["event"] == "phase" and e["phase"] == "monitor")
+    stopped = world.run("hedge", "stop", "--json")
+    assert stopped.returncode == 0, stopped.stderr
+    assert json.loads(stopped.stdout)["running"] is True
+    code, events, err = finish(process, seen)
+    assert code == 0, err[-2000:]
+    request = next(e for e in events if e["event"] == "stop_requested")
+    assert request["during"] == "cycle"
+    loop = loop_of(events)
+    assert loop["stop_reason"] == "stop_requested"
+    assert loop["cycles_run"] == 1 and loop["outcomes"] == {"completed": 1}
+    assert_safe_end(world, loop)
+    assert not (world.data_dir / "hedge-loop.stop").exists()
+
+
+def test_hedge_stop_during_the_pause_ends_the_loop_at_once(world):
+    process = start_loop(world, "--forever", "--pause", "600..600", *SHORT)
+    seen = events_until(process, lambda e: e["event"] == "pause")
+    assert world.run("hedge", "stop").returncode == 0
+    code, events, err = finish(process, seen)
+    assert code == 0, err[-2000:]
+    assert next(e for e in events if e["event"] == "stop_requested")["during"] == "pause"
+    loop = loop_of(events)
+    assert loop["stop_reason"] == "stop_requested" and loop["cycles_run"] == 1
+    assert_safe_end(world, loop)
+
+
+def test_an_operator_stop_file_ends_the_loop_and_is_left_in_place(world):
+    stop_file = world.home / "stop-hedging"
+    process = start_loop(world, "--forever", "--pause", "600..600", "--stop-file", str(stop_file), *SHORT)
+    seen = events_until(process, lambda e: e["event"] == "pause")
+    stop_file.write_text("")
+    code, events, err = finish(process, seen)
+    assert code == 0, err[-2000:]
+    assert loop_of(events)["stop_reason"] == "stop_requested"
+    assert stop_file.exists()
+
+
+def test_hedge_stop_without_a_running_loop_says_so(world):
+    result = world.run("hedge", "stop", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["running"] is False
+    assert not (world.data_dir / "hedge-loop.stop").exists()
+
+
+SIGNALS = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT]
+SIGNAL_IDS = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT"]
+
+
+@pytest.mark.parametrize("signum", SIGNALS, ids=SIGNAL_IDS)
+def test_a_signal_during_a_cycle_ends_it_safe_and_ends_the_loop(world, signum):
+    process = start_loop(world, "--forever", "--pause", "0.1..0.2", "--size", "0.5", "--wait-min", "0.2",
+                         "--wait-max", "0.3", "--timeout", "60", "--poll-interval", "0.2")
+    seen = events_until(process, lambda e: e["event"] == "phase" and e["phase"] == "monitor")
+    process.send_signal(signum)
+    code, events, err = finish(process, seen)
+    assert code == 3, err[-2000:]
+    loop = loop_of(events)
+    assert loop["stop_reason"] == "signal" and loop["cycles_run"] == 1
+    assert loop["outcomes"] == {"emergency_exit": 1}
+    assert signal.Signals(signum).name in loop["stop_detail"]
+    assert "Traceback" not in err
+    assert_safe_end(world, loop)
+    assert any("Hedge loop stopped" in text and "signal" in text for text in world.messages())
+
+
+@pytest.mark.parametrize("signum", SIGNALS, ids=SIGNAL_IDS)
+def test_a_signal_during_the_pause_ends_the_loop_at_once_with_130(world, signum):
+    process = start_loop(world, "--forever", "--pause", "600..600", *SHORT)
+    seen = events_until(process, lambda e: e["event"] == "pause")
+    process.send_signal(signum)
+    code, events, err = finish(process, seen)
+    assert code == 130, err[-2000:]
+    loop = loop_of(events)
+    assert loop["stop_reason"] == "signal" and loop["cycles_run"] == 1
+    assert loop["outcomes"] == {"completed": 1}
+    assert "Traceback" not in err
+    assert_safe_end(world, loop)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--repeat", "2", "--forever"], "--repeat and --forever exclude each other"),
+    (["--repeat", "0"], "--repeat takes a number of cycles of 1 or more"),
+    (["--pause", "5..1", "--repeat", "2"], "--pause: MIN (5) is greater than MAX (1)"),
+    (["--pause", "soon", "--forever"], "--pause takes MIN..MAX seconds"),
+    (["--max-loss", "week=5", "--forever"], "--max-loss takes AMOUNT, day=AMOUNT or total=AMOUNT"),
+    (["--max-loss", "-5", "--forever"], "--max-loss must be greater than zero"),
+    (["--max-emergency-exits", "-1", "--forever"], "--max-emergency-exits cannot be negative"),
+    (["--pause", "1..2"], "--pause go with --repeat N or --forever"),
+    (["--repeat", "2", "--dry-run"], "--dry-run previews one cycle"),
+])
+def test_bad_loop_options_are_usage_errors(world, args, message):
+    result = world.run("hedge", "run", *args)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert world.orders_sent() == 0
+
+
+def test_a_paper_loop_needs_no_config_and_runs_three_cycles(cli_subprocess, tmp_path):
+    result = cli_subprocess("hedge", "run", "--paper", "--repeat", "3", "--pause", "0.1..0.2", "--json", *SHORT,
+                            cwd=tmp_path)
+    assert result.exit_code == 0, result.stderr[-2000:]
+    events = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+    loop = loop_of(events)
+    ids = [cycle["cycle_id"] for cycle in loop["cycles"]]
+    assert loop["cycles_run"] == 3 and len(set(ids)) == 3 and None not in ids
+    for summary in (e for e in events if e["event"] == "summary"):
+        assert summary["outcome"] == "completed"
+        assert set(summary["positions"].values()) == {"0"}
+    from hedgectl.config.datadir import data_dir_path
+
+    journal = Journal(journal_path(data_dir_path(None, paper=True)))
+    try:
+        assert all(journal.cycle(cycle_id).resolved for cycle_id in ids)
+    finally:
+        journal.close()
