@@ -48,6 +48,12 @@ def journal_cycles(world: SignalWorld) -> list:
         journal.close()
 
 
+def collateral(world: SignalWorld) -> Decimal:
+    """Every paper account's collateral, summed, by the venues: realised PnL and fees are booked into it."""
+    return sum((Decimal(str(account["collateral"])) for kind in ("backpack", "lighter")
+                for account in world.venues.state(kind)["accounts"].values()), Decimal(0))
+
+
 def assert_safe_end(world: SignalWorld, loop: dict) -> None:
     """All venues flat (by the venues), no order left, every cycle of the loop in the journal and resolved."""
     assert world.flat(), world.positions()
@@ -77,6 +83,7 @@ def test_a_loop_runs_the_cycles_asked_for_each_its_own_journaled_cycle(world):
 
 def test_a_loop_stops_at_its_total_loss_limit_counted_from_the_fills(world):
     # every cycle pays the venues' fees (about 2.8 at this size): the limit is reached only by adding cycles up
+    before = collateral(world)
     code, events, err = finish(start_loop(world, "--repeat", "6", "--pause", "0.1..0.2", "--max-loss", "total=4",
                                           *SHORT))
     assert code == 3, err[-2000:]
@@ -86,6 +93,7 @@ def test_a_loop_stops_at_its_total_loss_limit_counted_from_the_fills(world):
     assert len(cycle_pnl) == loop["cycles_run"] >= 2
     assert Decimal(loop["pnl_total"]) == sum(cycle_pnl) <= Decimal(-4)
     assert sum(cycle_pnl[:-1]) > Decimal(-4)  # it stopped at the first cycle that reached the limit
+    assert abs((collateral(world) - before) - Decimal(loop["pnl_total"])) < Decimal("0.01")
     assert_safe_end(world, loop)
     assert any("Hedge loop stopped" in text and "loss_limit_total" in text for text in world.messages())
 
@@ -235,3 +243,48 @@ def test_a_paper_loop_needs_no_config_and_runs_three_cycles(cli_subprocess, tmp_
         assert all(journal.cycle(cycle_id).resolved for cycle_id in ids)
     finally:
         journal.close()
+
+
+def test_the_daily_loss_limit_counts_each_utc_day_apart(paper_venues_factory, tmp_path):
+    """Cycles over paper venues in this process, dated by an injected clock: one before midnight UTC, two after.
+    Each cycle loses its fees (about 2.8): a day limit of 4 is reached on the second day only, at its second cycle."""
+    import asyncio
+    from datetime import UTC, datetime
+
+    from hedgectl.config.starter import paper_config
+    from hedgectl.registry import ConnectorSet
+    from hedgectl.strategies.hedge.cycle import HedgeCycle, legs_from_config, override
+    from hedgectl.strategies.hedge.loop import HedgeLoop, LoopSettings
+    from tests.hedge.conftest import FAST
+
+    venues = paper_venues_factory()
+    config = paper_config(venues.accounts_document(), data_dir=tmp_path)
+    params = override(config.hedge, **FAST)
+    dates = iter([datetime(2026, 12, 5, 23, 59, tzinfo=UTC), datetime(2026, 12, 6, 0, 1, tzinfo=UTC),
+                  datetime(2026, 12, 6, 0, 3, tzinfo=UTC)])
+    journal = Journal(journal_path(tmp_path))
+
+    async def main():
+        async with ConnectorSet(config, data_dir=tmp_path) as connectors:
+            built = {name: await connectors.get(name) for name in set(params.roles.values())}
+
+            async def one_cycle(number: int):
+                cycle = HedgeCycle(legs_from_config(built, params), params, journal=journal, data_dir=tmp_path)
+                return await cycle.run()
+
+            settings = LoopSettings(repeat=5, pause_min_secs=0, pause_max_secs=0, max_loss_day=Decimal(4))
+            return await HedgeLoop(settings, one_cycle, now=lambda: next(dates)).run()
+
+    try:
+        report = asyncio.run(main())
+        assert report.stop_reason.value == "loss_limit_day"
+        assert [c.day for c in report.cycles] == ["2026-12-05", "2026-12-06", "2026-12-06"]
+        days = report.pnl_by_day()
+        assert -days["2026-12-05"] < 4 <= -days["2026-12-06"]
+        assert report.exit_code == 3
+        assert all(journal.cycle(c.cycle_id).resolved for c in report.cycles)
+    finally:
+        journal.close()
+    sizes = [Decimal(str(position.get("signed_size", 0))) for kind in ("backpack", "lighter")
+             for account in venues.state(kind)["accounts"].values() for position in account["positions"]]
+    assert all(size == 0 for size in sizes), sizes
