@@ -20,8 +20,11 @@ def parse_pause(raw: str) -> tuple[float, float]:
         values = (float(low), float(high)) if sep else (float(raw), float(raw))
     except ValueError:
         raise UsageError(f"--pause takes MIN..MAX seconds (e.g. 30..90) or SECONDS, got {raw!r}") from None
-    if not all(0 <= value < float("inf") for value in values):
-        raise UsageError(f"--pause takes seconds of 0 or more, got {raw!r}")
+    from hedgectl.config.model import MIN_PAUSE_SECS
+
+    if not all(MIN_PAUSE_SECS <= value < float("inf") for value in values):
+        raise UsageError(f"--pause takes seconds of at least {MIN_PAUSE_SECS:g} (a cycle counts the venues' fills "
+                         f"from a second before it starts), got {raw!r}")
     if values[0] > values[1]:
         raise UsageError(f"--pause: MIN ({low}) is greater than MAX ({high})")
     return values

@@ -22,6 +22,7 @@ from hedgectl.config.model import (
     ConnectorConfig,
     GeneralConfig,
     HedgeConfig,
+    MIN_PAUSE_SECS,
     LoopConfig,
     MinOrderConfig,
     TelegramConfig,
@@ -402,8 +403,8 @@ def _parse_loop(table: dict[str, Any], problems: Problems, base_dir: Path) -> Lo
         return read(table, key, kind, where, problems, default=getattr(defaults, key), **kw)
 
     loop = LoopConfig(
-        pause_min_secs=get("pause_min_secs", "float", minimum=0),
-        pause_max_secs=get("pause_max_secs", "float", minimum=0),
+        pause_min_secs=get("pause_min_secs", "float", minimum=MIN_PAUSE_SECS),
+        pause_max_secs=get("pause_max_secs", "float", minimum=MIN_PAUSE_SECS),
         max_loss_day=get("max_loss_day", "decimal", minimum=0),
         max_loss_total=get("max_loss_total", "decimal", minimum=0),
         max_emergency_exits=get("max_emergency_exits", "int", minimum=0, maximum=1000),

@@ -62,6 +62,11 @@ class HedgeConfig:
         return self.symbols[venue]
 
 
+#: The shortest pause between two cycles of a loop: a cycle counts the venues' fills from one second before it
+#: starts (for clock skew), so a closer start would count the previous cycle's last fills as its own.
+MIN_PAUSE_SECS = 2.0
+
+
 @dataclass(frozen=True)
 class LoopConfig:
     """The defaults of ``hedge run --repeat/--forever``: pause between cycles and when the loop stops."""

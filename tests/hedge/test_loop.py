@@ -66,7 +66,7 @@ def assert_safe_end(world: SignalWorld, loop: dict) -> None:
 
 
 def test_a_loop_runs_the_cycles_asked_for_each_its_own_journaled_cycle(world):
-    code, events, err = finish(start_loop(world, "--repeat", "3", "--pause", "0.1..0.3", *SHORT))
+    code, events, err = finish(start_loop(world, "--repeat", "3", "--pause", "2..2.5", *SHORT))
     assert code == 0, err[-2000:]
     loop = loop_of(events)
     assert loop["cycles_run"] == 3 and loop["stop_reason"] == "done"
@@ -74,6 +74,8 @@ def test_a_loop_runs_the_cycles_asked_for_each_its_own_journaled_cycle(world):
     assert len(set(ids)) == 3 and None not in ids
     assert [e["cycle_id"] for e in events if e["event"] == "summary"] == ids
     assert loop["outcomes"] == {"completed": 3}
+    # each cycle counts its own fills only: none sees another's as a position it left open
+    assert all(not e["open_legs"] for e in events if e["event"] == "summary")
     per_cycle = sum(Decimal(e["pnl"]["total"]) for e in events if e["event"] == "summary")
     assert Decimal(loop["pnl_total"]) == per_cycle
     assert sum(Decimal(v) for v in loop["pnl_by_day"].values()) == per_cycle
@@ -84,7 +86,7 @@ def test_a_loop_runs_the_cycles_asked_for_each_its_own_journaled_cycle(world):
 def test_a_loop_stops_at_its_total_loss_limit_counted_from_the_fills(world):
     # every cycle pays the venues' fees (about 2.8 at this size): the limit is reached only by adding cycles up
     before = collateral(world)
-    code, events, err = finish(start_loop(world, "--repeat", "6", "--pause", "0.1..0.2", "--max-loss", "total=4",
+    code, events, err = finish(start_loop(world, "--repeat", "6", "--pause", "2..2.5", "--max-loss", "total=4",
                                           *SHORT))
     assert code == 3, err[-2000:]
     loop = loop_of(events)
@@ -99,7 +101,7 @@ def test_a_loop_stops_at_its_total_loss_limit_counted_from_the_fills(world):
 
 
 def test_a_daily_loss_limit_stops_the_loop_too(world):
-    code, events, err = finish(start_loop(world, "--repeat", "3", "--pause", "0.1..0.2", "--max-loss", "day=0.01",
+    code, events, err = finish(start_loop(world, "--repeat", "3", "--pause", "2..2.5", "--max-loss", "day=0.01",
                                           *SHORT))
     assert code == 3, err[-2000:]
     loop = loop_of(events)
@@ -108,7 +110,7 @@ def test_a_daily_loss_limit_stops_the_loop_too(world):
 
 
 def test_a_loop_stops_after_more_emergency_exits_in_a_row_than_allowed(world):
-    process = start_loop(world, "--repeat", "5", "--pause", "0.1..0.2", "--max-emergency-exits", "1",
+    process = start_loop(world, "--repeat", "5", "--pause", "2..2.5", "--max-emergency-exits", "1",
                          "--size", "0.5", "--wait-min", "0.2", "--wait-max", "0.3", "--timeout", "30",
                          "--poll-interval", "0.2")
     seen: list[dict] = []
@@ -124,7 +126,7 @@ def test_a_loop_stops_after_more_emergency_exits_in_a_row_than_allowed(world):
 
 
 def test_hedge_stop_during_a_cycle_lets_it_finish_then_ends_the_loop(world):
-    process = start_loop(world, "--forever", "--pause", "0.1..0.2", "--size", "0.5", "--wait-min", "0.2",
+    process = start_loop(world, "--forever", "--pause", "2..2.5", "--size", "0.5", "--wait-min", "0.2",
                          "--wait-max", "0.3", "--timeout", "6", "--poll-interval", "0.2")
     seen = events_until(process, lambda e: e["event"] == "phase" and e["phase"] == "monitor")
     stopped = world.run("hedge", "stop", "--json")
@@ -177,7 +179,7 @@ SIGNAL_IDS = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT"]
 
 @pytest.mark.parametrize("signum", SIGNALS, ids=SIGNAL_IDS)
 def test_a_signal_during_a_cycle_ends_it_safe_and_ends_the_loop(world, signum):
-    process = start_loop(world, "--forever", "--pause", "0.1..0.2", "--size", "0.5", "--wait-min", "0.2",
+    process = start_loop(world, "--forever", "--pause", "2..2.5", "--size", "0.5", "--wait-min", "0.2",
                          "--wait-max", "0.3", "--timeout", "60", "--poll-interval", "0.2")
     seen = events_until(process, lambda e: e["event"] == "phase" and e["phase"] == "monitor")
     process.send_signal(signum)
@@ -209,8 +211,9 @@ def test_a_signal_during_the_pause_ends_the_loop_at_once_with_130(world, signum)
 @pytest.mark.parametrize(("args", "message"), [
     (["--repeat", "2", "--forever"], "--repeat and --forever exclude each other"),
     (["--repeat", "0"], "--repeat takes a number of cycles of 1 or more"),
-    (["--pause", "5..1", "--repeat", "2"], "--pause: MIN (5) is greater than MAX (1)"),
+    (["--pause", "9..3", "--repeat", "2"], "--pause: MIN (9) is greater than MAX (3)"),
     (["--pause", "soon", "--forever"], "--pause takes MIN..MAX seconds"),
+    (["--pause", "0.5..3", "--forever"], "--pause takes seconds of at least 2"),
     (["--max-loss", "week=5", "--forever"], "--max-loss takes AMOUNT, day=AMOUNT or total=AMOUNT"),
     (["--max-loss", "-5", "--forever"], "--max-loss must be greater than zero"),
     (["--max-emergency-exits", "-1", "--forever"], "--max-emergency-exits cannot be negative"),
@@ -226,7 +229,7 @@ def test_bad_loop_options_are_usage_errors(world, args, message):
 
 
 def test_a_paper_loop_needs_no_config_and_runs_three_cycles(cli_subprocess, tmp_path):
-    result = cli_subprocess("hedge", "run", "--paper", "--repeat", "3", "--pause", "0.1..0.2", "--json", *SHORT,
+    result = cli_subprocess("hedge", "run", "--paper", "--repeat", "3", "--pause", "2..2.5", "--json", *SHORT,
                             cwd=tmp_path)
     assert result.exit_code == 0, result.stderr[-2000:]
     events = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
@@ -272,7 +275,7 @@ def test_the_daily_loss_limit_counts_each_utc_day_apart(paper_venues_factory, tm
                 cycle = HedgeCycle(legs_from_config(built, params), params, journal=journal, data_dir=tmp_path)
                 return await cycle.run()
 
-            settings = LoopSettings(repeat=5, pause_min_secs=0, pause_max_secs=0, max_loss_day=Decimal(4))
+            settings = LoopSettings(repeat=5, pause_min_secs=2, pause_max_secs=2, max_loss_day=Decimal(4))
             return await HedgeLoop(settings, one_cycle, now=lambda: next(dates)).run()
 
     try:

@@ -20,6 +20,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from hedgectl.config.model import MIN_PAUSE_SECS
 from hedgectl.decimals import ZERO, plain
 from hedgectl.errors import Aborted, ExitCode, HedgectlError
 from hedgectl.strategies.hedge.cycle import HedgeResult
@@ -71,8 +72,9 @@ class LoopSettings:
     def __post_init__(self) -> None:
         if self.repeat is not None and self.repeat < 1:
             raise ValueError(f"repeat must be at least 1, got {self.repeat}")
-        if not 0 <= self.pause_min_secs <= self.pause_max_secs:
-            raise ValueError(f"pause must be 0 <= min <= max, got {self.pause_min_secs}..{self.pause_max_secs}")
+        if not MIN_PAUSE_SECS <= self.pause_min_secs <= self.pause_max_secs:
+            raise ValueError(f"pause must be {MIN_PAUSE_SECS:g} <= min <= max seconds, got "
+                             f"{self.pause_min_secs:g}..{self.pause_max_secs:g}")
         if self.max_emergency_exits < 0:
             raise ValueError(f"max_emergency_exits cannot be negative, got {self.max_emergency_exits}")
         for name in ("max_loss_day", "max_loss_total"):
