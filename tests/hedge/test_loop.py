@@ -166,6 +166,34 @@ def test_an_operator_stop_file_ends_the_loop_and_is_left_in_place(world):
     assert stop_file.exists()
 
 
+def test_the_loop_table_gives_the_defaults_and_a_stop_file_present_at_the_start_ends_it_before_a_cycle(world):
+    stop_file = world.home / "no-hedging"
+    stop_file.write_text("")
+    with world.config.open("a") as config:
+        config.write(f'\n[loop]\nstop_file = "{stop_file}"\npause_min_secs = 2\npause_max_secs = 3\n')
+    code, events, err = finish(start_loop(world, "--forever", *SHORT))
+    assert code == 0, err[-2000:]
+    loop = loop_of(events)
+    assert loop["stop_reason"] == "stop_requested" and loop["cycles_run"] == 0
+    assert world.orders_sent() == 0
+    assert stop_file.exists()
+
+
+@pytest.mark.parametrize(("line", "problem"), [
+    ("pause_min_secs = 1", "loop.pause_min_secs"),
+    ("max_loss_day = 0", "loop.max_loss_day"),
+    ("max_emergency_exits = -1", "loop.max_emergency_exits"),
+    ("pause = 5", "loop.pause"),
+])
+def test_a_bad_loop_table_is_a_config_error_naming_its_key(world, line, problem):
+    with world.config.open("a") as config:
+        config.write(f"\n[loop]\n{line}\n")
+    result = world.run("hedge", "run", "--repeat", "2")
+    assert result.returncode == 2, result.stderr
+    assert problem in result.stderr
+    assert world.orders_sent() == 0
+
+
 def test_hedge_stop_without_a_running_loop_says_so(world):
     result = world.run("hedge", "stop", "--json")
     assert result.returncode == 0, result.stderr

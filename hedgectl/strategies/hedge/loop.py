@@ -231,6 +231,7 @@ class HedgeLoop:
         own = self.settings.stop_file
         if own is not None:
             own.unlink(missing_ok=True)  # a request left by a loop that died before reading it is not for us
+        self._look_for_stop_files()  # a stop file there before the start ends the loop before its first cycle
         watcher = asyncio.ensure_future(self._watch_stop_files())
         try:
             await self._cycles()
@@ -356,20 +357,27 @@ class HedgeLoop:
             if self.signals is not None:
                 self.signals.detach()
 
+    def _stop_files(self) -> list[Path]:
+        return [path for path in (self.settings.stop_file, self.settings.operator_stop_file) if path is not None]
+
+    def _look_for_stop_files(self) -> bool:
+        if self._stop_file_seen is not None:
+            return True
+        for path in self._stop_files():
+            if path.exists():
+                self._stop_file_seen = path
+                during = "cycle" if self._in_cycle else "pause"
+                self._emit("stop_requested", f"stop requested ({path}): "
+                           + ("the current cycle runs to its end, then the loop ends" if during == "cycle"
+                              else "the loop ends now"), path=str(path), during=during)
+                self._wake.set()
+                return True
+        return False
+
     async def _watch_stop_files(self) -> None:
-        files = [path for path in (self.settings.stop_file, self.settings.operator_stop_file) if path is not None]
-        if not files:
+        if not self._stop_files():
             return
-        while self._stop_file_seen is None:
-            for path in files:
-                if path.exists():
-                    self._stop_file_seen = path
-                    during = "cycle" if self._in_cycle else "pause"
-                    self._emit("stop_requested", f"stop requested ({path}): "
-                               + ("the current cycle runs to its end, then the loop ends" if during == "cycle"
-                                  else "the loop ends now"), path=str(path), during=during)
-                    self._wake.set()
-                    return
+        while not self._look_for_stop_files():
             await asyncio.sleep(STOP_FILE_POLL_SECS)
 
 
