@@ -7,7 +7,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hedgectl.errors import UsageError
+from hedgectl.errors import LockHeld, UsageError
 
 if TYPE_CHECKING:
     from hedgectl.strategies.hedge.loop import LoopReport, LoopSettings
@@ -113,7 +113,10 @@ async def run_loop(app_state, config, params, terminal, settings: LoopSettings, 
     # until a cycle runs, nothing can be traded: a signal stops the command at once
     signals.attach(asyncio.current_task())
     try:
-        lock = locks.acquire(data_dir, loop_lock_key(settings.group), purpose="hedge loop")
+        try:
+            lock = locks.acquire(data_dir, loop_lock_key(settings.group), purpose="hedge loop")
+        except LockHeld as exc:
+            raise LockHeld(f"a hedge loop already runs on {data_dir} ({exc}); 'hedgectl hedge stop' ends it") from None
         names = sorted(set(params.roles.values()))
         built = {name: await connectors.get(name) for name in names}
         signals.detach()

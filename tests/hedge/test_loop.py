@@ -319,3 +319,16 @@ def test_the_daily_loss_limit_counts_each_utc_day_apart(paper_venues_factory, tm
     sizes = [Decimal(str(position.get("signed_size", 0))) for kind in ("backpack", "lighter")
              for account in venues.state(kind)["accounts"].values() for position in account["positions"]]
     assert all(size == 0 for size in sizes), sizes
+
+
+def test_a_second_loop_on_the_same_data_directory_is_refused_before_it_trades(world):
+    process = start_loop(world, "--forever", "--pause", "600..600", *SHORT)
+    seen = events_until(process, lambda e: e["event"] == "pause")
+    orders = world.orders_sent()
+    second = world.run("hedge", "run", "--repeat", "2", *SHORT)
+    assert second.returncode == 2, second.stderr[-2000:]
+    assert "a hedge loop already runs" in second.stderr
+    assert world.orders_sent() == orders
+    process.send_signal(signal.SIGTERM)
+    code, events, err = finish(process, seen)
+    assert code == 130 and loop_of(events)["cycles_run"] == 1
