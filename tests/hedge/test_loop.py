@@ -54,6 +54,17 @@ def collateral(world: SignalWorld) -> Decimal:
                 for account in world.venues.state(kind)["accounts"].values()), Decimal(0))
 
 
+def set_loop_table(world: SignalWorld, **table) -> None:
+    """Replace the config's [loop] table (the config holds no secret: they are in its .env)."""
+    import tomllib
+
+    import tomli_w
+
+    document = tomllib.loads(world.config.read_text())
+    document["loop"] = table
+    world.config.write_text(tomli_w.dumps(document))
+
+
 def assert_safe_end(world: SignalWorld, loop: dict) -> None:
     """All venues flat (by the venues), no order left, every cycle of the loop in the journal and resolved."""
     assert world.flat(), world.positions()
@@ -169,8 +180,7 @@ def test_an_operator_stop_file_ends_the_loop_and_is_left_in_place(world):
 def test_the_loop_table_gives_the_defaults_and_a_stop_file_present_at_the_start_ends_it_before_a_cycle(world):
     stop_file = world.home / "no-hedging"
     stop_file.write_text("")
-    with world.config.open("a") as config:
-        config.write(f'\n[loop]\nstop_file = "{stop_file}"\npause_min_secs = 2\npause_max_secs = 3\n')
+    set_loop_table(world, stop_file=str(stop_file), pause_min_secs=2, pause_max_secs=3)
     code, events, err = finish(start_loop(world, "--forever", *SHORT))
     assert code == 0, err[-2000:]
     loop = loop_of(events)
@@ -179,15 +189,15 @@ def test_the_loop_table_gives_the_defaults_and_a_stop_file_present_at_the_start_
     assert stop_file.exists()
 
 
-@pytest.mark.parametrize(("line", "problem"), [
-    ("pause_min_secs = 1", "loop.pause_min_secs"),
-    ("max_loss_day = 0", "loop.max_loss_day"),
-    ("max_emergency_exits = -1", "loop.max_emergency_exits"),
-    ("pause = 5", "loop.pause"),
+@pytest.mark.parametrize(("table", "problem"), [
+    ({"pause_min_secs": 1}, "loop.pause_min_secs"),
+    ({"pause_min_secs": 9, "pause_max_secs": 3}, "loop.pause_min_secs"),
+    ({"max_loss_day": 0}, "loop.max_loss_day"),
+    ({"max_emergency_exits": -1}, "loop.max_emergency_exits"),
+    ({"pause": 5}, "loop.pause"),
 ])
-def test_a_bad_loop_table_is_a_config_error_naming_its_key(world, line, problem):
-    with world.config.open("a") as config:
-        config.write(f"\n[loop]\n{line}\n")
+def test_a_bad_loop_table_is_a_config_error_naming_its_key(world, table, problem):
+    set_loop_table(world, **table)
     result = world.run("hedge", "run", "--repeat", "2")
     assert result.returncode == 2, result.stderr
     assert problem in result.stderr
@@ -332,3 +342,22 @@ def test_a_second_loop_on_the_same_data_directory_is_refused_before_it_trades(wo
     process.send_signal(signal.SIGTERM)
     code, events, err = finish(process, seen)
     assert code == 130 and loop_of(events)["cycles_run"] == 1
+
+
+def test_a_cycle_that_leaves_a_leg_open_stops_the_loop_with_4_and_recovery_ends_flat(world):
+    process = start_loop(world, "--repeat", "3", "--pause", "2..2.5", "--size", "0.5", "--wait-min", "0.2",
+                         "--wait-max", "0.3", "--timeout", "2", "--poll-interval", "0.2")
+    seen = events_until(process, lambda e: e["event"] == "phase" and e["phase"] == "monitor")
+    world.venues.arm("lighter", "reject", account="lighter1", count=50)  # L1's flatten is refused every time
+    code, events, err = finish(process, seen)
+    assert code == 4, err[-2000:]
+    loop = loop_of(events)
+    assert loop["stop_reason"] == "failed" and loop["cycles_run"] == 1
+    assert loop["cycles"][0]["left_open"] and loop["outcomes"] == {"failed": 1}
+    assert not world.flat()
+    assert any("Hedge loop stopped" in text and "failed" in text for text in world.messages())
+    world.venues.clear("lighter")
+    recovered = world.run("hedge", "recover", "--yes", "--json")
+    assert recovered.returncode == 0, recovered.stderr[-2000:]
+    assert world.flat() and world.open_orders() == 0
+    assert all(cycle.resolved for cycle in journal_cycles(world))
