@@ -361,3 +361,16 @@ def test_a_cycle_that_leaves_a_leg_open_stops_the_loop_with_4_and_recovery_ends_
     assert recovered.returncode == 0, recovered.stderr[-2000:]
     assert world.flat() and world.open_orders() == 0
     assert all(cycle.resolved for cycle in journal_cycles(world))
+
+
+def test_the_loop_stop_message_escapes_what_came_from_a_venue():
+    from hedgectl.notify.hedge import format_loop_stopped
+
+    text = format_loop_stopped({
+        "group": None, "stop_reason": "refused", "stop_detail": "cycle 2 refused: backpack: <b>maintenance</b> & co",
+        "cycles_run": 1, "outcomes": {"completed": 1}, "pnl_by_day": {"2026-12-05": "-2.8"}, "pnl_total": "-2.8",
+        "exit_code": 1,
+    })
+    assert "&lt;b&gt;maintenance&lt;/b&gt; &amp; co" in text
+    assert "<b>maintenance</b>" not in text
+    assert "Reason: <b>refused</b>" in text and "2026-12-05: -2.8" in text
