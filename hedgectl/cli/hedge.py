@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -99,11 +100,30 @@ def run_hedge(
         "stop", "--on-hangup", help="When the terminal is lost (SIGHUP): stop (end the cycle safely, like SIGTERM) "
         "or continue (carry on detached, output to the lost terminal dropped)."
     ),
+    repeat: int | None = typer.Option(
+        None, "--repeat", help="Run N cycles one after another (each its own journaled cycle); see --pause."
+    ),
+    forever: bool = typer.Option(False, "--forever", help="Run cycles until a stop condition or 'hedge stop'."),
+    pause: str | None = typer.Option(
+        None, "--pause", metavar="MIN..MAX", help="Seconds between cycles, drawn at random (default: [loop])."
+    ),
+    max_loss: list[str] | None = typer.Option(
+        None, "--max-loss", metavar="[day=|total=]AMOUNT", help="Stop the loop when its realised loss (quote "
+        "currency, fees included) reaches AMOUNT in a UTC day and/or in total; a bare AMOUNT sets both."
+    ),
+    max_emergency_exits: int | None = typer.Option(
+        None, "--max-emergency-exits", help="Emergency exits in a row the loop tolerates; one more stops it "
+        "(default: [loop], 2)."
+    ),
+    stop_file: Path | None = typer.Option(
+        None, "--stop-file", help="End the loop after the current cycle when this file exists (for cron)."
+    ),
     paper: bool = PAPER_OPTION,
     seed: int | None = SEED_OPTION,
     json_output: bool = JSON_OPTION,
 ) -> None:
-    """Run one hedge cycle: BP entry, L1 hedge, wait, L2 entry, BP rebalance, monitor, flatten."""
+    """Run one hedge cycle (or a loop of them with --repeat/--forever): BP entry, L1 hedge, wait, L2 entry, BP
+    rebalance, monitor, flatten."""
     from hedgectl.strategies.hedge.cycle import override
 
     app_state = state(ctx)
@@ -157,8 +177,15 @@ def run_hedge(
             raise UsageError(
                 f"wait min ({params.wait_min_secs}) is greater than wait max ({params.wait_max_secs})"
             )
+        from hedgectl.cli.hedge_loop import loop_settings
         from hedgectl.runtime import StopSignals
 
+        settings = loop_settings(
+            env.config, app_state.data_dir(env.config), repeat=repeat, forever=forever, pause=pause,
+            max_loss=max_loss, max_emergency_exits=max_emergency_exits, stop_file=stop_file, dry_run=dry_run,
+        )
+        if settings is not None:
+            raise typer.Exit(_run_loop(app_state, env.config, params, terminal, settings, on_hangup))
         with StopSignals(what="the hedge cycle", on_hangup=on_hangup) as signals:
             try:
                 result = run(_run_cycle(app_state, env.config, params, terminal, dry_run=dry_run, signals=signals))
@@ -169,6 +196,15 @@ def run_hedge(
                 ) from None
     raise typer.Exit(_exit_code(result, dry_run=dry_run))
 
+
+def _run_loop(app_state: AppState, config, params, terminal, settings, on_hangup: str) -> int:
+    from hedgectl.cli.hedge_loop import render_report, run_loop
+    from hedgectl.runtime import StopSignals
+
+    with StopSignals(what="the hedge loop", on_hangup=on_hangup) as signals:
+        report = run(run_loop(app_state, config, params, terminal, settings, signals=signals))
+    render_report(terminal, report)
+    return report.exit_code
 
 
 def _check_roles(config, params) -> None:
@@ -338,6 +374,25 @@ def _start_heartbeats(config, params, status):
         return readings_from_status(status, params)
 
     return start_heartbeat_task(settings_from_config(config.telemetry), source)
+
+
+@app.command("stop")
+def stop(
+    ctx: typer.Context,
+    paper: bool = typer.Option(False, "--paper", help="The loop of a 'hedge run --paper' (its own data dir)."),
+    json_output: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Ask the running loop (hedge run --repeat/--forever) to end after its current cycle; in a pause it ends at
+    once."""
+    from hedgectl.cli.hedge_loop import stop_loop
+
+    app_state = state(ctx)
+    data = stop_loop(_journal_file(app_state, paper).parent)
+    terminal = app_state.terminal(json_mode=json_output)
+    if data["running"]:
+        terminal.result(data, lambda: "stop requested: the loop ends after its current cycle")
+    else:
+        terminal.result(data, lambda: "no hedge loop is running on this data directory; nothing to stop")
 
 
 @app.command("status")

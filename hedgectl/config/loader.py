@@ -23,6 +23,8 @@ from hedgectl.config.model import (
     ConnectorConfig,
     GeneralConfig,
     HedgeConfig,
+    MIN_PAUSE_SECS,
+    LoopConfig,
     MinOrderConfig,
     TelegramConfig,
     TelemetryConfig,
@@ -34,7 +36,7 @@ from hedgectl.registry import COMMON_CONNECTOR_KEYS, REQUIRED, VENUES, env_name
 
 logger = logging.getLogger(__name__)
 
-SECTIONS = ("general", "connectors", "hedge", "telemetry", "telegram", "min_order")
+SECTIONS = ("general", "connectors", "hedge", "loop", "telemetry", "telegram", "min_order")
 HEDGE_KEYS = (
     "roles",
     "symbols",
@@ -234,6 +236,7 @@ def parse_config(document: dict[str, Any], *, path: Path | None, env: Mapping[st
     # positions alone need not name its connectors after the hedge's default roles
     hedge_table = _table(document, "hedge", problems)
     hedge = _parse_hedge(hedge_table, connectors if "hedge" in document else {}, problems)
+    loop = _parse_loop(_table(document, "loop", problems), problems, base_dir)
     telemetry, telemetry_missing = _parse_telemetry(_table(document, "telemetry", problems), problems, env, base_dir)
     telegram, telegram_missing = _parse_telegram(_table(document, "telegram", problems), problems, env, base_dir)
     missing += telemetry_missing + telegram_missing
@@ -249,6 +252,7 @@ def parse_config(document: dict[str, Any], *, path: Path | None, env: Mapping[st
         general=general,
         connectors=connectors,
         hedge=hedge,
+        loop=loop,
         telemetry=telemetry,
         telegram=telegram,
         min_order=min_order,
@@ -391,6 +395,35 @@ def _parse_hedge(table: dict[str, Any], connectors: dict[str, ConnectorConfig], 
     if connectors:
         _check_roles(hedge, connectors, problems)
     return hedge
+
+
+LOOP_KEYS = ("pause_min_secs", "pause_max_secs", "max_loss_day", "max_loss_total", "max_emergency_exits", "stop_file")
+
+
+def _parse_loop(table: dict[str, Any], problems: Problems, base_dir: Path) -> LoopConfig:
+    where = "loop"
+    defaults = LoopConfig()
+    check_keys(table, LOOP_KEYS, where, problems)
+
+    def get(key: str, kind: str, **kw: Any) -> Any:
+        return read(table, key, kind, where, problems, default=getattr(defaults, key), **kw)
+
+    loop = LoopConfig(
+        pause_min_secs=get("pause_min_secs", "float", minimum=MIN_PAUSE_SECS),
+        pause_max_secs=get("pause_max_secs", "float", minimum=MIN_PAUSE_SECS),
+        max_loss_day=get("max_loss_day", "decimal", minimum=0),
+        max_loss_total=get("max_loss_total", "decimal", minimum=0),
+        max_emergency_exits=get("max_emergency_exits", "int", minimum=0, maximum=1000),
+        stop_file=get("stop_file", "path", base_dir=base_dir),
+    )
+    if loop.pause_min_secs is not None and loop.pause_max_secs is not None:
+        if loop.pause_min_secs > loop.pause_max_secs:
+            problems.add(join(where, "pause_min_secs"),
+                         f"is greater than pause_max_secs ({loop.pause_min_secs} > {loop.pause_max_secs})")
+    for key in ("max_loss_day", "max_loss_total"):
+        if getattr(loop, key) == 0:
+            problems.add(join(where, key), "must be greater than zero (or left out for no limit)")
+    return loop
 
 
 def _check_roles(hedge: HedgeConfig, connectors: dict[str, ConnectorConfig], problems: Problems) -> None:

@@ -62,6 +62,23 @@ class HedgeConfig:
         return self.symbols[venue]
 
 
+#: The shortest pause between two cycles of a loop: a cycle counts the venues' fills from one second before it
+#: starts (for clock skew), so a closer start would count the previous cycle's last fills as its own.
+MIN_PAUSE_SECS = 2.0
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """The defaults of ``hedge run --repeat/--forever``: pause between cycles and when the loop stops."""
+
+    pause_min_secs: float = 30.0
+    pause_max_secs: float = 90.0
+    max_loss_day: Decimal | None = None  # quote currency, realised, fees included
+    max_loss_total: Decimal | None = None
+    max_emergency_exits: int = 2  # in a row; one more stops the loop
+    stop_file: Path | None = None
+
+
 @dataclass(frozen=True)
 class TelemetryConfig:
     enabled: bool = False
@@ -99,6 +116,7 @@ class Config:
     general: GeneralConfig = field(default_factory=GeneralConfig)
     connectors: dict[str, ConnectorConfig] = field(default_factory=dict)
     hedge: HedgeConfig = field(default_factory=HedgeConfig)
+    loop: LoopConfig = field(default_factory=LoopConfig)
     telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
     telegram: TelegramConfig = field(default_factory=TelegramConfig)
     min_order: MinOrderConfig = field(default_factory=MinOrderConfig)

@@ -69,6 +69,8 @@ def starter_document() -> dict[str, Any]:
             },
         },
         "hedge": _hedge_table(HedgeConfig()),
+        # hedge run --repeat/--forever; max_loss_day / max_loss_total (quote currency) are left to the operator
+        "loop": {"pause_min_secs": 30.0, "pause_max_secs": 90.0, "max_emergency_exits": 2},
         "telemetry": {
             "enabled": False,
             "base_url": "http://127.0.0.1:10123",

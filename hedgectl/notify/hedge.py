@@ -1,12 +1,15 @@
-"""Telegram messages for a hedge cycle: start, finish, emergency exit and liquidation warnings.
+"""Telegram messages for a hedge cycle (start, finish, emergency exit, liquidation warnings) and for the end of a
+loop of cycles.
 
 Implements the cycle's notifier interface over ``TelegramNotifier``; a failure to notify is logged, never raised.
 """
 
 from __future__ import annotations
 
+import html
 import logging
 from decimal import Decimal
+from typing import Any
 
 from hedgectl.notify.telegram import (
     TelegramNotifier,
@@ -74,5 +77,34 @@ class HedgeTelegramNotifier:
             )
         )
 
+    async def loop_stopped(self, report) -> None:
+        await self._send(format_loop_stopped(report.as_dict()))
+
     async def aclose(self) -> None:
         await self.notifier.aclose()
+
+
+#: The stop reasons a person must look at (the loop did not end because it was told to).
+_ALARMING = frozenset({"failed", "refused", "emergency_exits", "loss_limit_day", "loss_limit_total"})
+
+
+def format_loop_stopped(loop: dict[str, Any]) -> str:
+    """A loop ended: why, how many cycles with which outcomes, realised PnL (fees included) per UTC day and total."""
+
+    def esc(value: object) -> str:
+        return html.escape(str(value), quote=False)
+
+    reason = loop["stop_reason"] or "unknown"
+    mark = "\N{WARNING SIGN} " if reason in _ALARMING else ""
+    where = f" (group {esc(loop['group'])})" if loop.get("group") else ""
+    outcomes = ", ".join(f"{esc(name)} {count}" for name, count in loop["outcomes"].items()) or "none"
+    lines = [
+        f"{mark}<b>Hedge loop stopped</b>{where}",
+        f"Reason: <b>{esc(reason)}</b>: {esc(loop['stop_detail'])}",
+        f"Cycles run: {esc(loop['cycles_run'])} ({outcomes})",
+        "PnL by UTC day (fees included):",
+        *(f"  {esc(day)}: {esc(pnl)}" for day, pnl in loop["pnl_by_day"].items()),
+        f"Total PnL: <b>{esc(loop['pnl_total'])}</b>",
+        f"Exit code: {esc(loop['exit_code'])}",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,216 @@
+"""``hedge run --repeat N / --forever``: the options of a loop of hedge cycles, its run, its summary; and
+``hedge stop``."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hedgectl.errors import LockHeld, UsageError
+
+if TYPE_CHECKING:
+    from hedgectl.strategies.hedge.loop import LoopReport, LoopSettings
+
+
+def parse_pause(raw: str) -> tuple[float, float]:
+    """``MIN..MAX`` seconds (or one number for a fixed pause)."""
+    low, sep, high = raw.partition("..")
+    try:
+        values = (float(low), float(high)) if sep else (float(raw), float(raw))
+    except ValueError:
+        raise UsageError(f"--pause takes MIN..MAX seconds (e.g. 30..90) or SECONDS, got {raw!r}") from None
+    from hedgectl.config.model import MIN_PAUSE_SECS
+
+    if not all(MIN_PAUSE_SECS <= value < float("inf") for value in values):
+        raise UsageError(f"--pause takes seconds of at least {MIN_PAUSE_SECS:g} (a cycle counts the venues' fills "
+                         f"from a second before it starts), got {raw!r}")
+    if values[0] > values[1]:
+        raise UsageError(f"--pause: MIN ({low}) is greater than MAX ({high})")
+    return values
+
+
+def parse_max_loss(values: list[str]) -> dict[str, Decimal]:
+    """``AMOUNT`` (a day and in total), ``day=AMOUNT`` or ``total=AMOUNT``; repeatable."""
+    from hedgectl.decimals import to_decimal
+
+    limits: dict[str, Decimal] = {}
+    for item in values:
+        scope, sep, raw = item.partition("=")
+        scopes = [scope.strip()] if sep else ["day", "total"]
+        raw = raw if sep else item
+        if any(s not in ("day", "total") for s in scopes):
+            raise UsageError(f"--max-loss takes AMOUNT, day=AMOUNT or total=AMOUNT, got {item!r}")
+        try:
+            amount = to_decimal(raw.strip(), what="--max-loss")
+        except ValueError as exc:
+            raise UsageError(f"--max-loss: {exc}") from None
+        if amount <= 0:
+            raise UsageError(f"--max-loss must be greater than zero, got {item!r}")
+        for s in scopes:
+            limits[s] = amount
+    return limits
+
+
+def loop_settings(
+    config, data_dir: Path, *, repeat: int | None, forever: bool, pause: str | None, max_loss: list[str] | None,
+    max_emergency_exits: int | None, stop_file: Path | None, dry_run: bool,
+) -> LoopSettings | None:
+    """The loop the command line asks for (its defaults from ``[loop]``), or None for a single cycle."""
+    from hedgectl.strategies.hedge.loop import LoopSettings, stop_file_path
+
+    looping = repeat is not None or forever
+    if not looping:
+        given = [name for name, value in (("--pause", pause), ("--max-loss", max_loss),
+                                         ("--max-emergency-exits", max_emergency_exits), ("--stop-file", stop_file))
+                 if value]
+        if given:
+            raise UsageError(f"{', '.join(given)} go with --repeat N or --forever")
+        return None
+    if repeat is not None and forever:
+        raise UsageError("--repeat and --forever exclude each other")
+    if repeat is not None and repeat < 1:
+        raise UsageError(f"--repeat takes a number of cycles of 1 or more, got {repeat}")
+    if dry_run:
+        raise UsageError("--dry-run previews one cycle; leave out --repeat/--forever")
+    defaults = config.loop
+    pause_min, pause_max = parse_pause(pause) if pause else (defaults.pause_min_secs, defaults.pause_max_secs)
+    limits = parse_max_loss(max_loss or [])
+    if max_emergency_exits is not None and max_emergency_exits < 0:
+        raise UsageError(f"--max-emergency-exits cannot be negative, got {max_emergency_exits}")
+    return LoopSettings(
+        repeat=repeat,
+        pause_min_secs=pause_min,
+        pause_max_secs=pause_max,
+        max_loss_day=limits.get("day", defaults.max_loss_day),
+        max_loss_total=limits.get("total", defaults.max_loss_total),
+        max_emergency_exits=defaults.max_emergency_exits if max_emergency_exits is None else max_emergency_exits,
+        stop_file=stop_file_path(data_dir),
+        operator_stop_file=stop_file or defaults.stop_file,
+    )
+
+
+async def run_loop(app_state, config, params, terminal, settings: LoopSettings, *, signals) -> LoopReport:
+    """Run the loop's cycles, each as ``hedge run`` runs one (fresh cycle, same preflight and locks), over one set
+    of connectors; print each cycle's summary as it ends and the loop's at the end."""
+    import asyncio
+
+    from hedgectl import locks
+    from hedgectl.cli.hedge import _aborted, _notifier, _raise_if_unresolved, _start_heartbeats
+    from hedgectl.cli.hedge_view import HedgeLiveView
+    from hedgectl.journal import Journal, journal_path
+    from hedgectl.registry import ConnectorSet
+    from hedgectl.runtime import run_strategy
+    from hedgectl.strategies.hedge.cycle import HedgeCycle, legs_from_config
+    from hedgectl.strategies.hedge.loop import HedgeLoop, loop_lock_key
+
+    data_dir = app_state.data_dir(config)
+    journal = Journal(journal_path(data_dir))
+    connectors = ConnectorSet(config, data_dir=data_dir)
+    notifier = _notifier(config, params)
+    current: dict[str, Any] = {"cycle": None}
+    lock = None
+    # until a cycle runs, nothing can be traded: a signal stops the command at once
+    signals.attach(asyncio.current_task())
+    try:
+        try:
+            lock = locks.acquire(data_dir, loop_lock_key(settings.group), purpose="hedge loop")
+        except LockHeld as exc:
+            raise LockHeld(f"a hedge loop already runs on {data_dir} ({exc}); 'hedgectl hedge stop' ends it") from None
+        names = sorted(set(params.roles.values()))
+        built = {name: await connectors.get(name) for name in names}
+        signals.detach()
+
+        def on_event(name: str, data: dict[str, Any], text: str) -> None:
+            terminal.event(name, data, text=text if name in _LOOP_LINES else None)
+
+        async def one_cycle(number: int):
+            cycle = HedgeCycle(legs_from_config(built, params), params, journal=journal, data_dir=data_dir,
+                               notifier=notifier, on_event=lambda name, data, text: terminal.event(name, data))
+            current["cycle"] = cycle
+            heartbeat = _start_heartbeats(config, params, cycle.status)
+            view = HedgeLiveView(cycle.status)
+            try:
+                with terminal.live(lambda: view):
+                    result = await run_strategy(cycle, signals=signals)
+            except Exception as exc:
+                _raise_if_unresolved(journal, cycle.cycle_id, exc)
+                raise
+            finally:
+                if heartbeat is not None:
+                    heartbeat.cancel()
+                    await asyncio.gather(heartbeat, return_exceptions=True)
+            summary = result.as_dict()
+            summary["positions"] = {role: summary["positions"].get(role) for role in ("BP", "L1", "L2")}
+            if terminal.json_mode:
+                terminal.event("summary", {**summary, "loop_cycle": number})
+            else:
+                terminal.result(summary, lambda: view.summary(result))
+            return result
+
+        loop = HedgeLoop(settings, one_cycle, signals=signals, on_event=on_event)
+        report = await loop.run()
+        if notifier is not None:
+            await _notify_stop(notifier, report)
+        return report
+    except asyncio.CancelledError:
+        raise _aborted(journal, current["cycle"]) from None
+    finally:
+        signals.detach()
+        if lock is not None:
+            lock.release()
+        if notifier is not None:
+            await notifier.aclose()
+        await connectors.close()
+        journal.close()
+
+
+#: Loop events that also make a line of text for a person (the cycles' own events draw the live view).
+_LOOP_LINES = frozenset({"loop_cycle", "pause", "stop_requested", "loop_tally"})
+
+
+async def _notify_stop(notifier, report: LoopReport) -> None:
+    import asyncio
+    import logging
+
+    try:
+        await asyncio.wait_for(notifier.loop_stopped(report), timeout=20)
+    except Exception as exc:  # the loop's end stands whether or not the message gets out
+        logging.getLogger(__name__).warning("notification of the loop's stop failed: %s", exc)
+
+
+def render_report(terminal, report: LoopReport) -> None:
+    """The loop's final summary: a ``loop`` JSON object, or a table for a person."""
+    data = report.as_dict()
+    if terminal.json_mode:
+        terminal.event("loop", data)
+        return
+
+    def render():
+        from rich.console import Group
+        from rich.table import Table
+        from rich.text import Text
+
+        table = Table("#", "cycle", "outcome", "PnL", "day", title="hedge loop")
+        for cycle in data["cycles"]:
+            table.add_row(str(cycle["number"]), cycle["cycle_id"] or "-", cycle["outcome"], cycle["pnl"],
+                          cycle["day"])
+        days = ", ".join(f"{day} {pnl}" for day, pnl in data["pnl_by_day"].items()) or "-"
+        lines = Text(
+            f"cycles run: {data['cycles_run']}; PnL total {data['pnl_total']} (by day: {days})\n"
+            f"stopped: {data['stop_reason']}: {data['stop_detail']}"
+        )
+        return Group(table, lines)
+
+    terminal.result(data, render)
+    if report.error is not None:
+        terminal.error(str(report.error))
+
+
+def stop_loop(data_dir: Path) -> dict[str, Any]:
+    """Ask the loop on ``data_dir`` to end after its current cycle; what was done, as data."""
+    from hedgectl.strategies.hedge.loop import loop_running, request_stop, stop_file_path
+
+    if not loop_running(data_dir):
+        return {"running": False, "stop_file": str(stop_file_path(data_dir))}
+    return {"running": True, "stop_file": str(request_stop(data_dir))}
