@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -209,7 +210,7 @@ class PaperVenue:
         except ConnectionResetError:
             # The client went away while its request was being read (killed, timed out, a body cut short): nobody
             # is left to answer, and it is the client's business, not an error of the venue.
-            logger.debug("paper %s: client left during %s %s", self.name, request.method, request.path)
+            logger.debug("paper %s: client left during %s %s", self.name, request.method, _loggable(request.path))
             return web.Response(status=400, text="client went away")
 
     async def _apply_faults(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -301,3 +302,8 @@ def json_response(data: Any, status: int = 200) -> web.Response:
     return web.Response(
         status=status, body=json.dumps(data, separators=(",", ":")).encode(), content_type="application/json"
     )
+
+
+def _loggable(path: str) -> str:
+    """A request path fit for a log: the Telegram Bot API carries the bot token in its path (``/bot<token>/...``)."""
+    return re.sub(r"^/bot[^/]*", "/bot***", path)

@@ -75,3 +75,18 @@ def test_clients_killed_mid_request_leave_no_error_in_the_sim_serve_log(serve):
     assert "Traceback" not in log
     assert " ERROR " not in log and "Error handling request" not in log
     assert "paper venues stopped" in log  # the log was read to its end
+
+
+def test_a_telegram_client_that_leaves_mid_request_does_not_put_the_bot_token_in_the_log(
+    paper_venues_factory, caplog
+):
+    caplog.set_level("DEBUG", logger="hedgectl.sim")
+    venues = paper_venues_factory(kinds=["telegram"])
+    token = venues.accounts_document()["telegram"]["bot_token"]
+    kill_mid_body(venues.url("telegram"), f"/bot{token}/sendMessage", "application/json", '{"chat_id": ')
+    deadline = time.monotonic() + 30
+    while "client left" not in caplog.text and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+    assert "client left during POST /bot***/sendMessage" in caplog.text
+    assert token not in caplog.text and token.split(":")[1] not in caplog.text
