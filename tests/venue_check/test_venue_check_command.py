@@ -43,6 +43,8 @@ def test_every_paper_connector_holds_and_nothing_is_sent(desk):
     names = [check["check"] for check in lighter["checks"]]
     assert {"api key registered", "nonce", "order history", "fills"} <= set(names)
     assert any(name.startswith("transaction status") for name in names)
+    # the maximum the preflight refuses above ("lighter1's ETH market (20x, role L1)"), not a rounder figure
+    assert lighter["markets"][0]["max_leverage"] == "20"
     assert document["connectors"][0]["markets"][0] == {
         "symbol": "ETH_USDC_PERP", "step_size": "0.0001", "tick_size": "0.01", "min_size": "0.001",
         "min_notional": None, "max_leverage": "10", "max_leverage_source": "account leverageLimit"}

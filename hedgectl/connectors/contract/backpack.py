@@ -172,10 +172,8 @@ def _drift(path: str, expected: str, got: Any) -> Drift:
 
 
 def _facts(market: dict[str, Any]) -> MarketFacts:
-    rules = wire.market_rules(market)
-    imf = market.get("imfFunction")
-    base = as_decimal(imf.get("base")) if isinstance(imf, dict) else None
-    leverage = (Decimal(1) / base).quantize(Decimal("0.01")).normalize() if base and base > 0 else None
+    rules = wire.market_rules(market)  # the maximum leverage as the preflight reads it
+    leverage = rules.max_leverage
     return MarketFacts(rules.symbol, rules.step_size, rules.tick_size, rules.min_size, None, leverage,
                        "market imfFunction.base" if leverage is not None else None)
 

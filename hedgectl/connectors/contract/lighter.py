@@ -3,7 +3,6 @@ token, api key check), and the fields it reads from each answer (``connectors/li
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 from hedgectl.connectors.contract.clock import DateClock
@@ -236,14 +235,8 @@ async def _transaction(connector: LighterConnector, tx_hash: str | None, report:
 
 
 def _facts(rules, detail: dict[str, Any]) -> MarketFacts:
-    fraction = None
-    source = None
-    for key in ("min_initial_margin_fraction", "default_initial_margin_fraction"):
-        value = as_decimal(detail.get(key))
-        if value is not None and value > 0:
-            fraction, source = value, key
-            break
-    # margin fractions are in hundredths of a percent (the leverage update signs 10000 / leverage)
-    leverage = (Decimal(10_000) / fraction).quantize(Decimal("0.01")).normalize() if fraction else None
+    source = next((key for key in ("min_initial_margin_fraction", "default_initial_margin_fraction")
+                   if (as_decimal(detail.get(key)) or 0) > 0), None)
+    leverage = rules.max_leverage  # as the preflight reads it (10,000 / the margin fraction, whole)
     return MarketFacts(rules.symbol, rules.step_size, rules.tick_size, rules.min_size, rules.min_notional, leverage,
                        source)
