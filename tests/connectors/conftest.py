@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from hedgectl.clock import SystemClock
 from hedgectl.config.model import ConnectorConfig
 from hedgectl.config.secrets import Secret
 from hedgectl.connectors.backpack import BackpackConnector
@@ -118,3 +119,13 @@ async def eventually(condition: Callable[[], bool], *, timeout: float = 10.0, in
         if loop.time() >= deadline:
             raise AssertionError("condition not reached in time")
         await asyncio.sleep(interval)
+
+
+class SkewedClock(SystemClock):
+    """The machine's clock with its wall time ``skew`` seconds off (changeable mid-test, like a clock step)."""
+
+    def __init__(self, skew: float = 0.0):
+        self.skew = skew
+
+    def now(self) -> float:
+        return super().now() + self.skew
