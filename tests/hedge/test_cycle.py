@@ -5,6 +5,7 @@ from decimal import Decimal
 
 import pytest
 
+from hedgectl.clock import SimulatedClock
 from hedgectl.errors import LockHeld, PreflightFailed, UnresolvedCycle
 from hedgectl.execution.orders import OrderState
 from hedgectl.strategies.hedge.phases import Outcome
@@ -332,7 +333,7 @@ def test_records_trailing_the_venues_with_lost_answers_never_duplicate_and_end_f
         v.arm("lighter", "drop_after_execute", account="lighter1", count=1)
         v.arm("backpack", "drop_after_execute", account="backpack", count=1)
 
-    run = hedge_run(before=lagging)
+    run = hedge_run(before=lagging, clock=SimulatedClock())
     assert run.venues.exchange_audit() == []
     assert run.all_flat(), run.positions()
     assert run.result.outcome in (Outcome.COMPLETED, Outcome.EMERGENCY_EXIT), run.result.reason
