@@ -88,17 +88,20 @@ class SimulatedClock:
             self._elapsed = max(self._elapsed, target)
 
     async def sleep(self, seconds: float) -> None:
-        self._advance_to(self.monotonic() + max(seconds, 0.0))
+        target = self.monotonic() + max(seconds, 0.0)
+        # the other tasks started at this moment take their own start time before the clock moves
         await asyncio.sleep(0)
+        self._advance_to(target)
 
     async def wait(self, event: asyncio.Event, timeout: float) -> bool:
+        target = self.monotonic() + max(timeout, 0.0)
         if not event.is_set():
             # a moment of real time, so that an answer already on its way can set the event first
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(0.001):
                     await event.wait()
         if not event.is_set():
-            self._advance_to(self.monotonic() + max(timeout, 0.0))
+            self._advance_to(target)
             await asyncio.sleep(0)
         return event.is_set()
 
