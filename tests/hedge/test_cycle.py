@@ -171,7 +171,7 @@ def test_an_order_whose_answer_stays_lost_is_settled_at_the_venue_before_the_cyc
     lose_every_answer = lambda v: v.arm(  # noqa: E731
         "lighter", "error", account="lighter1", path="/api/v1/sendTx", status=502, count=3
     )
-    run = hedge_run(at_phase={"flatten": lose_every_answer})
+    run = hedge_run(at_phase={"flatten": lose_every_answer}, clock=SimulatedClock())
     assert run.result.outcome is Outcome.COMPLETED, run.result.reason
     assert run.all_flat()
     cycle = run.journal.cycle(run.result.cycle_id)

@@ -873,7 +873,7 @@ class HedgeCycle:
         if cycle is None or all(order.is_final for order in cycle.orders):
             return []
         connected = {role: (leg.connector, leg.symbol) for role, leg in self.legs.items()}
-        changed, problems = await reconcile_orders(self.journal, cycle, connected)
+        changed, problems = await reconcile_orders(self.journal, cycle, connected, clock=self.clock)
         for order in changed:
             self._emit(
                 "reconcile",
