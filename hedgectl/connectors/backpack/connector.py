@@ -527,7 +527,8 @@ class BackpackConnector(Connector):
             raise
         sent_at = self.venue_time_ms() / 1000
         # Absence proves nothing until the signed request is too old for the venue to accept.
-        watch = _Watch(tracker, sent_at, self.clock.monotonic() + self.landing_horizon_secs, self._marks.take(intent.symbol))
+        absent_after = self.clock.monotonic() + self.landing_horizon_secs
+        watch = _Watch(tracker, sent_at, absent_after, self._marks.take(intent.symbol))
         tracker.apply(OrderEvent.SUBMIT, info={"client_id": intent.client_order_index})
         try:
             document = await self._request("POST", "/api/v1/order", params, instruction="orderExecute",

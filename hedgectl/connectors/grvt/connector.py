@@ -540,7 +540,8 @@ class GrvtConnector(Connector):
                 continue
             if tracker.snapshot().filled_size > 0:
                 continue
-            if fenced_at is None and (tracker.state is OrderState.UNKNOWN or self.clock.monotonic() - started > FENCE_AFTER_SECS):
+            overdue = self.clock.monotonic() - started > FENCE_AFTER_SECS
+            if fenced_at is None and (tracker.state is OrderState.UNKNOWN or overdue):
                 try:
                     await self._fence(index)
                     fenced_at = self.clock.now()

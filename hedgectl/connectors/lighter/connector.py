@@ -992,7 +992,8 @@ class LighterConnector(Connector):
         step = 0
         while True:
             # every read of a round that starts after the settle window is a reading of the settled venue
-            settled = consumed_since is not None and self.clock.monotonic() - consumed_since >= self.consumed_settle_secs
+            now = self.clock.monotonic()
+            settled = consumed_since is not None and now - consumed_since >= self.consumed_settle_secs
             try:
                 if await self._orders_by_client_index(coi, plan.market.market_id):
                     return None
