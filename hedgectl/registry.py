@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hedgectl.clock import SYSTEM_CLOCK, Clock
 from hedgectl.config.schema import REQUIRED
 from hedgectl.errors import UsageError
 
@@ -139,13 +140,14 @@ def connector_class(kind: str) -> type[Connector]:
     return getattr(importlib.import_module(module_name), class_name)
 
 
-def build_connector(config: ConnectorConfig, *, data_dir: Path | None = None) -> Connector:
+def build_connector(config: ConnectorConfig, *, data_dir: Path | None = None,
+                    clock: Clock = SYSTEM_CLOCK) -> Connector:
     """Build (not start) the connector for one configured name; refuse it when its secrets are missing."""
     from hedgectl.errors import ConfigError
 
     if config.missing_secrets:
         raise ConfigError([f"connectors.{config.name}: missing {item}" for item in config.missing_secrets])
-    return connector_class(config.venue)(config, data_dir=data_dir)
+    return connector_class(config.venue)(config, data_dir=data_dir, clock=clock)
 
 
 class ConnectorSet:
@@ -157,8 +159,10 @@ class ConnectorSet:
     for this process as it is built, so a manual trade never runs on an account a hedge is trading.
     """
 
-    def __init__(self, config: Config, *, data_dir: Path | None = None, lock_for: str | None = None):
+    def __init__(self, config: Config, *, data_dir: Path | None = None, lock_for: str | None = None,
+                 clock: Clock = SYSTEM_CLOCK):
         self.config = config
+        self.clock = clock
         self.data_dir = data_dir
         self.lock_for = lock_for
         self._built: dict[str, Connector] = {}
@@ -169,7 +173,7 @@ class ConnectorSet:
         async with self._lock:
             connector = self._built.get(name)
             if connector is None:
-                connector = build_connector(self.config.connector(name), data_dir=self.data_dir)
+                connector = build_connector(self.config.connector(name), data_dir=self.data_dir, clock=self.clock)
                 if self.lock_for is not None and self.data_dir is not None:
                     from hedgectl import locks
 

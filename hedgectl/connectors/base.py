@@ -20,6 +20,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import ClassVar, TypeVar
 
+from hedgectl.clock import SYSTEM_CLOCK, Clock
 from hedgectl.config.model import ConnectorConfig
 from hedgectl.decimals import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, ZERO, is_multiple, plain, quantize
 from hedgectl.errors import BelowMinimumSize, InvalidOrder, RateLimited, VenueUnavailable
@@ -196,9 +197,11 @@ class Connector(abc.ABC):
     #: how reads wait between attempts (a test or a simulated clock replaces it on the instance)
     retry_sleep: Callable[[float], Awaitable[None]] = staticmethod(asyncio.sleep)
 
-    def __init__(self, config: ConnectorConfig, *, data_dir: Path | None = None):
+    def __init__(self, config: ConnectorConfig, *, data_dir: Path | None = None, clock: Clock = SYSTEM_CLOCK):
         self.config = config
         self.name = config.name
+        #: where this connector's windows, deadlines and polling waits read the time
+        self.clock = clock
         state_path = None
         if data_dir is not None:
             state_path = data_dir / "client_ids" / f"{self.venue}-{self.account_key()}.json"

@@ -11,7 +11,6 @@ import base64
 import binascii
 import json
 import logging
-import time
 import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -204,7 +203,7 @@ class PaperBackpack(PaperVenue):
         self.exchange = Exchange(
             market, "backpack", rules or BACKPACK_RULES,
             basis={"ETH": Decimal("0.0002"), "BTC": Decimal("0.0001"), "SOL": Decimal("-0.0002")},
-            default_leverage=DEFAULT_LEVERAGE, first_order_id=first_id,
+            default_leverage=DEFAULT_LEVERAGE, first_order_id=first_id, clock_ms=self.now_ms,
         )
         self.api_keys: dict[str, ApiKey] = {}
         self._verify_keys: dict[str, VerifyKey] = {}
@@ -370,7 +369,7 @@ class PaperBackpack(PaperVenue):
             raise _bad_request("Invalid X-Window header")
         if int(window_text) > MAX_WINDOW_MS:
             raise _bad_request(f"Invalid X-Window header: window must not exceed {MAX_WINDOW_MS}")
-        now_ms = int(time.time() * 1000)
+        now_ms = self.now_ms()
         if now_ms > int(timestamp_text) + int(window_text):
             raise ApiError(401, "INVALID_CLIENT_REQUEST", "Request has expired")
         try:
@@ -482,13 +481,13 @@ class PaperBackpack(PaperVenue):
             # The venue lists bids ascending, best bid last.
             "bids": [[_decimal_text(price), _decimal_text(size)] for price, size in reversed(bids)],
             "lastUpdateId": str(len(self.exchange.trades) + self.market.steps),
-            "timestamp": int(time.time() * 1_000_000),
+            "timestamp": int(self.clock.now() * 1_000_000),
         })
 
     async def _mark_prices(self, request: web.Request) -> web.StreamResponse:
         symbol = request.query.get("symbol")
         symbols = [self._rules(symbol).symbol] if symbol else list(self.exchange.rules)
-        next_funding = (int(time.time()) // 3600 + 1) * 3_600_000
+        next_funding = (int(self.clock.now()) // 3600 + 1) * 3_600_000
         return json_response([
             {
                 "symbol": name,
@@ -508,7 +507,7 @@ class PaperBackpack(PaperVenue):
         return web.Response(text="pong")
 
     async def _time(self, request: web.Request) -> web.StreamResponse:
-        return web.Response(text=str(int(time.time() * 1000)))
+        return web.Response(text=str(self.now_ms()))
 
     # ----- orders -----------------------------------------------------------------------------------------------
 

@@ -15,7 +15,6 @@ import email.utils
 import json
 import logging
 import secrets
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -190,10 +189,6 @@ def _quote(value: Decimal) -> str:
     return _num(value.quantize(QUOTE_QUANTUM))
 
 
-def _now_ns() -> int:
-    return time.time_ns()
-
-
 def _decimal(value: Any, code: int = 1003) -> Decimal:
     if isinstance(value, bool) or value is None:
         raise GrvtError(code)
@@ -245,7 +240,7 @@ class PaperGrvt(PaperVenue):
         self.exchange = Exchange(
             market, "grvt", rules or GRVT_RULES,
             basis={"ETH": Decimal("0.0001"), "BTC": Decimal("-0.0001"), "SOL": Decimal("0.0003")},
-            default_leverage=DEFAULT_LEVERAGE, first_order_id=first_id,
+            default_leverage=DEFAULT_LEVERAGE, first_order_id=first_id, clock_ms=self.now_ms,
         )
         self.chain_id = chain_id
         self._ids = market.rng("grvt:accounts")
@@ -417,7 +412,7 @@ class PaperGrvt(PaperVenue):
 
     def _authenticate(self, request: web.Request) -> GrvtKey:
         session = self._sessions.get(request.cookies.get("gravity", ""))
-        if session is None or session[1] < time.time():
+        if session is None or session[1] < self.clock.now():
             raise GrvtError(1000)
         key = self.keys[session[0]]
         account_id = request.headers.get("X-Grvt-Account-Id")
@@ -452,7 +447,7 @@ class PaperGrvt(PaperVenue):
         if key is None:
             raise GrvtError(1000)
         token = secrets.token_urlsafe(32)
-        expires_at = time.time() + SESSION_SECS
+        expires_at = self.clock.now() + SESSION_SECS
         self._sessions[token] = (key.account, expires_at)
         response = json_response({"status": "success", "location": "", "sub_account_id": str(key.sub_account_id),
                                   "funding_account_address": key.main_account_id})
@@ -510,7 +505,7 @@ class PaperGrvt(PaperVenue):
         def levels(side: list[tuple[Decimal, Decimal]]) -> list[dict[str, Any]]:
             return [{"price": _num(price), "size": _num(size), "num_orders": 1} for price, size in side]
 
-        return json_response({"result": {"event_time": str(_now_ns()), "instrument": rules.symbol,
+        return json_response({"result": {"event_time": str(self.now_ns()), "instrument": rules.symbol,
                                          "bids": levels(bids), "asks": levels(asks)}})
 
     def _ticker_document(self, symbol: str, *, full: bool) -> dict[str, Any]:
@@ -520,7 +515,7 @@ class PaperGrvt(PaperVenue):
         mark = self.exchange.mark_price(symbol)
         last = trades[-1] if trades else None
         document = {
-            "event_time": str(_now_ns()),
+            "event_time": str(self.now_ns()),
             "instrument": symbol,
             "mark_price": _num(mark),
             "index_price": _price(self.market.mid(rules.base)),
@@ -638,7 +633,7 @@ class PaperGrvt(PaperVenue):
         if s > SECP256K1_HALF_ORDER:
             raise GrvtError(2007)
         expiration = _integer(signature.get("expiration"), 2**63 - 1)
-        now = _now_ns()
+        now = self.now_ns()
         if expiration < now:
             raise GrvtError(2001)
         if expiration > now + MAX_SIGNATURE_NS:
@@ -732,11 +727,11 @@ class PaperGrvt(PaperVenue):
             account=key.account,
             client_order_id=client_order_id,
             document={k: copy.deepcopy(v) for k, v in order.items() if k not in ("order_id", "state")},
-            created_ns=_now_ns(),
+            created_ns=self.now_ns(),
             is_market=is_market,
         )
         fence = self._fences.get((key.account, client_order_id))
-        if fence is not None and fence > time.monotonic():
+        if fence is not None and fence > self.clock.monotonic():
             logger.info("grvt: creation of fenced client order %s cancelled", client_order_id)
         else:
             record.engine_order = self._execute(key, rules, side, size, price, time_in_force, post_only, reduce_only,
@@ -809,7 +804,7 @@ class PaperGrvt(PaperVenue):
         elif body.get("client_order_id") and not body.get("order_id"):
             # a cancel may arrive before its order: the order's creation is cancelled during the time-to-live
             ttl = (ttl_ms // 100 * 100) or DEFAULT_CANCEL_TTL_MS
-            self._fences[(key.account, str(body["client_order_id"]))] = time.monotonic() + ttl / 1000
+            self._fences[(key.account, str(body["client_order_id"]))] = self.clock.monotonic() + ttl / 1000
             self.fence_log.append({"account": key.account, "client_order_id": str(body["client_order_id"]),
                                    "time_to_live_ms": ttl})
         return json_response({"result": {"ack": True}})
@@ -845,7 +840,7 @@ class PaperGrvt(PaperVenue):
         leverage = 1 / self.exchange.initial_margin_fraction(account, symbol)
         roi = (unrealized + position.realized_pnl) / (entry * abs(position.size)) * 100 if entry else Decimal(0)
         return {
-            "event_time": str(_now_ns()),
+            "event_time": str(self.now_ns()),
             "sub_account_id": str(key.sub_account_id),
             "instrument": symbol,
             "size": _num(position.size),
@@ -878,7 +873,7 @@ class PaperGrvt(PaperVenue):
         self._check_sub_account(key, body)
         summary = self.exchange.summary(key.account)
         return json_response({"result": {
-            "event_time": str(_now_ns()),
+            "event_time": str(self.now_ns()),
             "sub_account_id": str(key.sub_account_id),
             "margin_type": "SIMPLE_CROSS_MARGIN",
             "settle_currency": "USDT",

@@ -22,6 +22,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
+from hedgectl.clock import SYSTEM_CLOCK, Clock
 from hedgectl.sim.faults import Fault, FaultKind
 from hedgectl.sim.market import Market, plain
 from hedgectl.sim.server import PaperVenue
@@ -74,7 +75,8 @@ class PaperVenues:
 
     ``ports`` maps venue kind to port (0 or missing = ephemeral). ``kinds`` chooses the venues (default: every
     registered kind). ``tick_seconds`` is how often the mids take a random-walk step (0 = never; tests
-    move prices with ``market.advance`` or the price_move fault). ``state_file``, when given, is read at start (if it
+    move prices with ``market.advance`` or the price_move fault). ``clock`` is the venues' time (request windows,
+    order expiry, record times, lag windows). ``state_file``, when given, is read at start (if it
     exists) and written after every tick and at stop.
     """
 
@@ -88,6 +90,7 @@ class PaperVenues:
         tick_seconds: float = 1.0,
         volatility_scale: Decimal = Decimal("1"),
         state_file: str | os.PathLike[str] | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.host = host
         self.ports = dict(ports or {})
@@ -97,6 +100,9 @@ class PaperVenues:
         self.state_file = Path(state_file) if state_file is not None else None
         self.market = Market(seed=seed, volatility_scale=volatility_scale)
         self.venues: dict[str, PaperVenue] = {kind: venue_class(kind)(self.market) for kind in self.kinds}
+        self.clock = clock
+        for venue in self.venues.values():
+            venue.clock = clock
         self._ticker: asyncio.Task[None] | None = None
         self._started = False
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from hedgectl.clock import SYSTEM_CLOCK, Clock
 from hedgectl.sim.faults import DropMode, Fault, FaultBoard, FaultError, FaultKind
 from hedgectl.sim.market import Market
 
@@ -43,6 +44,8 @@ class PaperVenue:
 
     def __init__(self, market: Market) -> None:
         self.market = market
+        #: the venue's own time: request windows, order expiry, record timestamps and lag windows
+        self.clock: Clock = SYSTEM_CLOCK
         self.faults = FaultBoard(self.name, market.rng(f"faults:{self.name}"))
         self.faults.on_arm(FaultKind.DOWN, self._arm_down)
         self.host = "127.0.0.1"
@@ -181,13 +184,21 @@ class PaperVenue:
     async def _arm_down(self, fault: Fault) -> None:
         await self.go_down(fault.seconds)
 
+    def now_ms(self) -> int:
+        """The venue's time in ms since the epoch."""
+        return int(self.clock.now() * 1000)
+
+    def now_ns(self) -> int:
+        """The venue's time in ns since the epoch (to the microsecond)."""
+        return round(self.clock.now() * 1_000_000) * 1000
+
     def lag_cutoff_ms(self, request: web.Request, account: str | None, now_ms: int | None = None) -> int | None:
         """With a ``lag`` fault armed for ``account`` (and this request's path), the newest record time (ms) its
         order, trade and transaction listings may show; None without one. Each call uses one of the fault's count."""
         fault = self.faults.take(FaultKind.LAG, account, request.path)
         if fault is None:
             return None
-        return (int(time.time() * 1000) if now_ms is None else now_ms) - fault.ms
+        return (self.now_ms() if now_ms is None else now_ms) - fault.ms
 
     def arm_engine_faults(self, exchange: Exchange) -> None:
         """Serve ``liquidate`` (an account of ``exchange``) and ``price_move`` (the shared market) on this venue."""

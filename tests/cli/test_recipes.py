@@ -154,7 +154,9 @@ def test_a_missing_log_directory_is_one_line_and_exit_2_with_nothing_traded(desk
 
 
 @pytest.mark.parametrize("script", ["positions-snapshot.sh", "daily-smoke-test.sh"])
-def test_a_log_that_cannot_be_written_is_one_line_and_non_zero(desk, tmp_path, script):
+def test_a_log_that_cannot_be_written_is_one_line_and_non_zero(desk_factory, tmp_path, script):
+    # a moving market, so that the smoke test's chased limit fills and a good report meets the unwritable log
+    desk = desk_factory(tick_seconds=0.05, volatility_scale=Decimal("4"))
     unwritable = tmp_path / "taken.jsonl"
     unwritable.mkdir()  # a directory where the log file should be
 

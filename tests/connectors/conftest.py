@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from hedgectl.clock import SYSTEM_CLOCK, Clock, SystemClock
 from hedgectl.config.model import ConnectorConfig
 from hedgectl.config.secrets import Secret
 from hedgectl.connectors.backpack import BackpackConnector
@@ -27,6 +28,8 @@ class PaperBackpack:
     """Paper Backpack for one test, with helpers that read the venue's state directly (never through hedgectl)."""
 
     venues: ThreadedPaperVenues
+    #: the connectors' clock; the same as the venues' when a test runs on simulated time
+    clock: Clock = SYSTEM_CLOCK
 
     @property
     def venue(self) -> Any:
@@ -59,7 +62,7 @@ class PaperBackpack:
         """Run ``scenario(connector)`` in a fresh event loop with a started connector, closed afterwards."""
 
         async def main() -> T:
-            async with BackpackConnector(self.config(**config)) as connector:
+            async with BackpackConnector(self.config(**config), clock=self.clock) as connector:
                 connector.resolve_poll_secs = 0.05
                 connector.resting_poll_secs = 0.1
                 return await scenario(connector)
@@ -118,3 +121,13 @@ async def eventually(condition: Callable[[], bool], *, timeout: float = 10.0, in
         if loop.time() >= deadline:
             raise AssertionError("condition not reached in time")
         await asyncio.sleep(interval)
+
+
+class SkewedClock(SystemClock):
+    """The machine's clock with its wall time ``skew`` seconds off (changeable mid-test, like a clock step)."""
+
+    def __init__(self, skew: float = 0.0):
+        self.skew = skew
+
+    def now(self) -> float:
+        return super().now() + self.skew

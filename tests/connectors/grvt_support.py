@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from hedgectl.clock import SYSTEM_CLOCK, Clock
 from hedgectl.config.model import ConnectorConfig
 from hedgectl.config.secrets import Secret
 from hedgectl.connectors.grvt import GrvtConnector
@@ -29,6 +30,8 @@ class PaperGrvt:
     """Paper GRVT for one test, with helpers that read the venue's own state (never through hedgectl)."""
 
     venues: ThreadedPaperVenues
+    #: the connectors' clock; the same as the venues' when a test runs on simulated time
+    clock: Clock = SYSTEM_CLOCK
 
     @property
     def venue(self) -> Any:
@@ -59,7 +62,7 @@ class PaperGrvt:
         """Run ``scenario(connector)`` in a fresh event loop with a started connector, closed afterwards."""
 
         async def main() -> T:
-            async with GrvtConnector(self.config(**config)) as connector:
+            async with GrvtConnector(self.config(**config), clock=self.clock) as connector:
                 connector.fence_ttl_ms = 300
                 connector.absence_grace_secs = 0.2
                 connector.poll_max_secs = 0.1

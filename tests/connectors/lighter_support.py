@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import pytest
 from aiohttp import ClientSession, web
 
+from hedgectl.clock import SYSTEM_CLOCK, Clock
 from hedgectl.config.model import ConnectorConfig
 from hedgectl.config.secrets import Secret
 from hedgectl.connectors.lighter import LighterConnector
@@ -35,6 +36,8 @@ class PaperLighter:
     """Paper Lighter for one test, with helpers that read the venue's own state (never through hedgectl)."""
 
     venues: ThreadedPaperVenues
+    #: the connectors' clock; the same as the venues' when a test runs on simulated time
+    clock: Clock = SYSTEM_CLOCK
 
     @property
     def venue(self) -> Any:
@@ -80,7 +83,7 @@ class PaperLighter:
         )
 
     def connector(self, name: str = "lighter1", *, data_dir: Path | None = None, **config: Any) -> LighterConnector:
-        connector = LighterConnector(self.config(name, **config), data_dir=data_dir)
+        connector = LighterConnector(self.config(name, **config), data_dir=data_dir, clock=self.clock)
         # keep waits short in tests; the schedules themselves are what production uses
         connector.resolve_timeout_secs = 3.0
         connector.confirm_timeout_secs = 5.0

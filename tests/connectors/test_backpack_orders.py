@@ -4,7 +4,6 @@ the venue's own records agree (sizes recorded, orders executed, nothing left res
 from __future__ import annotations
 
 import asyncio
-import time
 from decimal import Decimal
 
 import pytest
@@ -15,7 +14,7 @@ from hedgectl.errors import BelowMinimumSize, InsufficientMargin, InvalidOrder, 
 from hedgectl.execution.orders import OrderIntent, OrderSnapshot, OrderState, OrderType, Side, Transition
 from hedgectl.sim.exchange import Side as EngineSide
 
-from .conftest import ETH, PaperBackpack, in_thread
+from .conftest import ETH, PaperBackpack, SkewedClock, in_thread
 
 SOL = "SOL_USDC_PERP"
 
@@ -278,7 +277,7 @@ def test_skewed_local_clock_is_corrected_by_the_venue_clock(paper_backpack: Pape
     config = paper_backpack.config()
 
     async def scenario():
-        async with BackpackConnector(config, clock=lambda: time.time() - 30) as connector:
+        async with BackpackConnector(config, clock=SkewedClock(-30)) as connector:
             await connector.check()
             return connector.clock_offset_ms, await connector.positions()
 
@@ -288,12 +287,12 @@ def test_skewed_local_clock_is_corrected_by_the_venue_clock(paper_backpack: Pape
 
 def test_expired_request_relearns_the_clock_and_is_sent_exactly_once(paper_backpack: PaperBackpack) -> None:
     config = paper_backpack.config()
-    skew = [0.0]
+    clock = SkewedClock()
 
     async def scenario():
-        async with BackpackConnector(config, clock=lambda: time.time() + skew[0]) as connector:
+        async with BackpackConnector(config, clock=clock) as connector:
             await connector.prepare(ETH)
-            skew[0] = -30.0  # the local clock jumps back after the offset was learned
+            clock.skew = -30.0  # the local clock jumps back after the offset was learned
             handle = await connector.submit_market_order(ETH, Side.BUY, Decimal("0.1"))
             return handle, connector.clock_offset_ms
 

@@ -14,7 +14,7 @@ from hedgectl.errors import InvalidOrder, RateLimited, VenueTimeout, VenueUnavai
 from hedgectl.execution.orders import Side
 from hedgectl.sim.exchange import Side as EngineSide
 
-from .conftest import ETH, PaperBackpack
+from .conftest import ETH, PaperBackpack, SkewedClock
 
 
 def _trade_on_the_venue(paper_backpack: PaperBackpack, side: EngineSide, quantity: str) -> None:
@@ -213,7 +213,7 @@ def test_a_first_read_goes_out_at_once_without_asking_the_venue_clock(paper_back
 
 def test_a_first_read_on_a_skewed_clock_learns_the_venue_clock_and_succeeds(paper_backpack: PaperBackpack) -> None:
     async def scenario():
-        async with BackpackConnector(paper_backpack.config(), clock=lambda: time.time() - 30) as connector:
+        async with BackpackConnector(paper_backpack.config(), clock=SkewedClock(-30)) as connector:
             return await connector.positions(), connector.clock_offset_ms
 
     positions, offset = asyncio.run(scenario())

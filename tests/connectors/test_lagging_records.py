@@ -1,6 +1,8 @@
 """Venue records that trail the engine (the paper venues' ``lag`` fault): orders, trades and transactions listed
 seconds after they executed while positions are current. Every connector must confirm from the records once they
-show, and must never take a record not shown yet for an order that never landed, so nothing is sent twice."""
+show, and must never take a record not shown yet for an order that never landed, so nothing is sent twice.
+
+Venues and connectors share one simulated clock: the lag windows pass as the connectors wait, without real waiting."""
 
 from __future__ import annotations
 
@@ -8,14 +10,35 @@ from decimal import Decimal
 
 import pytest
 
+from hedgectl.clock import SimulatedClock
 from hedgectl.execution.orders import OrderState, Side
 
 from .conftest import ETH as BACKPACK_ETH
 from .conftest import PaperBackpack
 from .grvt_support import ETH as GRVT_ETH
-from .grvt_support import PaperGrvt, paper_grvt  # noqa: F401
+from .grvt_support import PaperGrvt
 from .lighter_support import ETH as LIGHTER_ETH
-from .lighter_support import PaperLighter, paper_lighter  # noqa: F401
+from .lighter_support import PaperLighter
+
+
+@pytest.fixture
+def simulated_clock() -> SimulatedClock:
+    return SimulatedClock()
+
+
+@pytest.fixture
+def paper_lighter(paper_venues_factory, simulated_clock) -> PaperLighter:
+    return PaperLighter(paper_venues_factory(kinds=["lighter"], clock=simulated_clock), simulated_clock)
+
+
+@pytest.fixture
+def paper_backpack(paper_venues_factory, simulated_clock) -> PaperBackpack:
+    return PaperBackpack(paper_venues_factory(kinds=["backpack"], clock=simulated_clock), simulated_clock)
+
+
+@pytest.fixture
+def paper_grvt(paper_venues_factory, simulated_clock) -> PaperGrvt:
+    return PaperGrvt(paper_venues_factory(kinds=["grvt"], clock=simulated_clock), simulated_clock)
 
 
 def _market(symbol: str, side: Side, size: str, *, lose_answer=None, wait: float = 20):

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from hedgectl.clock import SYSTEM_CLOCK, Clock
 from hedgectl.config.starter import paper_config
 from hedgectl.journal import Journal, journal_path
 from hedgectl.registry import ConnectorSet
@@ -53,7 +54,8 @@ class HedgeRun:
 @pytest.fixture
 def hedge_run(paper_venues_factory, tmp_path: Path):
     """Run one cycle: ``hedge_run(at_phase={"monitor": lambda venues: venues.arm(...)}, **param_overrides)``;
-    ``at_phase_status={"wait": lambda status: ...}`` looks at the cycle's live status as each phase begins."""
+    ``at_phase_status={"wait": lambda status: ...}`` looks at the cycle's live status as each phase begins;
+    ``clock=SimulatedClock()`` runs venues, connectors and cycle on simulated time (windows pass without waiting)."""
     journals: list[Journal] = []
 
     def run(
@@ -64,9 +66,10 @@ def hedge_run(paper_venues_factory, tmp_path: Path):
         stop_at_phase: str | None = None,
         notifier: Any = None,
         at_phase_status: dict[str, Callable[[Any], Any]] | None = None,
+        clock: Clock = SYSTEM_CLOCK,
         **overrides: Any,
     ) -> HedgeRun:
-        venues = venues or paper_venues_factory()
+        venues = venues or paper_venues_factory(clock=clock)
         config = paper_config(venues.accounts_document(), data_dir=tmp_path)
         params = override(config.hedge, **{**FAST, **overrides})
         journal = Journal(journal_path(tmp_path))
@@ -77,7 +80,7 @@ def hedge_run(paper_venues_factory, tmp_path: Path):
 
         async def main() -> HedgeResult:
             stop = asyncio.Event()
-            async with ConnectorSet(config, data_dir=tmp_path) as connectors:
+            async with ConnectorSet(config, data_dir=tmp_path, clock=clock) as connectors:
                 built = {name: await connectors.get(name) for name in set(params.roles.values())}
                 legs = legs_from_config(built, params)
 
@@ -94,7 +97,7 @@ def hedge_run(paper_venues_factory, tmp_path: Path):
                             stop.set()
 
                 cycle = HedgeCycle(
-                    legs, params, journal=journal, data_dir=tmp_path, on_event=on_event, notifier=notifier
+                    legs, params, journal=journal, data_dir=tmp_path, on_event=on_event, notifier=notifier, clock=clock
                 )
                 return await cycle.run(stop)
 

@@ -5,6 +5,7 @@ from decimal import Decimal
 
 import pytest
 
+from hedgectl.clock import SimulatedClock
 from hedgectl.errors import LockHeld, PreflightFailed, UnresolvedCycle
 from hedgectl.execution.orders import OrderState
 from hedgectl.strategies.hedge.phases import Outcome
@@ -170,7 +171,7 @@ def test_an_order_whose_answer_stays_lost_is_settled_at_the_venue_before_the_cyc
     lose_every_answer = lambda v: v.arm(  # noqa: E731
         "lighter", "error", account="lighter1", path="/api/v1/sendTx", status=502, count=3
     )
-    run = hedge_run(at_phase={"flatten": lose_every_answer})
+    run = hedge_run(at_phase={"flatten": lose_every_answer}, clock=SimulatedClock())
     assert run.result.outcome is Outcome.COMPLETED, run.result.reason
     assert run.all_flat()
     cycle = run.journal.cycle(run.result.cycle_id)
@@ -332,7 +333,7 @@ def test_records_trailing_the_venues_with_lost_answers_never_duplicate_and_end_f
         v.arm("lighter", "drop_after_execute", account="lighter1", count=1)
         v.arm("backpack", "drop_after_execute", account="backpack", count=1)
 
-    run = hedge_run(before=lagging)
+    run = hedge_run(before=lagging, clock=SimulatedClock())
     assert run.venues.exchange_audit() == []
     assert run.all_flat(), run.positions()
     assert run.result.outcome in (Outcome.COMPLETED, Outcome.EMERGENCY_EXIT), run.result.reason

@@ -17,13 +17,13 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from hedgectl.clock import SYSTEM_CLOCK, Clock
 from hedgectl.config.model import ConnectorConfig
 from hedgectl.connectors.backpack import wire
 from hedgectl.connectors.backpack.signing import Signer
@@ -120,7 +120,7 @@ class BackpackConnector(Connector):
         config: ConnectorConfig,
         *,
         data_dir: Path | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = SYSTEM_CLOCK,
     ):
         secret = config.secrets.get("api_secret")
         if not secret:
@@ -134,7 +134,6 @@ class BackpackConnector(Connector):
         if not 1 <= window <= MAX_WINDOW_MS:
             raise ConfigError(f"connectors.{config.name}.window_ms: must be in 1..{MAX_WINDOW_MS}, got {window}")
         self.window_ms = window
-        self._clock = clock
         self._clock_offset_ms: float | None = None
         self._clock_lock = asyncio.Lock()
         self._http: httpx.AsyncClient | None = None
@@ -142,7 +141,7 @@ class BackpackConnector(Connector):
         self._watches: dict[int, _Watch] = {}
         self._tasks: set[asyncio.Task] = set()
         self._marks = PositionMarks()
-        super().__init__(config, data_dir=data_dir)
+        super().__init__(config, data_dir=data_dir, clock=clock)
 
     def __repr__(self) -> str:
         return f"BackpackConnector(name={self.name!r}, base_url={self.config.base_url!r})"
@@ -205,7 +204,7 @@ class BackpackConnector(Connector):
         return self._clock_offset_ms
 
     def venue_time_ms(self) -> int:
-        return int(self._clock() * 1000 + (self._clock_offset_ms or 0))
+        return int(self.clock.now() * 1000 + (self._clock_offset_ms or 0))
 
     async def sync_clock(self, *, force: bool = False) -> float:
         """Learn the venue's clock offset from ``/api/v1/time`` (halfway through the round trip)."""
@@ -214,9 +213,9 @@ class BackpackConnector(Connector):
                 return self._clock_offset_ms
 
             async def read_time() -> float:
-                before = self._clock()
+                before = self.clock.now()
                 server = await self._request("GET", "/api/v1/time")
-                after = self._clock()
+                after = self.clock.now()
                 try:
                     server_ms = int(server)
                 except (TypeError, ValueError):
@@ -512,9 +511,9 @@ class BackpackConnector(Connector):
             tracker.apply(OrderEvent.REJECT, reason=str(error), error=error)
             raise
         sent_at = self.venue_time_ms() / 1000
-        loop = asyncio.get_running_loop()
         # Absence proves nothing until the signed request is too old for the venue to accept.
-        watch = _Watch(tracker, sent_at, loop.time() + self.landing_horizon_secs, self._marks.take(intent.symbol))
+        absent_after = self.clock.monotonic() + self.landing_horizon_secs
+        watch = _Watch(tracker, sent_at, absent_after, self._marks.take(intent.symbol))
         tracker.apply(OrderEvent.SUBMIT, info={"client_id": intent.client_order_index})
         try:
             document = await self._request("POST", "/api/v1/order", params, instruction="orderExecute",
@@ -591,9 +590,8 @@ class BackpackConnector(Connector):
         """Drive one order to a final state from the venue's reports (the body of the handle's task)."""
         tracker = watch.tracker
         intent = tracker.intent
-        loop = asyncio.get_running_loop()
         # Counted from when absence could first be proven, so a long window never cuts the resolution short.
-        deadline = max(loop.time(), watch.absent_after) + self.resolve_timeout_secs
+        deadline = max(self.clock.monotonic(), watch.absent_after) + self.resolve_timeout_secs
         since_ms = int((watch.sent_at - self.absence_margin_secs) * 1000)
         absent_reads = 0  # consecutive complete lookups without a trace, counted once the window has passed
         unproven = ""  # why no trace of the order is not yet proof that it never executed
@@ -609,7 +607,7 @@ class BackpackConnector(Connector):
                     if found is not None:
                         absent_reads = 0
                         self._fold(tracker, *found)
-                    elif unknown and loop.time() >= watch.absent_after:
+                    elif unknown and self.clock.monotonic() >= watch.absent_after:
                         absent_reads += 1
                     # Two clean readings, not one, so that a momentarily stale history cannot decide alone; and the
                     # history may lag the engine for longer, so the position must agree.
@@ -625,7 +623,7 @@ class BackpackConnector(Connector):
                             return
                 if tracker.snapshot().is_final:
                     return
-                if tracker.state is OrderState.UNKNOWN and loop.time() >= deadline:
+                if tracker.state is OrderState.UNKNOWN and self.clock.monotonic() >= deadline:
                     why = f" (no trace of it, but {unproven})" if unproven else ""
                     raise AmbiguousOutcome(
                         f"order {intent.client_order_index}: outcome still unknown after "
@@ -635,9 +633,7 @@ class BackpackConnector(Connector):
                 delay = self.resolve_poll_secs if tracker.state in (OrderState.UNKNOWN, OrderState.SUBMITTING) \
                     else self.resting_poll_secs
                 watch.wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(delay):  # not wait_for: it can swallow a cancel on Python 3.11
-                        await watch.wake.wait()
+                await self.clock.wait(watch.wake, delay)
         finally:
             self._watches.pop(intent.client_order_index, None)
             self._release_mark(watch)
@@ -670,16 +666,15 @@ class BackpackConnector(Connector):
                                                 instruction="orderCancelAll"),
             )
             self._after_cancel(document if isinstance(document, list) else [])
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.cancel_confirm_secs
+        deadline = self.clock.monotonic() + self.cancel_confirm_secs
         while True:
             still_open = await self.open_orders(symbol)
             if not still_open:
                 return
-            if loop.time() >= deadline:
+            if self.clock.monotonic() >= deadline:
                 ids = ", ".join(str(order.client_order_index or order.venue_order_id) for order in still_open)
                 raise VenueError(f"orders still open after cancel-all: {ids}", venue=self.venue, connector=self.name)
-            await asyncio.sleep(0.1)
+            await self.clock.sleep(0.1)
 
     def _after_cancel(self, documents: list[Any]) -> None:
         """Fold cancel answers into the orders being confirmed (a 202 has none) and wake their loops."""

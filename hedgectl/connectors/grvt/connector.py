@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from hedgectl.clock import SYSTEM_CLOCK, Clock
 from hedgectl.config.model import ConnectorConfig
 from hedgectl.config.secrets import Secret, register_secret
 from hedgectl.connectors.base import (
@@ -101,7 +102,7 @@ class GrvtConnector(Connector):
     venue = wire.VENUE
     client_id_range = wire.GRVT_RANGE
 
-    def __init__(self, config: ConnectorConfig, *, data_dir: Path | None = None):
+    def __init__(self, config: ConnectorConfig, *, data_dir: Path | None = None, clock: Clock = SYSTEM_CLOCK):
         options = config.options
         environment = options.get("environment") or "prod"
         self.hosts = wire.resolve_hosts(
@@ -121,7 +122,7 @@ class GrvtConnector(Connector):
             self._account_key = f"{host}-{self._sub_account_id}"
         else:
             self._account_key = f"{host}-key-" + hashlib.sha256(self._api_key.reveal().encode()).hexdigest()[:12]
-        super().__init__(config, data_dir=data_dir)
+        super().__init__(config, data_dir=data_dir, clock=clock)
         self._http: httpx.AsyncClient | None = None
         self._session: _Session | None = None
         self._login_lock = asyncio.Lock()
@@ -180,11 +181,11 @@ class GrvtConnector(Connector):
 
     async def _ensure_session(self) -> _Session:
         session = self._session
-        if session is not None and session.expires_at - time.time() > SESSION_REFRESH_MARGIN_SECS:
+        if session is not None and session.expires_at - self.clock.now() > SESSION_REFRESH_MARGIN_SECS:
             return session
         async with self._login_lock:
             session = self._session
-            if session is None or session.expires_at - time.time() <= SESSION_REFRESH_MARGIN_SECS:
+            if session is None or session.expires_at - self.clock.now() <= SESSION_REFRESH_MARGIN_SECS:
                 session = self._session = await self._login()
             return session
 
@@ -202,7 +203,7 @@ class GrvtConnector(Connector):
                 raise error
             raise AuthError(f"login refused: {error.message}", venue=self.venue, connector=self.name,
                             code=error.code, status=response.status_code)
-        token, expires_at = _session_cookie(response)
+        token, expires_at = _session_cookie(response, self.clock.now())
         if token is None:
             raise AuthError("login answered without a session cookie", venue=self.venue, connector=self.name)
         register_secret(token)
@@ -397,7 +398,7 @@ class GrvtConnector(Connector):
             leg["limit_price"] = plain(await self._slippage_bound(intent, rules, max_slippage))
         else:
             is_market, time_in_force, expiry = True, "IMMEDIATE_OR_CANCEL", self.ioc_expiry_secs
-        now = time.time()
+        now = self.clock.now()
         order = {
             "sub_account_id": str(sub_account),
             "is_market": is_market,
@@ -498,19 +499,18 @@ class GrvtConnector(Connector):
     async def _follow(self, tracker: OrderTracker, expires_ns: int, *, time_in_force: str) -> None:
         """Poll the order by client order id until the venue reports it final (or proves it absent)."""
         index = tracker.intent.client_order_index
-        loop = asyncio.get_running_loop()
-        started = loop.time()
+        started = self.clock.monotonic()
         delay = POLL_FIRST_SECS
         unreadable_since: float | None = None
         fenced_at: float | None = None
         while not tracker.snapshot().is_final:
-            await asyncio.sleep(delay)
+            await self.clock.sleep(delay)
             delay = min(delay * 1.5, self.poll_max_secs)
             try:
                 document = await self._lookup(index)
             except (VenueUnavailable, RateLimited, VenueProtocolError) as exc:
-                unreadable_since = unreadable_since or loop.time()
-                if loop.time() - unreadable_since > self.confirm_patience_secs:
+                unreadable_since = unreadable_since or self.clock.monotonic()
+                if self.clock.monotonic() - unreadable_since > self.confirm_patience_secs:
                     raise AmbiguousOutcome(f"client order {index} could not be confirmed: {exc}", venue=self.venue,
                                            connector=self.name, client_order_index=index) from None
                 logger.info("%s: order lookup failed (%s); retrying", self.name, exc)
@@ -521,14 +521,15 @@ class GrvtConnector(Connector):
                 continue
             if tracker.snapshot().filled_size > 0:
                 continue
-            if fenced_at is None and (tracker.state is OrderState.UNKNOWN or loop.time() - started > FENCE_AFTER_SECS):
+            overdue = self.clock.monotonic() - started > FENCE_AFTER_SECS
+            if fenced_at is None and (tracker.state is OrderState.UNKNOWN or overdue):
                 try:
                     await self._fence(index)
-                    fenced_at = time.time()
+                    fenced_at = self.clock.now()
                 except VenueError as exc:
                     logger.info("%s: fencing cancel failed (%s); retrying", self.name, exc)
                 continue
-            if fenced_at is not None and time.time() > self._absent_after(expires_ns, fenced_at, time_in_force):
+            if fenced_at is not None and self.clock.now() > self._absent_after(expires_ns, fenced_at, time_in_force):
                 logger.warning("%s: client order %d is not at the venue; it can no longer be accepted", self.name,
                                index)
                 tracker.apply(OrderEvent.REJECT, reason="absent at the venue after its fence and expiry")
@@ -567,7 +568,7 @@ class GrvtConnector(Connector):
         return None if document is None else wire.order_report(document)
 
 
-def _session_cookie(response: httpx.Response) -> tuple[str | None, float]:
+def _session_cookie(response: httpx.Response, now: float) -> tuple[str | None, float]:
     """The ``gravity`` cookie's value and expiry (Unix seconds) from a login answer's Set-Cookie headers."""
     for header in response.headers.get_list("set-cookie"):
         jar = http.cookies.SimpleCookie()
@@ -578,7 +579,7 @@ def _session_cookie(response: httpx.Response) -> tuple[str | None, float]:
         morsel = jar.get("gravity")
         if morsel is None or not morsel.value:
             continue
-        expires_at = time.time() + DEFAULT_SESSION_SECS
+        expires_at = now + DEFAULT_SESSION_SECS
         if morsel["expires"]:
             try:
                 expires_at = email.utils.parsedate_to_datetime(morsel["expires"]).timestamp()

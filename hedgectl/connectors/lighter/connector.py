@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from hedgectl.clock import SYSTEM_CLOCK, Clock
 from hedgectl.connectors.base import Balance, Connector, Fill, MarketRules, OrderReport, Position, TopOfBook
 from hedgectl.connectors.lighter.nonces import NonceFile, nonce_slot
 from hedgectl.connectors.lighter.rest import LighterRest
@@ -191,14 +192,14 @@ class LighterConnector(Connector):
     venue = VENUE
     client_id_range = LIGHTER_RANGE
 
-    def __init__(self, config: ConnectorConfig, *, data_dir: Path | None = None):
+    def __init__(self, config: ConnectorConfig, *, data_dir: Path | None = None, clock: Clock = SYSTEM_CLOCK):
         options = config.options
         try:
             self.account_index = int(options["account_index"])
             self.api_key_index = int(options["api_key_index"])
         except (KeyError, TypeError, ValueError):
             raise ConfigError(f"connectors.{config.name}: account_index and api_key_index must be integers") from None
-        super().__init__(config, data_dir=data_dir)
+        super().__init__(config, data_dir=data_dir, clock=clock)
         self.client_ids = _shared_allocator(config.base_url, self.account_index, self.client_ids)
         chain_id = options.get("chain_id")
         self.chain_id = int(chain_id) if chain_id is not None else None
@@ -356,7 +357,7 @@ class LighterConnector(Connector):
 
     async def _recent_book(self, symbol: str) -> TopOfBook:
         book = self._books.get(symbol)
-        if book is None or time.time() - book.at > self.book_max_age_secs:
+        if book is None or self.clock.now() - book.at > self.book_max_age_secs:
             logger.info("%s: book of %s is missing or stale, reading it on the order path", self.name, symbol)
             book = await self.top_of_book(symbol)
         return book
@@ -652,7 +653,7 @@ class LighterConnector(Connector):
                     elif isinstance(error, RateLimited):
                         troubled_sends += 1
                         if troubled_sends < self.max_send_attempts:
-                            await asyncio.sleep(0.1 * troubled_sends)
+                            await self.clock.sleep(0.1 * troubled_sends)
                             continue
                     raise error
                 troubled_sends += 1
@@ -661,7 +662,7 @@ class LighterConnector(Connector):
                 if troubled_sends >= self.max_send_attempts:
                     raise VenueUnavailable(f"{what}: {result.message}", venue=VENUE, connector=self.name,
                                            status=result.http_status)
-                await asyncio.sleep(0.1 * troubled_sends)
+                await self.clock.sleep(0.1 * troubled_sends)
 
     # --- orders ----------------------------------------------------------------------------------------------
 
@@ -673,7 +674,7 @@ class LighterConnector(Connector):
         async with self._nonce.lock():
             nonce = await self._take_nonce()
         self._presigned[intent.client_order_index] = (plan.wire_fields(), self._sign_order(plan, nonce),
-                                                      time.monotonic())
+                                                      self.clock.monotonic())
 
     async def submit_order(
         self,
@@ -692,7 +693,7 @@ class LighterConnector(Connector):
         if presigned is not None:
             fields_, tx, signed_at = presigned
             # the signature carries an expiry of its own: an old one is signed again rather than risk a refusal
-            if fields_ == plan.wire_fields() and time.monotonic() - signed_at < PRESIGNED_MAX_AGE_SECS:
+            if fields_ == plan.wire_fields() and self.clock.monotonic() - signed_at < PRESIGNED_MAX_AGE_SECS:
                 plan.presigned = tx
         tracker.apply(OrderEvent.SUBMIT, info={"api_key_index": self.api_key_index})
         plan.baseline = self._marks.take(intent.symbol)
@@ -784,7 +785,7 @@ class LighterConnector(Connector):
             tx = presigned if plan.signed_ahead else self._sign_order(plan, nonce)
             plan.sent.append(tx)
             if plan.first_sent_at is None:
-                plan.first_sent_at = time.time()
+                plan.first_sent_at = self.clock.now()
             return tx
 
         return sign
@@ -865,7 +866,7 @@ class LighterConnector(Connector):
                         logger.warning("%s: order %s attempt %d refused (%s); sending again", self.name, coi,
                                        attempt, error)
                         if isinstance(error, RateLimited):
-                            await asyncio.sleep(0.1 * troubled_sends)
+                            await self.clock.sleep(0.1 * troubled_sends)
                         continue
                     if lost_may_run:
                         if await self._lost_order_landed(plan, lost):
@@ -956,7 +957,7 @@ class LighterConnector(Connector):
         for tx in lost:
             if await self._tx_known(tx.tx_hash):
                 return True
-        since = (plan.first_sent_at or time.time()) - LOST_TRADES_CLOCK_MARGIN_SECS
+        since = (plan.first_sent_at or self.clock.now()) - LOST_TRADES_CLOCK_MARGIN_SECS
         trades, complete = await self._trades_back_to(
             {"account_index": self.account_index, "market_id": plan.market.market_id}, since
         )
@@ -987,14 +988,15 @@ class LighterConnector(Connector):
         venue that does not settle it by the deadline ends in AmbiguousOutcome.
         """
         coi = plan.intent.client_order_index
-        deadline = time.monotonic() + self.resolve_timeout_secs
+        deadline = self.clock.monotonic() + self.resolve_timeout_secs
         last_error: Exception | None = None
         consumed_since: float | None = None
         last_unproven = ""  # why the position cannot vouch that the lost order did not run
         step = 0
         while True:
             # every read of a round that starts after the settle window is a reading of the settled venue
-            settled = consumed_since is not None and time.monotonic() - consumed_since >= self.consumed_settle_secs
+            now = self.clock.monotonic()
+            settled = consumed_since is not None and now - consumed_since >= self.consumed_settle_secs
             try:
                 if await self._orders_by_client_index(coi, plan.market.market_id):
                     return None
@@ -1005,7 +1007,7 @@ class LighterConnector(Connector):
                     # two can ever run (and a nonce below it means the lost one was refused)
                     return server_next
                 if consumed_since is None:
-                    consumed_since = time.monotonic()
+                    consumed_since = self.clock.monotonic()
                     deadline = max(deadline, consumed_since + self.consumed_settle_secs + 2 * RESOLVE_DELAYS[-1])
                 if await self._lost_trace(plan, lost):
                     return None
@@ -1023,7 +1025,7 @@ class LighterConnector(Connector):
                     last_unproven = unproven
             except VenueError as exc:
                 last_error = exc
-            if time.monotonic() >= deadline:
+            if self.clock.monotonic() >= deadline:
                 if consumed_since is None:
                     why = f"the venue could not be asked whether it has the order ({last_error})"
                 else:
@@ -1032,16 +1034,16 @@ class LighterConnector(Connector):
                            + (f"; {last_unproven}" if last_unproven else ""))
                 raise AmbiguousOutcome(f"order {coi}: {why}", venue=VENUE, connector=self.name,
                                        client_order_index=coi)
-            await asyncio.sleep(RESOLVE_DELAYS[min(step, len(RESOLVE_DELAYS) - 1)])
+            await self.clock.sleep(RESOLVE_DELAYS[min(step, len(RESOLVE_DELAYS) - 1)])
             step += 1
 
     async def _confirm(self, tracker: OrderTracker, plan: _OrderPlan) -> None:
         """Poll the venue until the order is final (market orders within ``confirm_timeout_secs``)."""
         intent = plan.intent
         is_market = intent.order_type is OrderType.MARKET
-        deadline = time.monotonic() + self.confirm_timeout_secs if is_market else None
+        deadline = self.clock.monotonic() + self.confirm_timeout_secs if is_market else None
         delays = list(CONFIRM_DELAYS)
-        first = _first_delay(plan.predicted_execution_ms, self.last_latency_ms)
+        first = _first_delay(plan.predicted_execution_ms, self.last_latency_ms, now=self.clock.now())
         if first is not None:
             delays[0] = first
         step = 0
@@ -1050,7 +1052,7 @@ class LighterConnector(Connector):
             delay = delays[step] if step < len(delays) else (delays[-1] if is_market else LIMIT_POLL_SECS)
             step += 1
             if delay:
-                await asyncio.sleep(delay)
+                await self.clock.sleep(delay)
             try:
                 report = await self._confirming_report(plan)
             except (VenueUnavailable, RateLimited, VenueProtocolError) as exc:
@@ -1063,7 +1065,7 @@ class LighterConnector(Connector):
                 report = None
             if report is not None:
                 self._apply_report(tracker, report)
-            if deadline is not None and time.monotonic() > deadline and not tracker.snapshot().is_final:
+            if deadline is not None and self.clock.monotonic() > deadline and not tracker.snapshot().is_final:
                 raise VenueTimeout(
                     f"order {intent.client_order_index}: no final state from the venue within "
                     f"{self.confirm_timeout_secs:g}s" + (f" (last error: {last_error})" if last_error else ""),
@@ -1178,13 +1180,13 @@ class LighterConnector(Connector):
 
     async def _wait_until(self, read: Callable[[], Awaitable[Any]], done: Callable[[Any], bool], what: str) -> None:
         """Poll ``read`` on the confirmation schedule until ``done`` says so; VenueTimeout after the confirm time."""
-        deadline = time.monotonic() + self.confirm_timeout_secs
+        deadline = self.clock.monotonic() + self.confirm_timeout_secs
         step = 0
         while not done(await read()):
-            if time.monotonic() > deadline:
+            if self.clock.monotonic() > deadline:
                 raise VenueTimeout(what, venue=VENUE, connector=self.name)
             step = min(step + 1, len(CONFIRM_DELAYS) - 1)
-            await asyncio.sleep(CONFIRM_DELAYS[step])
+            await self.clock.sleep(CONFIRM_DELAYS[step])
 
     async def taker_fee_rate(self, symbol: str) -> Decimal | None:
         """The market's taker fee, from ``orderBookDetails`` (``taker_fee``, in percent)."""
@@ -1290,13 +1292,13 @@ def _worst_price(touch: Decimal, slippage: Decimal, side: Side, rules: MarketRul
     return max(rules.quantize_price(touch * (1 - slippage), ROUND_CEILING), rules.tick_size)
 
 
-def _first_delay(predicted_execution_ms: int | None, round_trip_ms: float | None) -> float | None:
+def _first_delay(predicted_execution_ms: int | None, round_trip_ms: float | None, *, now: float) -> float | None:
     """When to send the first confirming read: so that it reaches the venue (half a round trip later) at the
     predicted execution time (a timestamp in ms, or a duration). Capped, so a skewed clock costs little."""
     if not predicted_execution_ms or predicted_execution_ms <= 0:
         return None
     if predicted_execution_ms > 10**12:
-        seconds = predicted_execution_ms / 1000 - time.time()
+        seconds = predicted_execution_ms / 1000 - now
     else:
         seconds = predicted_execution_ms / 1000
     seconds -= (round_trip_ms or 0) / 2000

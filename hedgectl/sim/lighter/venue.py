@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -105,22 +104,18 @@ class PaperLighter(PaperVenue):
         super().__init__(market)
         self._rng = market.rng("lighter:accounts")
         self.exchange = Exchange(market, self.name, rules or LIGHTER_RULES, basis=LIGHTER_BASIS,
-                                 first_order_id=self._rng.randrange(10**8, 10**9))
+                                 first_order_id=self._rng.randrange(10**8, 10**9), clock_ms=self.now_ms)
         self.keys = KeyRing()
         self.ledger = LighterLedger(self.exchange, self.keys, market.rng("lighter:ledger"))
-        self.clock: Callable[[], float] = time.time
         self.faults.on_arm(FaultKind.NONCE_SKEW, self._arm_nonce_skew)
         self.faults.on_arm(FaultKind.LIQUIDATE, self._arm_liquidate)
         self.faults.on_arm(FaultKind.PRICE_MOVE, self._arm_price_move)
         self.faults.handles(FaultKind.LAG)
         self.faults.handles(FaultKind.REJECT_AFTER_ACCEPT)
 
-    def _now_ms(self) -> int:
-        return int(self.clock() * 1000)
-
     def _lag_cutoff_ms(self, request: web.Request, account: str | None) -> int | None:
         """With a lag fault armed for ``account``, the newest record time a listing may show; None without."""
-        return self.lag_cutoff_ms(request, account, self._now_ms())
+        return self.lag_cutoff_ms(request, account, self.now_ms())
 
     # ----- accounts ---------------------------------------------------------------------------------------------
 
@@ -135,7 +130,7 @@ class PaperLighter(PaperVenue):
             account_index = self._rng.randrange(100_000, 1_000_000)
         account = LighterAccount(
             name=name, account_index=account_index, l1_address=f"0x{self._rng.getrandbits(160):040x}",
-            api_key_index=api_key_index, api_private_key=private, created_ms=self._now_ms(),
+            api_key_index=api_key_index, api_private_key=private, created_ms=self.now_ms(),
         )
         self.exchange.open_account(name, collateral)
         self.keys.register(account_index, api_key_index, public, transaction_time=account.created_ms * 1000)
@@ -305,7 +300,7 @@ class PaperLighter(PaperVenue):
         """Reads of an account's orders and trades need the SDK's auth token for that account."""
         self.ledger.account(account_index)
         token = request.headers.get("authorization") or request.query.get("auth")
-        self.keys.check_auth_token(token, account_index, self.clock())
+        self.keys.check_auth_token(token, account_index, self.clock.now())
 
     # ----- transactions -----------------------------------------------------------------------------------------
 
@@ -360,7 +355,7 @@ class PaperLighter(PaperVenue):
 
     def _admit_and_execute(self, request: web.Request, txs: list[SignedTx]) -> list[str]:
         """Admit every transaction, then take order faults, consume nonces and execute, in order."""
-        now = self._now_ms()
+        now = self.now_ms()
         for tx in txs:
             self.ledger.admit(tx, now)
         plans = [self._order_faults(request, tx) for tx in txs]
@@ -403,7 +398,7 @@ class PaperLighter(PaperVenue):
             "code": 200,
             "message": '{"ratelimit": "didn\'t use volume quota"}',
             "tx_hash": tx_hash,
-            "predicted_execution_time_ms": self._now_ms() + 5,
+            "predicted_execution_time_ms": self.now_ms() + 5,
             "volume_quota_remaining": 1000,
         }
 
@@ -499,7 +494,7 @@ class PaperLighter(PaperVenue):
 
     def _book_side(self, rules: MarketRules, side: Side) -> list[dict[str, Any]]:
         """Resting orders on one side, best first; account orders go ahead of pool liquidity at one price."""
-        now = self._now_ms()
+        now = self.now_ms()
         is_ask = side is Side.SELL
         entries: list[tuple[Decimal, int, dict[str, Any]]] = []
         for level, (price, quantity) in enumerate(self.exchange.synthetic_levels(rules.symbol, side)):

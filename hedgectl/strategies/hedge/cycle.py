@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from hedgectl import locks
+from hedgectl.clock import SYSTEM_CLOCK, Clock
 from hedgectl.config.model import HedgeConfig
 from hedgectl.connectors.base import Connector, Position
 from hedgectl.decimals import ZERO, plain, quantize_down, significant
@@ -136,6 +137,7 @@ class HedgeCycle:
         on_readings: Callable[[CycleStatus], Any] | None = None,
         rng: random.Random | None = None,
         dry_run: bool = False,
+        clock: Clock = SYSTEM_CLOCK,
     ):
         missing = [role for role in ROLE_ORDER if role not in legs]
         if missing:
@@ -149,6 +151,7 @@ class HedgeCycle:
         self.on_readings = on_readings
         self.rng = rng or random.Random()
         self.dry_run = dry_run
+        self.clock = clock
         self.status = CycleStatus(
             direction=params.direction,
             legs={
@@ -165,7 +168,7 @@ class HedgeCycle:
         self._expected: dict[str, Decimal] = {}
         self._expected_nonzero: set[str] = set()
         self._warned_liquidation: set[str] = set()
-        self._started_at = time.time()
+        self._started_at = self.clock.now()
         self._stop = asyncio.Event()
         self._l1_client_order_index: int | None = None
         self._l1_intent: OrderIntent | None = None
@@ -251,7 +254,7 @@ class HedgeCycle:
         )
         self.status.cycle_id = self.cycle_id
         self.status.size = plan.size
-        self._started_at = time.time()
+        self._started_at = self.clock.now()
         self.status.started_at = self._started_at
         self._emit("cycle", f"cycle {self.cycle_id}: {plan.direction} {plain(plan.size)}", cycle_id=self.cycle_id)
         await self._notify("hedge_started", self.status)
@@ -574,7 +577,7 @@ class HedgeCycle:
                 break
             if isinstance(snapshot.error, FINAL_REFUSALS):
                 break
-            await asyncio.sleep(self.params.retry_delay_secs)
+            await self.clock.sleep(self.params.retry_delay_secs)
         return filled_total
 
     # --- phases ----------------------------------------------------------------------------------------------
@@ -631,12 +634,12 @@ class HedgeCycle:
         )
 
     async def _wait(self, seconds: float) -> None:
-        deadline = time.time() + seconds
+        deadline = self.clock.now() + seconds
         self.status.countdown_until = deadline
         self.status.countdown_label = "L2 enters in"
         try:
             while True:
-                remaining = deadline - time.time()
+                remaining = deadline - self.clock.now()
                 if remaining <= 0:
                     return
                 self._emit("countdown", f"L2 enters in {remaining:.0f}s", seconds_left=round(remaining, 1))
@@ -684,7 +687,7 @@ class HedgeCycle:
             results = await self._read_all()
             if not any(isinstance(v, VenueError) for v in results.values()):
                 return {role: value.signed_size for role, value in results.items()}
-            await asyncio.sleep(0.25 * (2**attempt))
+            await self.clock.sleep(0.25 * (2**attempt))
         unknown = [f"{role}: {value}" for role, value in results.items() if isinstance(value, VenueError)]
         raise EmergencyExit("positions unknown: " + "; ".join(unknown))
 
@@ -735,7 +738,7 @@ class HedgeCycle:
             if isinstance(snapshot.error, FINAL_REFUSALS):
                 raise EmergencyExit(f"BP rebalance refused: {snapshot.error}")
             if not use_fills and attempt < attempts - 1:
-                await asyncio.sleep(self.params.retry_delay_secs)
+                await self.clock.sleep(self.params.retry_delay_secs)
             use_fills = False
         sizes = await self._read_all_known()
         net = sum(sizes.values(), ZERO)
@@ -745,7 +748,7 @@ class HedgeCycle:
             )
 
     async def _monitor(self, plan: HedgePlan) -> None:
-        deadline = time.time() + self.params.monitor_timeout_secs
+        deadline = self.clock.now() + self.params.monitor_timeout_secs
         self.status.countdown_until = deadline
         self.status.countdown_label = "monitor ends in"
         zero_without_evidence: dict[str, int] = {}
@@ -753,7 +756,7 @@ class HedgeCycle:
             while True:
                 if self._stop.is_set():
                     raise EmergencyExit("interrupted by the operator")
-                if time.time() >= deadline:
+                if self.clock.now() >= deadline:
                     return
                 results = await self._read_all()
                 known = {r: v.signed_size for r, v in results.items() if not isinstance(v, VenueError)}
@@ -782,18 +785,13 @@ class HedgeCycle:
                         self._enter(Phase.REBALANCE, reason=f"net exposure {plain(net)}")
                         await self._rebalance(plan)
                         self._enter(Phase.MONITOR)
-                await self._stopped_within(max(0.0, min(self.params.poll_interval_secs, deadline - time.time())))
+                await self._stopped_within(max(0.0, min(self.params.poll_interval_secs, deadline - self.clock.now())))
         finally:
             self.status.countdown_until = None
 
     async def _stopped_within(self, seconds: float) -> bool:
         """Wait up to ``seconds`` for the operator's stop; True when it came."""
-        try:
-            async with asyncio.timeout(seconds):  # not wait_for: it can swallow a cancel on Python 3.11
-                await self._stop.wait()
-        except TimeoutError:
-            return False
-        return True
+        return await self.clock.wait(self._stop, seconds)
 
     async def _liquidated(self, role: str) -> bool:
         leg = self.legs[role]
@@ -875,7 +873,7 @@ class HedgeCycle:
         if cycle is None or all(order.is_final for order in cycle.orders):
             return []
         connected = {role: (leg.connector, leg.symbol) for role, leg in self.legs.items()}
-        changed, problems = await reconcile_orders(self.journal, cycle, connected)
+        changed, problems = await reconcile_orders(self.journal, cycle, connected, clock=self.clock)
         for order in changed:
             self._emit(
                 "reconcile",
@@ -894,7 +892,7 @@ class HedgeCycle:
             plan=self.plan,
             positions={role: flat[role].after for role in ROLE_ORDER},
             open_positions=[r.describe() for r in flat.values() if not r.flat] + unknown,
-            duration_secs=time.time() - self._started_at,
+            duration_secs=self.clock.now() - self._started_at,
             naked_window_ms=self.naked_window_ms,
             flattened={role: r.before for role, r in flat.items() if r.before and r.flat},
         )

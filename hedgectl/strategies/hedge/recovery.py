@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from hedgectl import locks
+from hedgectl.clock import SYSTEM_CLOCK, Clock
 from hedgectl.connectors.base import Connector, OrderReport
 from hedgectl.decimals import ZERO, plain, quantize_down
 from hedgectl.errors import LockHeld, VenueError
@@ -108,7 +108,7 @@ async def _recover_held_cycle(
             return report
         await connector.prepare(leg["symbol"])
         connected[role] = (connector, leg["symbol"])
-    changed, problems = await reconcile_orders(journal, cycle, connected)
+    changed, problems = await reconcile_orders(journal, cycle, connected, clock=connectors.clock)
     report.orders += changed
     report.problems += problems
     await _cancel_resting(connected, report)
@@ -149,8 +149,7 @@ async def reconcile_orders(
     cycle: CycleRecord,
     connected: dict[str, tuple[Connector, str]],
     *,
-    clock: Callable[[], float] = time.time,
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Ask the venues about every order of ``cycle`` whose outcome the journal does not know, by client order index,
     and record the answers. Returns the orders changed and the problems (orders whose venue could not be asked).
@@ -166,7 +165,7 @@ async def reconcile_orders(
     await _ask(pending, connected, answers, errors)
 
     def age(order: OrderRecord) -> float:
-        return clock() - order.created_at
+        return clock.now() - order.created_at
 
     def horizon(order: OrderRecord) -> float:
         return connected[order.role][0].landing_horizon_secs
@@ -177,18 +176,18 @@ async def reconcile_orders(
         wait = max(horizon(order) - age(order) for order in young)
         logger.info("%d order(s) not at the venue yet, sent %.1fs ago or less: asking again in %.1fs",
                     len(young), max(age(order) for order in young), wait)
-        await sleep(max(wait, 0.0))
+        await clock.sleep(max(wait, 0.0))
         await _ask(young, connected, answers, errors)
     # Absence past the horizon is proof only if the venue's records are current. A leg whose position differs from
     # what the journal's known fills make it may have an absent order that ran and is not listed yet: ask again.
-    settle_deadline = clock() + RECORDS_SETTLE_SECS
+    settle_deadline = clock.monotonic() + RECORDS_SETTLE_SECS
     while True:
         absent = [order for order in pending if order.id in answers and answers[order.id] is None]
         disagreeing = await _disagreeing_legs(cycle, connected, {order.role for order in absent})
         waiting = [order for order in absent if order.role in disagreeing]
-        if not waiting or clock() >= settle_deadline:
+        if not waiting or clock.monotonic() >= settle_deadline:
             break
-        await sleep(RECORDS_POLL_SECS)
+        await clock.sleep(RECORDS_POLL_SECS)
         await _ask(waiting, connected, answers, errors)
     for order in pending:
         if order.id not in answers:
