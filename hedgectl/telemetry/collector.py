@@ -161,8 +161,9 @@ def create_app(
         try:
             async with asyncio.timeout(send_timeout_secs):
                 await response.prepare(request)
-                for chunk in heartbeats.status_chunks():
-                    await response.write(chunk)
+                if request.method != "HEAD":  # a body after HEAD's headers would be read as the next answer
+                    for chunk in heartbeats.status_chunks():
+                        await response.write(chunk)
                 await response.write_eof()
         except TimeoutError:
             logger.debug("closing a connection: the status document was not read within %g s", send_timeout_secs)

@@ -280,3 +280,20 @@ def test_serve_process_answers_and_stops_cleanly_on_sigterm():
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+
+def test_a_head_request_for_the_status_gets_headers_only_and_the_connection_stays_usable(collector):
+    host, port = collector.url.removeprefix("http://").rsplit(":", 1)
+    request = "{} /api/status HTTP/1.1\r\nHost: x\r\nx-auth-token: " + TOKEN + "\r\n\r\n"
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall((request.format("HEAD") + request.format("GET")).encode())
+        answer = b""
+        while not (answer.count(b"HTTP/1.1 ") >= 2 and answer.endswith(b"0\r\n\r\n")):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    head, _, rest = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200")
+    assert rest.startswith(b"HTTP/1.1 200"), rest[:200]  # nothing between the HEAD answer and the GET's
