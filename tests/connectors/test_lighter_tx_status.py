@@ -139,6 +139,39 @@ def test_order_records_that_serve_their_indexes_as_strings_still_identify_the_or
     assert len(as_strings) == 1 and len(without_market) == 1
 
 
+def test_a_market_order_whose_trades_show_is_filled_even_when_its_status_reads_failed(paper_lighter: PaperLighter):
+    """Trades are the venue's own record of an execution: a status misread as failed never turns them into a
+    refusal (the order would be sent again while its fill stands)."""
+
+    def failed_status(request_path: str):
+        async def route(request: web.Request, body: bytes) -> web.Response:
+            answer = await proxy_ref[0].forward(request, body)
+            document = json.loads(answer.body)
+            if request_path == "/api/v1/tx":
+                document.update(status=4, executed_at=1)
+            else:
+                document["orders"] = []  # a done market order that the records do not list (yet)
+            return web.json_response(document)
+        return route
+
+    proxy_ref: list[LighterProxy] = []
+
+    async def scenario(connector):
+        async with LighterProxy(paper_lighter.url) as proxy:
+            proxy_ref.append(proxy)
+            proxy.on("/api/v1/tx", failed_status("/api/v1/tx"))
+            proxy.on("/api/v1/accountOrders", failed_status("/api/v1/accountOrders"))
+            async with paper_lighter.connector("lighter1", base_url=proxy.url) as connector:
+                await connector.prepare(ETH)
+                handle = await connector.submit_market_order(ETH, Side.BUY, Decimal("0.2"))
+                return await handle.wait_final(30)
+
+    snapshot = paper_lighter.run(scenario)
+
+    assert snapshot.state is OrderState.FILLED and snapshot.filled_size == Decimal("0.2")
+    assert paper_lighter.signed_size() == Decimal("0.2")
+
+
 @pytest.mark.parametrize("document, outcome", [
     ({"status": 2, "executed_at": 0}, "executed"),  # executed (one reading) / committed (the other)
     ({"status": 3, "executed_at": 1}, "executed"),  # executed and final / executed

@@ -1085,6 +1085,11 @@ class LighterConnector(Connector):
         if mine:
             return self._report(max(mine, key=lambda order: int(order.get("order_index") or 0)))
         outcome = tx_outcome(transaction) if transaction is not None else None
+        if outcome == "failed" and plan.intent.order_type is OrderType.MARKET:
+            # a market order lists no record once done: trades of it would overrule a misread status
+            traded = await self._report_from_trades(plan)
+            if traded is not None:
+                return traded
         if outcome == "failed":
             assert transaction is not None
             reason = tx_failure_reason(transaction)
