@@ -47,7 +47,9 @@ class RetryPolicy:
         if retry_after is not None:
             if retry_after > self.max_retry_after_secs:
                 return None
-            return max(0.0, float(retry_after))
+            # never sooner than the backoff: a "Retry-After: 0" from a venue that keeps refusing is no reason to
+            # ask it again at once, over and over until the patience runs out
+            return max(float(retry_after), self.backoff_secs(failures))
         return self.backoff_secs(failures, rng)
 
 

@@ -169,11 +169,21 @@ def test_retry_does_not_retry_an_error_it_is_not_told_to() -> None:
     assert fake.sleeps == []
 
 
-def test_retry_after_within_the_bound_replaces_the_backoff() -> None:
+def test_retry_after_within_the_bound_replaces_the_backoff_but_never_undercuts_it() -> None:
     fake = FakeTime()
-    policy = RetryPolicy(attempts=3, max_retry_after_secs=5.0)
+    policy = RetryPolicy(attempts=3, first_delay_secs=0.25, max_retry_after_secs=5.0, jitter=False)
     call = failing([RateLimited("slow", retry_after=4.5), RateLimited("slow", retry_after=0.0)])
 
     assert asyncio.run(retry(call, policy=policy, retry_on=transient, what="read", sleep=fake.sleep,
                              clock=fake.clock)) == "read"
-    assert fake.sleeps == [4.5, 0.0]
+    assert fake.sleeps == [4.5, 0.5]  # "Retry-After: 0" after two refusals waits the backoff of the second
+
+
+def test_a_venue_that_keeps_saying_retry_after_0_is_not_asked_again_at_once_while_patience_lasts() -> None:
+    fake = FakeTime()
+    policy = RetryPolicy(attempts=1, first_delay_secs=0.5, max_delay_secs=1.0, jitter=False, patience_secs=3.0)
+    call = failing([RateLimited("slow", retry_after=0.0) for _ in range(1000)])
+
+    with pytest.raises(RateLimited):
+        asyncio.run(retry(call, policy=policy, retry_on=transient, what="read", sleep=fake.sleep, clock=fake.clock))
+    assert fake.sleeps == [0.5, 1.0, 1.0, 1.0]
