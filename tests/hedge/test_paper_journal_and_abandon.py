@@ -149,3 +149,45 @@ def test_abandon_is_refused_while_the_venue_shows_the_position_the_cycle_opened(
 def test_an_unknown_cycle_cannot_be_abandoned(desk):
     done = desk.run("hedge", "recover", "--abandon", "20261205-000000-abcdef", "--reason", "typo", "--yes")
     assert done.returncode == 2 and "no cycle 20261205-000000-abcdef" in done.stderr
+
+
+def test_abandon_is_refused_while_an_order_of_the_cycle_rests_at_the_venue(paper_venues_factory, tmp_path):
+    """Flat now is not enough: a resting order of the cycle would open a position once the cycle is closed."""
+    import asyncio
+
+    from hedgectl.config.starter import paper_config
+    from hedgectl.execution.orders import OrderType, Side
+    from hedgectl.journal import journal_path
+    from hedgectl.registry import ConnectorSet
+    from hedgectl.strategies.hedge.recovery import abandon_cycle
+
+    venues = paper_venues_factory(kinds=["backpack", "lighter"])
+    config = paper_config(venues.accounts_document(), data_dir=tmp_path)
+    journal = Journal(journal_path(tmp_path))
+
+    async def main():
+        async with ConnectorSet(config, data_dir=tmp_path) as connectors:
+            bp = await connectors.get("backpack")
+            await bp.prepare("ETH_USDC_PERP")
+            book = await bp.top_of_book("ETH_USDC_PERP")
+            intent = await bp.build_intent("ETH_USDC_PERP", Side.BUY, Decimal("0.1"), order_type=OrderType.LIMIT,
+                                           price=book.bid - 50)
+            cycle_id = journal.start_cycle(
+                direction="long", accounts={"BP": bp.account_id()}, pid=1,
+                params={"legs": {"BP": {"connector": "backpack", "symbol": "ETH_USDC_PERP"}}})
+            journal.record_intent(cycle_id, role="BP", purpose="entry", intent=intent)
+            await bp.submit_order(intent)  # it rests: the price is far below the book
+            refused = await abandon_cycle(journal, connectors, journal.cycle(cycle_id), reason="stuck",
+                                          data_dir=tmp_path)
+            await bp.cancel_order("ETH_USDC_PERP", intent.client_order_index)
+            accepted = await abandon_cycle(journal, connectors, journal.cycle(cycle_id), reason="stuck",
+                                           data_dir=tmp_path)
+            return refused, accepted, journal.cycle(cycle_id)
+
+    try:
+        refused, accepted, cycle = asyncio.run(main())
+    finally:
+        journal.close()
+
+    assert refused.abandoned is False and "rests at backpack" in refused.refused
+    assert accepted.abandoned is True and cycle.resolved

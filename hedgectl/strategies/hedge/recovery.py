@@ -390,6 +390,18 @@ async def _leg_state(cycle: CycleRecord, role: str, leg: dict[str, Any], connect
     if position != 0 and _leg_traded(cycle, role):
         raise AbandonRefused(f"{role}: {name} holds {plain(position)} {leg['symbol']}, a position this cycle "
                              "opened: run 'hedgectl hedge recover' to flatten it")
+    unsettled = {order.intent.client_order_index for order in cycle.orders_for(role)
+                 if order.state not in TERMINAL_STATES}
+    if unsettled:
+        # flat now, but an order of the cycle that may rest would open a position after the cycle is closed
+        try:
+            resting = [o for o in await connector.open_orders(leg["symbol"]) if o.client_order_index in unsettled]
+        except VenueError as exc:
+            raise AbandonRefused(f"{role}: {name} answers but its open orders cannot be read ({exc}): "
+                                 "run 'hedgectl hedge recover'") from None
+        if resting:
+            raise AbandonRefused(f"{role}: order {resting[0].client_order_index} of this cycle rests at {name}: "
+                                 "run 'hedgectl hedge recover' to cancel it")
     return f"venue answers: position {plain(position)}" + ("" if position == 0 else " (not opened by this cycle)")
 
 
