@@ -103,22 +103,28 @@ def _stats(app_state, path, since_day, json_output: bool) -> None:
         from rich.text import Text
 
         def table(title: str, block: dict) -> Table:
-            out = Table("venue", "account", "volume", "filled orders", "fees", "realised pnl", "cost",
+            out = Table("venue", "account", "volume", "fills", "fees", "realised pnl", "cost",
                         "cost per 10k", title=title)
             for row in [*block["accounts"], block["all"]]:
                 # venue and account names come from the journal: drawn as plain text, never as markup
-                out.add_row(Text(row["venue"]), Text(row["connector"]), row["volume"], str(row["filled_orders"]),
+                out.add_row(Text(row["venue"]), Text(row["connector"]), row["volume"], str(row["fills"]),
                             row["fees"], row["realised_pnl"], row["cost"], row["cost_per_10k"] or "-",
                             style="bold" if row is block["all"] else None)
             return out
 
-        parts = [table(f"{day['day']} (UTC), {day['cycles']} cycles", day) for day in data["days"]]
-        since_text = f"since {data['since']}" if data["since"] else "all cycles"
-        parts.append(table(f"total, {since_text}, {data['total']['cycles']} cycles", data["total"]))
-        unpriced = data["total"]["all"]["unpriced_orders"]
-        if unpriced:
-            parts.append(Text(f"{unpriced} filled orders without a known price: their volume is not counted",
-                              style="yellow"))
+        def cycles(count: int) -> str:
+            return f"{count} cycle" + ("" if count == 1 else "s")
+
+        parts = [table(f"{day['day']} (UTC), {cycles(day['cycles'])}", day) for day in data["days"]]
+        since_text = f"since {data['since']}" if data["since"] else "all days"
+        parts.append(table(f"total, {since_text}, {cycles(data['total']['cycles'])}", data["total"]))
+        everything = data["total"]["all"]
+        if everything["from_journal"]:
+            parts.append(Text(f"{everything['from_journal']} cycle legs counted from the journal's orders (the "
+                              "venue's fills were not recorded): their fees are what the orders reported", style="yellow"))
+        if everything["unpriced_orders"]:
+            parts.append(Text(f"{everything['unpriced_orders']} filled orders without a known price: their volume "
+                              "and PnL are not counted", style="yellow"))
         parts.append(journal_line(path))
         return Group(*parts)
 

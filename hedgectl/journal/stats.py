@@ -1,11 +1,13 @@
-"""Trading figures from the journal: per venue and account, the volume traded, the orders filled, the fees paid,
-the realised PnL and what the volume cost, per UTC day and in total.
+"""Trading figures from the journal: per venue and account, the volume traded, the fills, the fees paid, the
+realised PnL and what the volume cost, per UTC day and in total.
 
-Every figure comes from the journal's orders (filled size, average price, fee). Volume is quote notional on both
-sides: the sum of |filled size x average price|. Realised PnL is counted per cycle and leg as the cycle counts it
-(``hedgectl.execution.pnl``, fees included, what is left open is not counted). The cost is what the volume lost,
-``-realised PnL``, and the cost per 10,000 is ``cost / volume x 10,000`` (negative when the cycles earned). A
-cycle's figures count on the UTC day the cycle started.
+A cycle that ended records, per leg, what the venue's own fills of the cycle say (volume, fees, fills) beside its
+realised PnL; those are the figures counted. A cycle without them (it never reached its end, or the record predates
+them) is counted from its journaled orders (filled size, average price, fee), with the PnL counted the same way
+(``hedgectl.execution.pnl``), and is marked so: an order's fee is only as good as what the venue's order report
+said. Volume is quote notional on both sides: the sum of |size x price|. The cost is what the volume lost,
+``-realised PnL`` (fees included), and the cost per 10,000 is ``cost / volume x 10,000`` (negative when the cycles
+earned). A cycle's figures count on the UTC day the cycle started.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from hedgectl.decimals import ZERO, plain
-from hedgectl.execution.pnl import Execution, leg_pnl
+from hedgectl.execution.pnl import Execution, leg_pnl, traded
 from hedgectl.journal.store import CycleRecord, Journal, OrderRecord
 
 COST_PER = Decimal(10000)
@@ -51,10 +53,12 @@ class AccountStats:
     venue: str
     connector: str
     volume: Decimal = ZERO
-    filled_orders: int = 0
+    fills: int = 0
     fees: Decimal = ZERO
     realised_pnl: Decimal = ZERO
-    #: orders the journal knows filled but not at what price: their volume cannot be counted
+    #: cycle legs counted from the journal's orders, not from the venue's fills (each order counts as one fill)
+    from_journal: int = 0
+    #: orders the journal knows filled but not at what price: their volume and PnL cannot be counted
     unpriced_orders: int = 0
 
     @property
@@ -69,9 +73,10 @@ class AccountStats:
 
     def add(self, other: AccountStats) -> None:
         self.volume += other.volume
-        self.filled_orders += other.filled_orders
+        self.fills += other.fills
         self.fees += other.fees
         self.realised_pnl += other.realised_pnl
+        self.from_journal += other.from_journal
         self.unpriced_orders += other.unpriced_orders
 
     def as_dict(self) -> dict[str, Any]:
@@ -80,11 +85,12 @@ class AccountStats:
             "venue": self.venue,
             "connector": self.connector,
             "volume": plain(self.volume),
-            "filled_orders": self.filled_orders,
+            "fills": self.fills,
             "fees": plain(self.fees),
             "realised_pnl": plain(self.realised_pnl),
             "cost": plain(self.cost),
             "cost_per_10k": None if per_10k is None else plain(per_10k),
+            "from_journal": self.from_journal,
             "unpriced_orders": self.unpriced_orders,
         }
 
@@ -137,34 +143,53 @@ class TradingStats:
 
 
 def cycle_figures(cycle: CycleRecord) -> list[AccountStats]:
-    """One cycle's figures per leg, from its journaled orders."""
-    baseline = cycle.params.get("baseline", {})
-    reference = (cycle.params.get("plan") or {}).get("reference_price")
+    """One cycle's figures per leg: the venue's fills the cycle recorded, else its journaled orders."""
+    result = cycle.result or {}
+    recorded = result.get("traded") or {}
+    pnl = result.get("pnl") or {}
     by_role: dict[str, list[OrderRecord]] = {}
     for order in cycle.orders:
         by_role.setdefault(order.role, []).append(order)
     figures = []
-    for role, orders in by_role.items():
-        stats = AccountStats(orders[0].intent.venue, orders[0].intent.connector)
-        executions = []
-        for order in orders:
-            if order.filled_size == 0:
-                continue
-            stats.filled_orders += 1
-            fee = order.fee or ZERO
-            stats.fees += fee
-            if order.average_price is None:
-                stats.unpriced_orders += 1
-                continue
-            stats.volume += abs(order.filled_size * order.average_price)
-            executions.append(Execution(order.signed_filled, order.average_price, fee))
-        stats.realised_pnl = leg_pnl(
-            executions,
-            opening_size=Decimal(baseline.get(role, "0")),
-            opening_price=None if reference is None else Decimal(reference),
-        ).realised
-        figures.append(stats)
-    return figures
+    for role in sorted(set(recorded) | set(by_role)):
+        leg = recorded.get(role)
+        if leg is not None and role in pnl:
+            figures.append(AccountStats(
+                venue=str(leg["venue"]), connector=str(leg["connector"]), volume=Decimal(leg["volume"]),
+                fills=int(leg["fills"]), fees=Decimal(leg["fees"]), realised_pnl=Decimal(pnl[role]),
+                from_journal=int(leg.get("source") != "venue"),
+            ))
+        else:
+            figures.append(_journal_figures(cycle, role, by_role.get(role, [])))
+    return [stats for stats in figures if stats.connector]
+
+
+def _journal_figures(cycle: CycleRecord, role: str, orders: list[OrderRecord]) -> AccountStats:
+    leg = (cycle.params.get("legs") or {}).get(role) or {}
+    first = orders[0].intent if orders else None
+    stats = AccountStats(
+        venue=str(leg.get("venue") or (first.venue if first else "")),
+        connector=str(leg.get("connector") or (first.connector if first else "")),
+        from_journal=1,
+    )
+    executions = []
+    for order in orders:
+        if order.filled_size == 0:
+            continue
+        if order.average_price is None:
+            stats.unpriced_orders += 1
+            stats.fees += order.fee or ZERO
+            continue
+        executions.append(Execution(order.signed_filled, order.average_price, order.fee or ZERO))
+    counted = traded(executions)
+    stats.volume, stats.fees, stats.fills = counted.volume, stats.fees + counted.fees, counted.fills
+    reference = (cycle.params.get("plan") or {}).get("reference_price")
+    stats.realised_pnl = leg_pnl(
+        executions,
+        opening_size=Decimal((cycle.params.get("baseline") or {}).get(role, "0")),
+        opening_price=None if reference is None else Decimal(reference),
+    ).realised - (stats.fees - counted.fees)
+    return stats
 
 
 def trading_stats(
