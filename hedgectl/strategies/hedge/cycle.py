@@ -25,7 +25,7 @@ from typing import Any, Protocol
 from hedgectl import locks
 from hedgectl.clock import SYSTEM_CLOCK, Clock
 from hedgectl.config.model import HedgeConfig
-from hedgectl.connectors.base import Connector, Position
+from hedgectl.connectors.base import Connector, Fill, Position
 from hedgectl.decimals import ZERO, plain, quantize_down, significant
 from hedgectl.errors import (
     AuthError,
@@ -39,7 +39,7 @@ from hedgectl.errors import (
 from hedgectl.execution.flatten import FlattenResult, flatten_attempts, flatten_position
 from hedgectl.execution.orders import OrderIntent, OrderSnapshot, OrderState, Side, TransitionListener
 from hedgectl.execution.pnl import Execution, LegPnl, leg_pnl, traded
-from hedgectl.journal import Journal
+from hedgectl.journal import Journal, OrderRecord
 from hedgectl.strategies.hedge.phases import Outcome, Phase, check_move
 from hedgectl.strategies.hedge.plan import HedgePlan, LegPlan, check_leverage, check_min_notional, worst_price
 from hedgectl.strategies.hedge.recovery import reconcile_orders
@@ -113,6 +113,18 @@ class HedgeResult:
             "naked_window_ms": None if self.naked_window_ms is None else round(self.naked_window_ms, 3),
             "flattened": {role: plain(size) for role, size in self.flattened.items()},
         }
+
+
+def _of_cycle(fill: Fill, orders: list[OrderRecord]) -> bool:
+    """Whether a fill read from the cycle's time window is the cycle's: one of its orders', or a liquidation or
+    deleveraging of the leg. The window reaches back before the cycle's start (for clock skew), where the fills of
+    the cycle before it lie when cycles follow each other closely."""
+    if fill.kind != "trade":
+        return True
+    if fill.client_order_index is not None and any(
+            o.intent.client_order_index == fill.client_order_index for o in orders):
+        return True
+    return fill.order_id is not None and any(o.venue_order_id == fill.order_id for o in orders)
 
 
 class EmergencyExit(Exception):
@@ -922,12 +934,12 @@ class HedgeCycle:
         cycle = self.journal.cycle(self.cycle_id)
         for role in ROLE_ORDER:
             leg = self.legs[role]
+            orders = cycle.orders_for(role) if cycle else []
             try:
                 fills = await leg.connector.fills(leg.symbol, since=self._started_at - 1)
-                executions = [Execution(f.size * f.side.sign, f.price, f.fee) for f in fills]
+                executions = [Execution(f.size * f.side.sign, f.price, f.fee) for f in fills if _of_cycle(f, orders)]
                 source = "venue"
             except VenueError:
-                orders = cycle.orders_for(role) if cycle else []
                 executions = [Execution(o.signed_filled, o.average_price or ZERO, o.fee or ZERO)
                               for o in orders if o.filled_size]
                 source = "journal"
