@@ -14,7 +14,7 @@ def history(
     paper: bool = typer.Option(False, "--paper", help="The journal of paper runs."),
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
     stats: bool = typer.Option(
-        False, "--stats", help="Volume, filled orders, fees, realised PnL and cost per 10,000 of volume, per venue "
+        False, "--stats", help="Volume, fills, fees, realised PnL and cost per 10,000 of volume, per venue "
         "and account, per UTC day and in total."
     ),
     since: str | None = typer.Option(None, "--since", help="With --stats: only cycles started on or after this UTC "

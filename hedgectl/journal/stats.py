@@ -12,6 +12,7 @@ earned). A cycle's figures count on the UTC day the cycle started.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
@@ -22,6 +23,7 @@ from hedgectl.decimals import ZERO, plain
 from hedgectl.execution.pnl import Execution, leg_pnl, traded
 from hedgectl.journal.store import CycleRecord, Journal, OrderRecord
 
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 COST_PER = Decimal(10000)
 COST_QUANTUM = Decimal("0.0001")
 
@@ -31,8 +33,12 @@ CycleFilter = Callable[[CycleRecord], bool]
 
 def parse_day(text: str) -> date:
     """A UTC day written ``YYYY-MM-DD``; ValueError saying what is expected otherwise."""
+    text = text.strip()
     try:
-        return date.fromisoformat(text.strip())
+        # fromisoformat alone would also take 20261205 and week dates, which read as something else to an operator
+        if not _DAY.fullmatch(text):
+            raise ValueError
+        return date.fromisoformat(text)
     except ValueError:
         raise ValueError(f"expected a date as YYYY-MM-DD, got {text!r}") from None
 

@@ -131,10 +131,42 @@ def test_since_counts_only_the_cycles_of_that_utc_day_onwards_and_days_are_apart
     assert Decimal(every["total"]["all"]["volume"]) == total_volume > Decimal(recent["total"]["all"]["volume"]) > 0
 
 
-@pytest.mark.parametrize("since", ["2026-02-30", "yesterday", "05/12/2026"])
+@pytest.mark.parametrize("since", ["2026-02-30", "yesterday", "05/12/2026", "20261205"])
 def test_a_bad_since_date_is_one_line_and_exit_2(world, since):
     result = world.run("history", "--stats", "--since", since)
     assert result.exit_code == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "--since" in lines[0] and "YYYY-MM-DD" in lines[0]
     assert "Traceback" not in result.stderr
+
+
+def test_a_cycle_without_recorded_venue_figures_is_counted_from_its_journaled_orders_and_marked(world):
+    run_cycles(world, ["short", "long"])
+    expected = world.venue_figures()
+    # as a cycle that never reached its end has them: no venue figures in its result
+    db = sqlite3.connect(journal_path(world.data_dir))
+    with db:
+        for cycle_id, result in db.execute("SELECT id, result FROM cycles").fetchall():
+            document = json.loads(result)
+            del document["traded"]
+            db.execute("UPDATE cycles SET result = ? WHERE id = ?", (json.dumps(document), cycle_id))
+    db.close()
+    figures = stats(world)
+
+    accounts = {row["connector"]: row for row in figures["total"]["accounts"]}
+    assert figures["total"]["all"]["from_journal"] == 6
+    for name, venue in expected.items():
+        row = accounts[name]
+        assert row["from_journal"] == 2
+        assert Decimal(row["volume"]).quantize(CENT) == venue["volume"].quantize(CENT), name
+        # the PnL before fees is the venue's; the fees are what the order reports carried
+        pnl_before_fees = Decimal(row["realised_pnl"]) + Decimal(row["fees"])
+        assert pnl_before_fees.quantize(CENT) == (venue["pnl"] + venue["fees"]).quantize(CENT), name
+    table = world.run("history", "--stats")
+    assert "6 cycle legs counted from the journal's orders" in " ".join(table.stdout.split())
+
+
+def test_since_without_stats_is_refused(world):
+    result = world.run("history", "--since", "2026-12-01")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "error: --since needs --stats"
