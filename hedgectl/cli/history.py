@@ -1,4 +1,5 @@
-"""``hedgectl history``: past hedge cycles with size, duration, outcome and PnL, from the journal."""
+"""``hedgectl history``: past hedge cycles with size, duration, outcome and PnL, from the journal; with ``--stats``,
+the volume, fees, realised PnL and cost per venue and account, per UTC day and in total."""
 
 from __future__ import annotations
 
@@ -12,13 +13,32 @@ def history(
     limit: int = typer.Option(20, "--limit", min=1, max=10000, help="How many cycles, newest first."),
     paper: bool = typer.Option(False, "--paper", help="The journal of paper runs."),
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
+    stats: bool = typer.Option(
+        False, "--stats", help="Volume, fills, fees, realised PnL and cost per 10,000 of volume, per venue "
+        "and account, per UTC day and in total."
+    ),
+    since: str | None = typer.Option(None, "--since", help="With --stats: only cycles started on or after this UTC "
+                                     "day (YYYY-MM-DD)."),
 ) -> None:
     """Past hedge cycles, newest first."""
     from hedgectl.cli.hedge import _journal_file, journal_line
+    from hedgectl.errors import UsageError
     from hedgectl.journal import Journal
 
+    if since is not None and not stats:
+        raise UsageError("--since needs --stats")
+    if stats:
+        from hedgectl.journal.stats import parse_day
+
+        try:
+            since_day = parse_day(since) if since is not None else None
+        except ValueError as exc:
+            raise UsageError(f"--since: {exc}") from None
     app_state = state(ctx)
     path = _journal_file(app_state, paper)
+    if stats:
+        _stats(app_state, path, since_day, json_output)
+        return
     journal = Journal(path)
     try:
         cycles = journal.history(limit)
@@ -63,3 +83,49 @@ def history(
         return Group(table, journal_line(path))
 
     app_state.terminal(json_mode=json_output).result({"cycles": rows, "journal": str(path)}, render)
+
+
+def _stats(app_state, path, since_day, json_output: bool) -> None:
+    from hedgectl.cli.hedge import journal_line
+    from hedgectl.journal import Journal
+    from hedgectl.journal.stats import journal_stats
+
+    journal = Journal(path)
+    try:
+        figures = journal_stats(journal, since=since_day)
+    finally:
+        journal.close()
+    data = {**figures.as_dict(), "journal": str(path)}
+
+    def render():
+        from rich.console import Group
+        from rich.table import Table
+        from rich.text import Text
+
+        def table(title: str, block: dict) -> Table:
+            out = Table("venue", "account", "volume", "fills", "fees", "realised pnl", "cost",
+                        "cost per 10k", title=title)
+            for row in [*block["accounts"], block["all"]]:
+                # venue and account names come from the journal: drawn as plain text, never as markup
+                out.add_row(Text(row["venue"]), Text(row["connector"]), row["volume"], str(row["fills"]),
+                            row["fees"], row["realised_pnl"], row["cost"], row["cost_per_10k"] or "-",
+                            style="bold" if row is block["all"] else None)
+            return out
+
+        def cycles(count: int) -> str:
+            return f"{count} cycle" + ("" if count == 1 else "s")
+
+        parts = [table(f"{day['day']} (UTC), {cycles(day['cycles'])}", day) for day in data["days"]]
+        since_text = f"since {data['since']}" if data["since"] else "all days"
+        parts.append(table(f"total, {since_text}, {cycles(data['total']['cycles'])}", data["total"]))
+        everything = data["total"]["all"]
+        if everything["from_journal"]:
+            parts.append(Text(f"{everything['from_journal']} cycle legs counted from the journal's orders (the "
+                              "venue's fills were not recorded): their fees are what the orders reported", style="yellow"))
+        if everything["unpriced_orders"]:
+            parts.append(Text(f"{everything['unpriced_orders']} filled orders without a known price: their volume "
+                              "and PnL are not counted", style="yellow"))
+        parts.append(journal_line(path))
+        return Group(*parts)
+
+    app_state.terminal(json_mode=json_output).result(data, render)

@@ -59,6 +59,29 @@ class LegPnl:
         }
 
 
+@dataclass(frozen=True)
+class Traded:
+    """What a leg traded: quote volume (|size x price| summed over both sides), fees paid and number of fills."""
+
+    volume: Decimal = ZERO
+    fees: Decimal = ZERO
+    fills: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"volume": plain(self.volume), "fees": plain(self.fees), "fills": self.fills}
+
+
+def traded(executions: Iterable[Execution]) -> Traded:
+    """The volume, fees and fill count of ``executions`` (a fill of size zero counts for its fee alone)."""
+    volume = fees = ZERO
+    fills = 0
+    for execution in executions:
+        volume += abs(execution.signed_size * execution.price)
+        fees += execution.fee
+        fills += 1 if execution.signed_size else 0
+    return Traded(volume, fees, fills)
+
+
 def leg_pnl(
     executions: Iterable[Execution],
     *,
@@ -97,4 +120,4 @@ def leg_pnl(
     )
 
 
-__all__ = ["Execution", "LegPnl", "leg_pnl"]
+__all__ = ["Execution", "LegPnl", "Traded", "leg_pnl", "traded"]

@@ -316,6 +316,15 @@ class Journal:
             ).fetchall()
         return [cycle for cycle in (self.cycle(row["id"]) for row in rows) if cycle is not None]
 
+    def cycles_since(self, since: float | None = None) -> list[CycleRecord]:
+        """Every cycle started at or after the Unix time ``since`` (all of them when None), oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id FROM cycles WHERE created_at >= ? ORDER BY created_at, rowid",
+                (float("-inf") if since is None else since,),
+            ).fetchall()
+        return [cycle for cycle in (self.cycle(row["id"]) for row in rows) if cycle is not None]
+
     def mark_resolved(self, cycle_id: str, *, outcome: str, result: dict[str, Any]) -> None:
         self.finish_cycle(cycle_id, outcome=outcome, result=result, resolved=True)
 

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 from hedgectl import locks
 from hedgectl.clock import SYSTEM_CLOCK, Clock
 from hedgectl.config.model import HedgeConfig
-from hedgectl.connectors.base import Connector, Position
+from hedgectl.connectors.base import Connector, Fill, Position
 from hedgectl.decimals import ZERO, plain, quantize_down, significant
 from hedgectl.errors import (
     AuthError,
@@ -38,8 +38,8 @@ from hedgectl.errors import (
 )
 from hedgectl.execution.flatten import FlattenResult, flatten_attempts, flatten_position
 from hedgectl.execution.orders import OrderIntent, OrderSnapshot, OrderState, Side, TransitionListener
-from hedgectl.execution.pnl import Execution, LegPnl, leg_pnl
-from hedgectl.journal import Journal
+from hedgectl.execution.pnl import Execution, LegPnl, leg_pnl, traded
+from hedgectl.journal import Journal, OrderRecord
 from hedgectl.strategies.hedge.phases import Outcome, Phase, check_move
 from hedgectl.strategies.hedge.plan import HedgePlan, LegPlan, check_leverage, check_min_notional, worst_price
 from hedgectl.strategies.hedge.recovery import reconcile_orders
@@ -89,6 +89,9 @@ class HedgeResult:
     positions: dict[str, Decimal | None] = field(default_factory=dict)
     pnl: dict[str, Decimal] = field(default_factory=dict)  # realised: what was closed, fees included
     open_legs: dict[str, LegPnl] = field(default_factory=dict)  # what is still open, valued at the mark
+    #: per leg, what the PnL was counted from: connector, venue, volume, fees, fills, and whether the venue's own
+    #: fills ("venue") or the journal's orders ("journal", when the venue could not be read) were the source
+    traded: dict[str, dict[str, Any]] = field(default_factory=dict)
     open_positions: list[str] = field(default_factory=list)
     duration_secs: float = 0.0
     naked_window_ms: float | None = None
@@ -105,10 +108,23 @@ class HedgeResult:
             "pnl": {key: plain(value) for key, value in self.pnl.items()},
             "open": self.open_positions,
             "open_legs": {role: leg.open_dict() for role, leg in self.open_legs.items()},
+            "traded": self.traded,
             "duration_secs": round(self.duration_secs, 3),
             "naked_window_ms": None if self.naked_window_ms is None else round(self.naked_window_ms, 3),
             "flattened": {role: plain(size) for role, size in self.flattened.items()},
         }
+
+
+def _of_cycle(fill: Fill, orders: list[OrderRecord]) -> bool:
+    """Whether a fill read from the cycle's time window is the cycle's: one of its orders', or a liquidation or
+    deleveraging of the leg. The window reaches back before the cycle's start (for clock skew), where the fills of
+    the cycle before it lie when cycles follow each other closely."""
+    if fill.kind != "trade":
+        return True
+    if fill.client_order_index is not None and any(
+            o.intent.client_order_index == fill.client_order_index for o in orders):
+        return True
+    return fill.order_id is not None and any(o.venue_order_id == fill.order_id for o in orders)
 
 
 class EmergencyExit(Exception):
@@ -901,28 +917,34 @@ class HedgeCycle:
         # the outcome is journaled before the PnL is read: those reads take time, and a stop or an error during
         # them must not leave a cycle that ended flat unresolved
         self.journal.finish_cycle(self.cycle_id, outcome=outcome.value, result=result.as_dict(), resolved=resolved)
-        result.pnl, result.open_legs = await self._pnl()
+        result.pnl, result.open_legs, result.traded = await self._pnl()
         self.journal.finish_cycle(self.cycle_id, outcome=outcome.value, result=result.as_dict(), resolved=resolved)
         self._emit("result", f"{outcome.value}: {reason}", **result.as_dict())
         await self._notify("hedge_finished", result)
         await self._drain_notifications()
         return result
 
-    async def _pnl(self) -> tuple[dict[str, Decimal], dict[str, LegPnl]]:
+    async def _pnl(self) -> tuple[dict[str, Decimal], dict[str, LegPnl], dict[str, dict[str, Any]]]:
         """Realised PnL per leg and in total, fees included, from the venues' own fills of this cycle (the journal's
-        when a venue cannot be read); and each leg still open, valued at its mark rather than counted as PnL."""
+        when a venue cannot be read); each leg still open, valued at its mark rather than counted as PnL; and what
+        each leg traded, from the same fills."""
         pnl: dict[str, Decimal] = {}
         open_legs: dict[str, LegPnl] = {}
+        volumes: dict[str, dict[str, Any]] = {}
         cycle = self.journal.cycle(self.cycle_id)
         for role in ROLE_ORDER:
             leg = self.legs[role]
+            orders = cycle.orders_for(role) if cycle else []
             try:
                 fills = await leg.connector.fills(leg.symbol, since=self._started_at - 1)
-                executions = [Execution(f.size * f.side.sign, f.price, f.fee) for f in fills]
+                executions = [Execution(f.size * f.side.sign, f.price, f.fee) for f in fills if _of_cycle(f, orders)]
+                source = "venue"
             except VenueError:
-                orders = cycle.orders_for(role) if cycle else []
                 executions = [Execution(o.signed_filled, o.average_price or ZERO, o.fee or ZERO)
                               for o in orders if o.filled_size]
+                source = "journal"
+            volumes[role] = {"connector": leg.connector.name, "venue": leg.connector.venue,
+                             **traded(executions).as_dict(), "source": source}
             opening = self._baseline.get(role, ZERO)
             result = leg_pnl(executions, opening_size=opening,
                              opening_price=self._baseline_price.get(role) or (self.plan.price if self.plan else None))
@@ -931,7 +953,7 @@ class HedgeCycle:
                 open_legs[role] = result
             pnl[role] = result.realised
         pnl["total"] = sum(pnl.values(), ZERO)
-        return pnl, open_legs
+        return pnl, open_legs, volumes
 
     async def _mark(self, role: str) -> Decimal | None:
         """The leg's mark price for valuing what is left open (the book's mid when the venue gives no mark)."""
