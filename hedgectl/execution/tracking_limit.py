@@ -204,8 +204,12 @@ class _Chase:
         order, self.working = self.working, None
         if order is None or order.snapshot().is_final:
             return
+        # the cancel goes on even when this wait is cancelled (a second stop signal): its end is then reported
+        # here, never left to asyncio as an unretrieved exception
+        cancelling = asyncio.ensure_future(order.cancel())
+        cancelling.add_done_callback(lambda task: self._cancel_done(task, order.client_order_index))
         try:
-            await asyncio.shield(order.cancel())
+            await asyncio.shield(cancelling)
             final = await order.wait_final(self.cancel_confirm_secs)
         except (VenueError, asyncio.CancelledError) as exc:
             logger.error("%s: order %d may still be open: %s", self.connector.name, order.client_order_index, exc)
@@ -214,6 +218,12 @@ class _Chase:
         if not final.is_final:
             logger.error("%s: order %d not confirmed cancelled (%s)", self.connector.name, order.client_order_index,
                          final.state.value)
+
+    def _cancel_done(self, task: asyncio.Task, client_order_index: int) -> None:
+        if task.cancelled() or task.exception() is None:
+            return
+        logger.warning("%s: cancelling order %d failed, it may still be open: %s", self.connector.name,
+                       client_order_index, task.exception())
 
 
 async def place_tracking_limit_order(
