@@ -123,8 +123,15 @@ class SmokeTest:
         except StepFailed:
             await self._clean_up(connector)
         except asyncio.CancelledError:
-            # interrupted mid-test (Ctrl-C): still leave nothing behind before giving up
+            # interrupted mid-test (a stop signal): still leave nothing behind before giving up
             await self._clean_up(connector)
+            if self.report.before is not None:
+                # the interruption may have cut off a request on its way: look again once it can no longer land
+                horizon = connector.landing_horizon_secs
+                logger.warning("%s: smoke test stopped; looking again in %.0f s for an order still on its way",
+                               self.name, horizon)
+                await connector.clock.sleep(horizon)
+                await self._clean_up(connector)
             raise
         return self.report
 

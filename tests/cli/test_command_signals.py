@@ -36,15 +36,15 @@ class Desk:
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.env, cwd=self.home,
         )
 
-    def position(self) -> Decimal:
-        account = self.venues.state("backpack")["accounts"]["backpack"]
-        return sum((Decimal(str(p.get("signed_size", 0))) for p in account["positions"]), Decimal(0))
+    def position(self, account: str = "backpack", kind: str = "backpack") -> Decimal:
+        positions = self.venues.state(kind)["accounts"][account]["positions"]
+        return sum((Decimal(str(p.get("signed_size", 0))) for p in positions), Decimal(0))
 
-    def orders_sent(self) -> int:
-        return len(self.venues.state("backpack")["orders"])
+    def orders_sent(self, kind: str = "backpack") -> int:
+        return len(self.venues.state(kind)["orders"])
 
-    def open_orders(self) -> int:
-        return len(self.venues.state("backpack")["open_orders"])
+    def open_orders(self, kind: str = "backpack") -> int:
+        return len(self.venues.state(kind)["open_orders"])
 
 
 @pytest.fixture
@@ -117,3 +117,27 @@ def test_a_stop_signal_during_the_minimum_order_probe_lets_it_put_the_position_b
     assert "SIGTERM received: finishing the minimum-order probe" in stderr
     assert desk.position() == 0, stderr
     assert desk.open_orders() == 0
+
+
+@pytest.mark.parametrize("connector, kind, path", [
+    ("backpack", "backpack", "/api/v1/order"),
+    ("lighter1", "lighter", "/api/v1/sendTx"),
+])
+def test_an_order_still_on_its_way_when_the_smoke_test_stops_is_cancelled_once_it_lands(desk, connector, kind, path):
+    # the chase's first order is held at the venue, so the stop cuts its request off before the answer; the order
+    # then lands and rests, and a second look after the venue's landing horizon finds and cancels it
+    arrivals = desk.venues.venues.venue(kind).record_arrivals()
+    desk.venues.arm(kind, "latency", ms=2500, path=path, count=1)
+    process = desk.start("smoke-test", connector, "--timeout", "120")
+    _until(lambda: any(method == "POST" and seen == path for _, method, seen in list(arrivals)), process)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    deadline = time.monotonic() + 30
+    while desk.orders_sent(kind) == 0 and time.monotonic() < deadline:  # the held order reaches the venue's book
+        time.sleep(0.05)
+
+    assert desk.orders_sent(kind) == 1
+    assert desk.open_orders(kind) == 0, stderr
+    assert desk.position(connector, kind) == 0
+    assert process.returncode == 130, stderr
+    assert "looking again" in stderr
