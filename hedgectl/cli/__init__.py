@@ -119,9 +119,26 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # the last line of defence: one line, never a traceback unless asked
         if debug:
             raise
+        if _trades(argv if argv is not None else sys.argv[1:]):
+            # exit 1 would say "nothing is left open", which a command that trades cannot know after a bug
+            _error(f"internal error: {type(exc).__name__}: {exc} (run with --debug for details); this command "
+                   "trades: orders or positions may be open, check 'hedgectl positions --all'")
+            return ExitCode.POSITION_OPEN
         _error(f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)")
         return ExitCode.FAILURE
     return returned if isinstance(returned, int) else ExitCode.OK
+
+
+#: The commands that send orders, as the words that name them.
+_TRADING_COMMANDS = ({"hedge", "run"}, {"hedge", "recover"}, {"order", "market"}, {"order", "limit"},
+                     {"order", "cancel-all"}, {"min-order", "probe"}, {"smoke-test"}, {"flatten"})
+
+
+def _trades(args: list[str]) -> bool:
+    """Whether the command line names a command that sends orders (a stray value of the same word only makes the
+    answer more careful)."""
+    words = {arg for arg in args if not arg.startswith("-")}
+    return any(command <= words for command in _TRADING_COMMANDS)
 
 
 def _error(*lines: str) -> None:
