@@ -60,6 +60,13 @@ class MarketRules:
     def quantize_price(self, price: Decimal, rounding: str = ROUND_DOWN) -> Decimal:
         return quantize(price, self.tick_size, rounding)
 
+    def worst_price(self, touch: Decimal, slippage: Decimal, side: Side) -> Decimal:
+        """The worst price an order may execute at: ``touch`` moved by ``slippage`` against the order, rounded to the
+        tick towards the touch (never looser than the bound), and never below one tick."""
+        if side is Side.BUY:
+            return self.quantize_price(touch * (1 + slippage), ROUND_FLOOR)
+        return max(self.quantize_price(touch * (1 - slippage), ROUND_CEILING), self.tick_size)
+
     def fit_size(self, size: Decimal, *, reduce_only: bool = False) -> Decimal:
         """``size`` rounded down to the step and checked; a positive size that rounds to nothing names the step and
         the minimum rather than the zero it became."""

@@ -39,7 +39,7 @@ from hedgectl.connectors.base import (
 )
 from hedgectl.connectors.marks import Baseline, PositionMarks, moved_since
 from hedgectl.connectors.tasks import collect_task
-from hedgectl.decimals import ROUND_CEILING, ROUND_FLOOR, ZERO, plain
+from hedgectl.decimals import ZERO, plain
 from hedgectl.errors import (
     AmbiguousOutcome,
     ConfigError,
@@ -480,12 +480,8 @@ class BackpackConnector(Connector):
             if touch is None or touch <= 0:
                 raise InvalidOrder(f"{intent.symbol}: no {'ask' if intent.side is Side.BUY else 'bid'} to bound a "
                                    f"market order by", **where)
-            if intent.side is Side.BUY:
-                worst = rules.quantize_price(touch * (1 + max_slippage), ROUND_FLOOR)
-            else:
-                worst = max(rules.quantize_price(touch * (1 - max_slippage), ROUND_CEILING), rules.tick_size)
             params["orderType"] = "Limit"
-            params["price"] = plain(worst)
+            params["price"] = plain(rules.worst_price(touch, max_slippage, intent.side))
             params["timeInForce"] = "IOC"
         return params
 

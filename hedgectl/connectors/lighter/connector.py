@@ -73,7 +73,7 @@ from hedgectl.connectors.lighter.wire import (
 )
 from hedgectl.connectors.marks import Baseline, PositionMarks, moved_since
 from hedgectl.connectors.tasks import collect_task
-from hedgectl.decimals import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, ZERO, plain, step_of_decimals
+from hedgectl.decimals import ROUND_DOWN, ROUND_FLOOR, ZERO, plain, step_of_decimals
 from hedgectl.errors import (
     AmbiguousOutcome,
     AuthError,
@@ -745,7 +745,7 @@ class LighterConnector(Connector):
                 missing = "asks" if intent.side is Side.BUY else "bids"
                 raise VenueUnavailable(f"{intent.symbol}: the book has no {missing}", venue=VENUE,
                                        connector=self.name)
-            price = _worst_price(touch, slippage, intent.side, market.rules)
+            price = market.rules.worst_price(touch, slippage, intent.side)
             reference = touch
             order_type, time_in_force, expiry = ORDER_TYPE_MARKET, TIF_IMMEDIATE_OR_CANCEL, ORDER_EXPIRY_IOC
         else:
@@ -1288,13 +1288,6 @@ def _max_leverage(detail: dict[str, Any]) -> Decimal | None:
         if fraction is not None and fraction > 0:
             return (Decimal(10_000) / fraction).to_integral_value(rounding=ROUND_DOWN)
     return None
-
-
-def _worst_price(touch: Decimal, slippage: Decimal, side: Side, rules: MarketRules) -> Decimal:
-    """The worst acceptable price: the touch moved by ``slippage``, rounded towards the touch (never looser)."""
-    if side is Side.BUY:
-        return rules.quantize_price(touch * (1 + slippage), ROUND_FLOOR)
-    return max(rules.quantize_price(touch * (1 - slippage), ROUND_CEILING), rules.tick_size)
 
 
 def _first_delay(predicted_execution_ms: int | None, round_trip_ms: float | None, *, now: float) -> float | None:

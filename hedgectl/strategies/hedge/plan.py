@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from hedgectl.connectors.base import MarketRules, TopOfBook
-from hedgectl.decimals import ROUND_CEILING, ROUND_FLOOR, plain
+from hedgectl.decimals import plain
 from hedgectl.errors import PreflightFailed, UsageError
 from hedgectl.execution.orders import Side
 
@@ -107,14 +107,10 @@ class HedgePlan:
 
 
 def worst_price(book: TopOfBook, side: Side, slippage: Decimal, rules: MarketRules) -> Decimal | None:
-    """The touch moved by ``slippage`` against the order, rounded to the tick towards the touch (never looser)."""
-    if side is Side.BUY:
-        touch = book.ask or book.mid
-        return None if touch is None else rules.quantize_price(touch * (1 + slippage), ROUND_FLOOR)
-    touch = book.bid or book.mid
-    if touch is None:
-        return None
-    return max(rules.quantize_price(touch * (1 - slippage), ROUND_CEILING), rules.tick_size)
+    """The worst price the leg's order would accept (``MarketRules.worst_price``) from the touch it would meet; a
+    preview of a book without that touch uses its mid, where the order itself would be refused."""
+    touch = (book.ask if side is Side.BUY else book.bid) or book.mid
+    return None if touch is None else rules.worst_price(touch, slippage, side)
 
 
 def check_leverage(leverage: Decimal, markets: Mapping[str, tuple[str, MarketRules]]) -> str:
