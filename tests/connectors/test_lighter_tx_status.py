@@ -63,30 +63,34 @@ def test_a_limit_order_whose_transaction_fails_is_refused_too(paper_lighter: Pap
     assert paper_lighter.open_orders() == []
 
 
+def rewriting(proxy: LighterProxy, change):
+    """A proxy route that forwards the request and hands the venue's JSON answer to ``change`` before returning it."""
+
+    async def route(request: web.Request, body: bytes) -> web.Response:
+        answer = await proxy.forward(request, body)
+        document = json.loads(answer.body)
+        change(document)
+        return web.json_response(document)
+
+    return route
+
+
 def test_an_order_record_of_another_market_with_the_same_client_index_is_not_the_order(paper_lighter: PaperLighter):
     """The records' ``nonce`` is not read: a record with another nonce is still the order when market and client
     order index match, and a record in another market is not it."""
 
-    def foreign(record_market: int, nonce: int):
-        async def route(request: web.Request, body: bytes) -> web.Response:
-            answer = await proxy_ref[0].forward(request, body)
-            document = json.loads(answer.body)
-            for order in document.get("orders", []):
-                order["nonce"] = nonce
-                order["market_index"] = record_market
-            return web.json_response(document)
-        return route
-
-    proxy_ref: list[LighterProxy] = []
+    def foreign(document):
+        for order in document.get("orders", []):
+            order["nonce"] = 987654
+            order["market_index"] = 0
 
     async def scenario(connector):
         async with LighterProxy(paper_lighter.url) as proxy:
-            proxy_ref.append(proxy)
             async with paper_lighter.connector("lighter1", base_url=proxy.url) as connector:
                 await connector.prepare(ETH)
                 handle = await connector.submit_market_order(ETH, Side.BUY, Decimal("0.2"))
                 snapshot = await handle.wait_final(10)
-                proxy.on("/api/v1/accountOrders", foreign(0, 987654))
+                proxy.on("/api/v1/accountOrders", rewriting(proxy, foreign))
                 same_market = await connector.find_order(ETH, snapshot.intent.client_order_index)
                 market = await connector.market(ETH)
                 other = await connector._orders_by_client_index(snapshot.intent.client_order_index,
@@ -104,63 +108,48 @@ def test_order_records_that_serve_their_indexes_as_strings_still_identify_the_or
     """A record is never taken for absent because its integers came as JSON strings (absence can lead to a resend),
     and a record without its market still counts: the client order index is the account's own."""
 
-    def retyped(drop_market: bool):
-        async def route(request: web.Request, body: bytes) -> web.Response:
-            answer = await proxy_ref[0].forward(request, body)
-            document = json.loads(answer.body)
-            for order in document.get("orders", []):
-                order["client_order_index"] = str(order["client_order_index"])
-                if drop_market:
-                    order.pop("market_index", None)
-                else:
-                    order["market_index"] = str(order["market_index"])
-            return web.json_response(document)
-        return route
+    def as_strings(document):
+        for order in document.get("orders", []):
+            order["client_order_index"] = str(order["client_order_index"])
+            order["market_index"] = str(order["market_index"])
 
-    proxy_ref: list[LighterProxy] = []
+    def without_market(document):
+        for order in document.get("orders", []):
+            order.pop("market_index", None)
 
     async def scenario(connector):
         async with LighterProxy(paper_lighter.url) as proxy:
-            proxy_ref.append(proxy)
             async with paper_lighter.connector("lighter1", base_url=proxy.url) as connector:
                 await connector.prepare(ETH)
                 handle = await connector.submit_market_order(ETH, Side.BUY, Decimal("0.2"))
                 snapshot = await handle.wait_final(10)
                 market = await connector.market(ETH)
                 index = snapshot.intent.client_order_index
-                proxy.on("/api/v1/accountOrders", retyped(drop_market=False))
-                as_strings = await connector._orders_by_client_index(index, market.market_id)
-                proxy.on("/api/v1/accountOrders", retyped(drop_market=True))
-                without_market = await connector._orders_by_client_index(index, market.market_id)
-                return as_strings, without_market
+                proxy.on("/api/v1/accountOrders", rewriting(proxy, as_strings))
+                found_as_strings = await connector._orders_by_client_index(index, market.market_id)
+                proxy.on("/api/v1/accountOrders", rewriting(proxy, without_market))
+                found_without_market = await connector._orders_by_client_index(index, market.market_id)
+                return found_as_strings, found_without_market
 
-    as_strings, without_market = paper_lighter.run(scenario)
+    found_as_strings, found_without_market = paper_lighter.run(scenario)
 
-    assert len(as_strings) == 1 and len(without_market) == 1
+    assert len(found_as_strings) == 1 and len(found_without_market) == 1
 
 
 def test_a_market_order_whose_trades_show_is_filled_even_when_its_status_reads_failed(paper_lighter: PaperLighter):
     """Trades are the venue's own record of an execution: a status misread as failed never turns them into a
     refusal (the order would be sent again while its fill stands)."""
 
-    def failed_status(request_path: str):
-        async def route(request: web.Request, body: bytes) -> web.Response:
-            answer = await proxy_ref[0].forward(request, body)
-            document = json.loads(answer.body)
-            if request_path == "/api/v1/tx":
-                document.update(status=4, executed_at=1)
-            else:
-                document["orders"] = []  # a done market order that the records do not list (yet)
-            return web.json_response(document)
-        return route
+    def failed(document):
+        document.update(status=4, executed_at=1)
 
-    proxy_ref: list[LighterProxy] = []
+    def unlisted(document):
+        document["orders"] = []  # a done market order that the records do not list (yet)
 
     async def scenario(connector):
         async with LighterProxy(paper_lighter.url) as proxy:
-            proxy_ref.append(proxy)
-            proxy.on("/api/v1/tx", failed_status("/api/v1/tx"))
-            proxy.on("/api/v1/accountOrders", failed_status("/api/v1/accountOrders"))
+            proxy.on("/api/v1/tx", rewriting(proxy, failed))
+            proxy.on("/api/v1/accountOrders", rewriting(proxy, unlisted))
             async with paper_lighter.connector("lighter1", base_url=proxy.url) as connector:
                 await connector.prepare(ETH)
                 handle = await connector.submit_market_order(ETH, Side.BUY, Decimal("0.2"))

@@ -85,7 +85,7 @@ NONCE = (Expect("nonce", INTEGER, check=not_negative),)
 ORDERS = (
     Expect("orders[]", OBJECT),
     Expect("orders[].market_index", INTEGER),
-    # compared with == against our own client order index
+    # the connector reads it leniently ("7" is 7); anything but a JSON integer is still reported as drift
     Expect("orders[].client_order_index", INT),
     Expect("orders[].order_index", INTEGER, required=False),
     Expect("orders[].status", TEXT),
