@@ -408,6 +408,7 @@ def status(
 ) -> None:
     """The current or last cycle: phase, legs, fills, net exposure, age."""
     from hedgectl.journal import Journal
+    from hedgectl.strategies.hedge.record import cycle_record
 
     app_state = state(ctx)
     path = _journal_file(app_state, paper)
@@ -420,7 +421,7 @@ def status(
             app_state.terminal(json_mode=json_output).result(
                 {"cycle": None, "journal": str(path)}, lambda: journal_line(path, "no hedge cycle recorded in"))
             return
-        data = cycle_summary(cycle, data_dir=path.parent)
+        data = cycle_record(cycle, data_dir=path.parent)
     finally:
         journal.close()
 
@@ -441,6 +442,7 @@ def _watch(terminal, path, interval: float) -> int:
     follows ``hedge status``. Ctrl-C ends the watch only."""
     from hedgectl.cli.hedge_view import HedgeLiveView, render_cycle_record
     from hedgectl.journal import Journal
+    from hedgectl.strategies.hedge.record import cycle_record
     from hedgectl.strategies.hedge.status import status_from_journal
 
     journal = Journal(path)
@@ -455,7 +457,7 @@ def _watch(terminal, path, interval: float) -> int:
             with terminal.live(lambda: view) as refresh:
                 while True:
                     cycle = journal.cycle(cycle.id)
-                    data = cycle_summary(cycle, data_dir=path.parent)
+                    data = cycle_record(cycle, data_dir=path.parent)
                     view.status = status_from_journal(cycle, journal.events(cycle.id))
                     refresh()
                     line = _watch_line(data)
@@ -496,77 +498,6 @@ def journal_line(path, label: str = "journal:"):
     from rich.text import Text
 
     return Text(f"{label} {path}", style="dim")
-
-
-def cycle_summary(cycle, *, data_dir) -> dict[str, Any]:
-    """A cycle from the journal as plain data: legs with their fills, net exposure by the journal, age."""
-    from hedgectl.decimals import ZERO, plain
-
-    legs = {}
-    net = ZERO
-    for role, leg in cycle.params.get("legs", {}).items():
-        orders = cycle.orders_for(role)
-        position = cycle.position_by_journal(role)
-        net += position
-        legs[role] = {
-            **leg,
-            "position_by_journal": plain(position),
-            "orders": [
-                {
-                    "purpose": o.purpose,
-                    "side": o.intent.side.value,
-                    "size": plain(o.intent.size),
-                    "client_order_index": o.intent.client_order_index,
-                    "state": o.state.value,
-                    "filled": plain(o.filled_size),
-                    "average_price": _price(o.average_price, leg.get("tick_size")),
-                    "reason": o.reason,
-                }
-                for o in orders
-            ],
-        }
-    return {
-        "id": cycle.id,
-        "phase": cycle.phase,
-        "outcome": cycle.outcome,
-        "resolved": cycle.resolved,
-        "running": not cycle.resolved and _accounts_in_use(data_dir, list(cycle.accounts.values())),
-        "direction": cycle.direction,
-        "size": cycle.params.get("plan", {}).get("size"),
-        "started_at": cycle.created_at,
-        "age_secs": round(time.time() - cycle.created_at, 1),
-        "legs": legs,
-        "net_by_journal": plain(net),
-        "result": cycle.result,
-    }
-
-
-def _price(value, tick: str | None) -> str | None:
-    """An average fill price for people: to the market's tick (journals from before ticks were kept: 10 digits)."""
-    from hedgectl.decimals import plain, quantize, significant
-
-    if value is None:
-        return None
-    if tick:
-        try:
-            return plain(quantize(value, Decimal(tick)))
-        except (ArithmeticError, ValueError):
-            pass
-    return plain(significant(value, 10))
-
-
-def _accounts_in_use(data_dir, accounts: list[str]) -> bool:
-    """Whether a live process holds the cycle's account locks (a pid alone could have been reused)."""
-    from hedgectl import locks
-    from hedgectl.errors import LockHeld
-
-    try:
-        held = locks.acquire_all(data_dir, accounts, purpose="hedge status")
-    except LockHeld:
-        return True
-    for lock in held:
-        lock.release()
-    return False
 
 
 @app.command("recover")
