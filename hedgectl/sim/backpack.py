@@ -21,9 +21,9 @@ from aiohttp import web
 from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
 
-from hedgectl.sim.exchange import (
+from hedgectl.sim.exchange import Exchange
+from hedgectl.sim.exchange.records import (
     CancelReason,
-    Exchange,
     Fill,
     Order,
     OrderRejected,
@@ -34,6 +34,7 @@ from hedgectl.sim.exchange import (
     TimeInForce,
     TradeKind,
 )
+from hedgectl.sim.exchange.state import accounts_snapshot, restore_accounts, state_document
 from hedgectl.sim.faults import Fault, FaultKind
 from hedgectl.sim.market import BACKPACK_RULES, Market, MarketRules, plain
 from hedgectl.sim.server import PaperVenue, json_response
@@ -245,17 +246,17 @@ class PaperBackpack(PaperVenue):
         return {
             "api_keys": [{"account": key.account, "public": key.public, "secret": key.secret}
                          for key in self.api_keys.values()],
-            "accounts": self.exchange.accounts_snapshot(),
+            "accounts": accounts_snapshot(self.exchange),
         }
 
     def restore(self, data: dict[str, Any]) -> None:
-        self.exchange.restore_accounts(data.get("accounts", {}))
+        restore_accounts(self.exchange, data.get("accounts", {}))
         for item in data.get("api_keys", []):
             self._register(ApiKey(item["account"], item["public"], item["secret"]))
         self.create_default_accounts()
 
     def state(self) -> dict[str, Any]:
-        document = self.exchange.state_document()
+        document = state_document(self.exchange)
         document["api_keys"] = {key.account: key.public for key in self.api_keys.values()}
         return document
 

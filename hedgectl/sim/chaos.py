@@ -33,7 +33,8 @@ from hedgectl.sim.chaos_signals import (
     draw_signal,
     ignore_without_passing_on,
 )
-from hedgectl.sim.exchange import Exchange, TradeKind
+from hedgectl.sim.exchange import Exchange
+from hedgectl.sim.exchange.records import TradeKind
 from hedgectl.sim.faults import REQUEST_KINDS, FaultKind
 from hedgectl.sim.market import derived_seed
 

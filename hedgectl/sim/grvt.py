@@ -24,10 +24,10 @@ from aiohttp import web
 from eth_keys.exceptions import BadSignature, ValidationError
 
 from hedgectl.connectors.grvt.signing import LegScale, new_private_key
-from hedgectl.sim.exchange import (
+from hedgectl.sim.exchange import Exchange
+from hedgectl.sim.exchange.records import (
     OPEN_STATUSES,
     CancelReason,
-    Exchange,
     Fill,
     Order,
     OrderRejected,
@@ -37,6 +37,7 @@ from hedgectl.sim.exchange import (
     TimeInForce,
     TradeKind,
 )
+from hedgectl.sim.exchange.state import accounts_snapshot, restore_accounts, state_document
 from hedgectl.sim.faults import Fault, FaultKind
 from hedgectl.sim.grvt_signature import signer_of
 from hedgectl.sim.market import Market, MarketRules, is_multiple
@@ -304,17 +305,17 @@ class PaperGrvt(PaperVenue):
                  "main_account_id": key.main_account_id}
                 for key in self.keys.values()
             ],
-            "accounts": self.exchange.accounts_snapshot(),
+            "accounts": accounts_snapshot(self.exchange),
         }
 
     def restore(self, data: dict[str, Any]) -> None:
-        self.exchange.restore_accounts(data.get("accounts", {}))
+        restore_accounts(self.exchange, data.get("accounts", {}))
         for item in data.get("keys", []):
             self._register(GrvtKey(**item))
         self.create_default_accounts()
 
     def state(self) -> dict[str, Any]:
-        document = self.exchange.state_document()
+        document = state_document(self.exchange)
         document["sub_accounts"] = {
             key.account: {"sub_account_id": str(key.sub_account_id), "signer": key.address}
             for key in self.keys.values()

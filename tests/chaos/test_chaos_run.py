@@ -6,7 +6,7 @@ import json
 from decimal import Decimal
 
 from hedgectl.sim.chaos import ChaosRunner, CyclePlan, cycle_seed, plan_cycle
-from hedgectl.sim.exchange import Side
+from hedgectl.sim.exchange.records import Side
 from hedgectl.sim.faults import FaultKind
 
 

@@ -39,7 +39,7 @@ class PaperDesk:
 
     def trade(self, account: str, side: str, size: str, symbol: str | None = None) -> None:
         """A market order placed straight into the venue's engine: another client than hedgectl."""
-        from hedgectl.sim.exchange import Side
+        from hedgectl.sim.exchange.records import Side
 
         kind = KINDS[account]
         exchange = self.venues.venues.venue(kind).exchange

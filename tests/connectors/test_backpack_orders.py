@@ -12,7 +12,7 @@ from hedgectl.connectors.backpack import BackpackConnector
 from hedgectl.decimals import to_decimal
 from hedgectl.errors import BelowMinimumSize, InsufficientMargin, InvalidOrder, PostOnlyRejected
 from hedgectl.execution.orders import OrderIntent, OrderSnapshot, OrderState, OrderType, Side, Transition
-from hedgectl.sim.exchange import Side as EngineSide
+from hedgectl.sim.exchange.records import Side as EngineSide
 
 from .conftest import ETH, PaperBackpack, SkewedClock, in_thread
 

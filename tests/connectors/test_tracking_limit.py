@@ -16,7 +16,7 @@ from hedgectl.connectors.base import Connector
 from hedgectl.errors import BelowMinimumSize
 from hedgectl.execution.orders import OrderState, Side
 from hedgectl.execution.tracking_limit import TrackingLimitTimeoutError, place_tracking_limit_order
-from hedgectl.sim.exchange import Side as EngineSide
+from hedgectl.sim.exchange.records import Side as EngineSide
 
 from .conftest import PaperBackpack, eventually, in_thread
 from .lighter_support import PaperLighter

@@ -21,7 +21,7 @@ from hedgectl.errors import JournalUnavailable
 from hedgectl.journal import Journal, journal_path
 from hedgectl.journal.schema import SCHEMA_VERSION, migrate
 from hedgectl.registry import build_connector
-from hedgectl.sim.exchange import Side
+from hedgectl.sim.exchange.records import Side
 
 #: The journal's tables exactly as hedgectl wrote them before the journal had a schema version (version 0): data,
 #: frozen here, so that a change to the current schema can never quietly change what this test opens.

@@ -247,7 +247,7 @@ def test_an_unknown_hangup_choice_is_a_usage_error(world):
 
 def _open_positions(world: SignalWorld) -> None:
     """Positions opened by another client (the venues' own engines): BP long, L1 short."""
-    from hedgectl.sim.exchange import Side
+    from hedgectl.sim.exchange.records import Side
 
     for kind, account, symbol, side in (("backpack", "backpack", "ETH_USDC_PERP", Side.BUY),
                                         ("lighter", "lighter1", "ETH", Side.SELL)):

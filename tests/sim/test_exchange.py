@@ -6,9 +6,9 @@ from decimal import Decimal as D
 
 import pytest
 
-from hedgectl.sim.exchange import (
+from hedgectl.sim.exchange import Exchange
+from hedgectl.sim.exchange.records import (
     CancelReason,
-    Exchange,
     OrderRejected,
     OrderStatus,
     OrderType,
@@ -17,6 +17,7 @@ from hedgectl.sim.exchange import (
     TimeInForce,
     TradeKind,
 )
+from hedgectl.sim.exchange.state import accounts_snapshot, restore_accounts
 from hedgectl.sim.market import BACKPACK_RULES, LIGHTER_RULES, Market
 
 ETH = "ETH_USDC_PERP"
@@ -240,9 +241,9 @@ def test_audit_reports_a_client_order_id_executed_twice(exchange: Exchange) -> N
 
 def test_accounts_snapshot_restores_positions_and_collateral(exchange: Exchange, market: Market) -> None:
     exchange.submit_order("alice", ETH, Side.SELL, D("0.25"))
-    snapshot = exchange.accounts_snapshot()
+    snapshot = accounts_snapshot(exchange)
     fresh = Exchange(market, "backpack", BACKPACK_RULES)
-    fresh.restore_accounts(snapshot)
+    restore_accounts(fresh, snapshot)
     assert fresh.accounts["alice"].size(ETH) == D("-0.25")
     assert fresh.accounts["alice"].collateral == exchange.accounts["alice"].collateral
     assert fresh.accounts["alice"].positions[ETH].entry_price == exchange.accounts["alice"].positions[ETH].entry_price

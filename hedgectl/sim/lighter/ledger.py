@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from hedgectl.sim.exchange import (
+from hedgectl.sim.exchange import Exchange
+from hedgectl.sim.exchange.records import (
     Account,
     CancelReason,
-    Exchange,
     Order,
     OrderRejected,
     OrderStatus,

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from hedgectl.sim.exchange import CancelReason, Order, OrderStatus, OrderType, Trade, TradeKind
+from hedgectl.sim.exchange.records import CancelReason, Order, OrderStatus, OrderType, Trade, TradeKind
 from hedgectl.sim.lighter.wire import ORDER_TYPE_NAMES, TIME_IN_FORCE_NAMES, fixed
 from hedgectl.sim.market import MarketRules
 

@@ -15,7 +15,9 @@ from typing import Any
 
 from aiohttp import web
 
-from hedgectl.sim.exchange import Exchange, Side
+from hedgectl.sim.exchange import Exchange
+from hedgectl.sim.exchange.records import Side
+from hedgectl.sim.exchange.state import accounts_snapshot, restore_accounts, state_document
 from hedgectl.sim.faults import Fault, FaultError, FaultKind
 from hedgectl.sim.lighter.keys import KeyRing
 from hedgectl.sim.lighter.ledger import LighterAccount, LighterLedger
@@ -171,11 +173,11 @@ class PaperLighter(PaperVenue):
                 }
                 for account in self.ledger.accounts.values()
             ],
-            "engine": self.exchange.accounts_snapshot(),
+            "engine": accounts_snapshot(self.exchange),
         }
 
     def restore(self, data: dict[str, Any]) -> None:
-        self.exchange.restore_accounts(data.get("engine", {}))
+        restore_accounts(self.exchange, data.get("engine", {}))
         for item in data.get("accounts", []):
             account = LighterAccount(
                 name=item["name"], account_index=int(item["account_index"]), l1_address=item["l1_address"],
@@ -189,7 +191,7 @@ class PaperLighter(PaperVenue):
             self.ledger.add_account(account)
 
     def state(self) -> dict[str, Any]:
-        document = self.exchange.state_document()
+        document = state_document(self.exchange)
         document["lighter"] = {
             "accounts": [
                 {

@@ -8,15 +8,31 @@ that each client order id executed at most once and that nothing filled beyond i
 
 from __future__ import annotations
 
-import enum
 import itertools
 import logging
 import time
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from hedgectl.sim.exchange.book import Level, quantity_for_quote, synthetic_levels, within
+from hedgectl.sim.exchange.records import (
+    USD_QUANTUM,
+    ZERO,
+    Account,
+    AccountSummary,
+    CancelReason,
+    Fill,
+    Order,
+    OrderRejected,
+    OrderStatus,
+    OrderType,
+    RuleViolation,
+    Side,
+    TimeInForce,
+    Trade,
+    TradeKind,
+)
 from hedgectl.sim.market import (
     DEFAULT_BOOK_SHAPES,
     BookShape,
@@ -25,241 +41,9 @@ from hedgectl.sim.market import (
     is_multiple,
     plain,
     quantize_down,
-    quantize_up,
 )
 
 logger = logging.getLogger(__name__)
-
-ZERO = Decimal(0)
-USD_QUANTUM = Decimal("0.000001")
-
-
-class Side(str, enum.Enum):
-    BUY = "buy"
-    SELL = "sell"
-
-    @property
-    def sign(self) -> int:
-        return 1 if self is Side.BUY else -1
-
-    @property
-    def opposite(self) -> Side:
-        return Side.SELL if self is Side.BUY else Side.BUY
-
-
-class OrderType(str, enum.Enum):
-    MARKET = "market"
-    LIMIT = "limit"
-
-
-class TimeInForce(str, enum.Enum):
-    GTC = "gtc"
-    IOC = "ioc"
-    FOK = "fok"
-
-
-class OrderStatus(str, enum.Enum):
-    """Engine order states; ``OPEN_STATUSES`` rest on the book, the others are final."""
-
-    NEW = "new"
-    PARTIALLY_FILLED = "partially_filled"
-    FILLED = "filled"
-    CANCELLED = "cancelled"
-
-
-OPEN_STATUSES = frozenset({OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED})
-
-
-class CancelReason(str, enum.Enum):
-    """Why an order ended without filling completely; venues map these to their own status names."""
-
-    USER = "user"
-    IMMEDIATE_OR_CANCEL = "immediate_or_cancel"
-    INSUFFICIENT_LIQUIDITY = "insufficient_liquidity"
-    SLIPPAGE = "slippage"
-    POST_ONLY_TAKER = "post_only_taker"
-    REDUCE_ONLY = "reduce_only"
-    INSUFFICIENT_MARGIN = "insufficient_margin"
-    FILL_OR_KILL = "fill_or_kill"
-    LIQUIDATION = "liquidation"
-
-
-class RuleViolation(str, enum.Enum):
-    """Why an order breaks a market rule before it reaches the book (venues answer these as API errors)."""
-
-    UNKNOWN_SYMBOL = "unknown_symbol"
-    QUANTITY_NOT_POSITIVE = "quantity_not_positive"
-    QUANTITY_PRECISION = "quantity_precision"
-    QUANTITY_BELOW_MINIMUM = "quantity_below_minimum"
-    NOTIONAL_BELOW_MINIMUM = "notional_below_minimum"
-    PRICE_MISSING = "price_missing"
-    PRICE_NOT_POSITIVE = "price_not_positive"
-    PRICE_PRECISION = "price_precision"
-    PRICE_TOO_HIGH = "price_too_high"
-
-
-class OrderRejected(Exception):
-    """Raised by ``Exchange.submit_order`` for an order that breaks a market rule; no order record is created."""
-
-    def __init__(self, violation: RuleViolation, detail: str = "") -> None:
-        super().__init__(f"{violation.value}: {detail}" if detail else violation.value)
-        self.violation = violation
-
-
-class TradeKind(str, enum.Enum):
-    TRADE = "trade"
-    LIQUIDATION = "liquidation"
-
-
-@dataclass
-class Fill:
-    """One account's side of one trade."""
-
-    trade_id: int
-    order_id: int | None
-    client_id: int | None
-    account: str
-    symbol: str
-    side: Side
-    price: Decimal
-    quantity: Decimal
-    fee: Decimal
-    is_maker: bool
-    kind: TradeKind
-    timestamp_ms: int
-
-
-@dataclass
-class Trade:
-    """A public trade; ``buyer``/``seller`` are account names, None for the venue's synthetic liquidity."""
-
-    trade_id: int
-    symbol: str
-    price: Decimal
-    quantity: Decimal
-    taker_side: Side
-    kind: TradeKind
-    buyer: str | None
-    seller: str | None
-    buy_order_id: int | None
-    sell_order_id: int | None
-    timestamp_ms: int
-
-
-@dataclass
-class Order:
-    """An order as the engine keeps it. ``extra`` is free for the venue (e.g. Lighter's nonce and api key index)."""
-
-    order_id: int
-    account: str
-    symbol: str
-    side: Side
-    order_type: OrderType
-    quantity: Decimal
-    price: Decimal | None
-    time_in_force: TimeInForce
-    post_only: bool
-    reduce_only: bool
-    client_id: int | None
-    created_ms: int
-    worst_price: Decimal | None = None
-    quote_quantity: Decimal | None = None
-    status: OrderStatus = OrderStatus.NEW
-    cancel_reason: CancelReason | None = None
-    executed_quantity: Decimal = ZERO
-    executed_quote: Decimal = ZERO
-    fees: Decimal = ZERO
-    updated_ms: int = 0
-    trade_ids: list[int] = field(default_factory=list)
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def remaining(self) -> Decimal:
-        return self.quantity - self.executed_quantity
-
-    @property
-    def is_open(self) -> bool:
-        return self.status in OPEN_STATUSES
-
-    @property
-    def average_price(self) -> Decimal | None:
-        if self.executed_quantity == 0:
-            return None
-        return self.executed_quote / self.executed_quantity
-
-
-@dataclass
-class Position:
-    """A signed position (positive long, negative short) with its average entry and realised PnL."""
-
-    symbol: str
-    size: Decimal = ZERO
-    entry_price: Decimal = ZERO
-    realized_pnl: Decimal = ZERO
-    fees_paid: Decimal = ZERO
-
-    def unrealized_pnl(self, mark: Decimal) -> Decimal:
-        return (self.size * (mark - self.entry_price)).quantize(USD_QUANTUM)
-
-    def apply(self, signed_quantity: Decimal, price: Decimal) -> Decimal:
-        """Add a trade of ``signed_quantity`` at ``price``; returns the PnL it realised."""
-        size = self.size
-        if size == 0 or (size > 0) == (signed_quantity > 0):
-            total = abs(size) + abs(signed_quantity)
-            self.entry_price = (abs(size) * self.entry_price + abs(signed_quantity) * price) / total
-            self.size = size + signed_quantity
-            return ZERO
-        closed = min(abs(signed_quantity), abs(size))
-        realized = (closed * (price - self.entry_price) * (1 if size > 0 else -1)).quantize(USD_QUANTUM)
-        self.realized_pnl += realized
-        self.size = size + signed_quantity
-        if self.size == 0:
-            self.entry_price = ZERO
-        elif (self.size > 0) != (size > 0):
-            self.entry_price = price
-        return realized
-
-
-@dataclass
-class Account:
-    """A venue account: collateral in the quote currency (USDC), positions by symbol, leverage by symbol."""
-
-    name: str
-    collateral: Decimal
-    positions: dict[str, Position] = field(default_factory=dict)
-    leverage: dict[str, Decimal] = field(default_factory=dict)
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def position(self, symbol: str) -> Position:
-        position = self.positions.get(symbol)
-        if position is None:
-            position = self.positions[symbol] = Position(symbol)
-        return position
-
-    def size(self, symbol: str) -> Decimal:
-        position = self.positions.get(symbol)
-        return position.size if position is not None else ZERO
-
-
-@dataclass
-class AccountSummary:
-    """An account's margin picture at current marks."""
-
-    collateral: Decimal
-    unrealized_pnl: Decimal
-    equity: Decimal
-    initial_margin: Decimal
-    maintenance_margin: Decimal
-    open_order_margin: Decimal
-    available: Decimal
-    notional: Decimal
-
-
-@dataclass
-class _Level:
-    price: Decimal
-    quantity: Decimal
-    maker: Order | None
 
 
 class Exchange:
@@ -324,20 +108,7 @@ class Exchange:
         """The venue's own liquidity on one side: ``side`` BUY gives bids (best first), SELL gives asks."""
         rules = self.rules_for(symbol)
         shape = self.book_shapes.get(rules.base, BookShape())
-        reference = self.reference_price(symbol)
-        levels = []
-        for index in range(shape.levels):
-            offset = shape.half_spread + index * shape.level_gap
-            size = quantize_down(shape.level_size * (1 + index * shape.size_growth), rules.step_size)
-            if side is Side.BUY:
-                price = quantize_down(reference * (1 - offset), rules.tick_size)
-            else:
-                price = quantize_up(reference * (1 + offset), rules.tick_size)
-            if levels and levels[-1][0] == price:
-                levels[-1] = (price, levels[-1][1] + size)
-            elif price > 0:
-                levels.append((price, size))
-        return levels
+        return synthetic_levels(self.reference_price(symbol), rules, shape, side)
 
     def book(self, symbol: str, depth: int = 50) -> tuple[list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]]]:
         """Aggregated ``(bids, asks)``, best first, synthetic liquidity plus resting account orders."""
@@ -532,7 +303,7 @@ class Exchange:
         limit = order.price if order.order_type is OrderType.LIMIT else order.worst_price
         ladder = self._ladder(order.symbol, order.side, account.name)
         if order.quote_quantity is not None and order.quantity == 0:
-            order.quantity = self._quantity_for_quote(ladder, order.quote_quantity, limit, order.side, rules)
+            order.quantity = quantity_for_quote(ladder, order.quote_quantity, limit, order.side, rules)
             if order.quantity == 0:
                 self._cancel(order, CancelReason.INSUFFICIENT_LIQUIDITY)
                 return
@@ -543,7 +314,7 @@ class Exchange:
                 self._cancel(order, CancelReason.REDUCE_ONLY)
                 return
             executable = min(executable, reducible)
-        crosses = bool(ladder) and (limit is None or self._within(ladder[0].price, limit, order.side))
+        crosses = bool(ladder) and (limit is None or within(ladder[0].price, limit, order.side))
         if order.post_only and crosses:
             self._cancel(order, CancelReason.POST_ONLY_TAKER)
             return
@@ -554,7 +325,7 @@ class Exchange:
         if fill_fraction is not None and (order.order_type is OrderType.MARKET
                                           or order.time_in_force is not TimeInForce.GTC):
             executable = min(executable, quantize_down(order.quantity * fill_fraction, rules.step_size))
-        available = sum((level.quantity for level in ladder if limit is None or self._within(level.price, limit, order.side)), ZERO)
+        available = sum((level.quantity for level in ladder if limit is None or within(level.price, limit, order.side)), ZERO)
         if order.time_in_force is TimeInForce.FOK and available < executable:
             self._cancel(order, CancelReason.FILL_OR_KILL)
             return
@@ -563,7 +334,7 @@ class Exchange:
         for level in ladder:
             if remaining == 0:
                 break
-            if limit is not None and not self._within(level.price, limit, order.side):
+            if limit is not None and not within(level.price, limit, order.side):
                 stopped_by_limit = True
                 break
             take = min(remaining, level.quantity)
@@ -590,36 +361,17 @@ class Exchange:
             reason = CancelReason.IMMEDIATE_OR_CANCEL
         self._cancel(order, reason)
 
-    @staticmethod
-    def _within(level_price: Decimal, limit: Decimal, side: Side) -> bool:
-        return level_price <= limit if side is Side.BUY else level_price >= limit
-
-    def _ladder(self, symbol: str, side: Side, account_name: str) -> list[_Level]:
+    def _ladder(self, symbol: str, side: Side, account_name: str) -> list[Level]:
         """What a taker on ``side`` can hit, best first: synthetic levels and other accounts' resting orders."""
-        levels = [_Level(price, quantity, None) for price, quantity in self.synthetic_levels(symbol, side.opposite)]
+        levels = [Level(price, quantity, None) for price, quantity in self.synthetic_levels(symbol, side.opposite)]
         levels.extend(
-            _Level(order.price, order.remaining, order)
+            Level(order.price, order.remaining, order)
             for order in self._resting[symbol]
             if order.side is side.opposite and order.account != account_name
         )
         # Resting account orders go ahead of synthetic liquidity at the same price (they were there first).
         levels.sort(key=lambda level: (level.price if side is Side.BUY else -level.price, level.maker is None))
         return levels
-
-    @staticmethod
-    def _quantity_for_quote(ladder: list[_Level], quote: Decimal, limit: Decimal | None, side: Side,
-                            rules: MarketRules) -> Decimal:
-        remaining_quote = quote
-        quantity = ZERO
-        for level in ladder:
-            if limit is not None and not Exchange._within(level.price, limit, side):
-                break
-            take = min(level.quantity, quantize_down(remaining_quote / level.price, rules.step_size))
-            if take <= 0:
-                break
-            quantity += take
-            remaining_quote -= take * level.price
-        return quantity
 
     def _margin_allows(self, account: Account, order: Order, position_size: Decimal) -> bool:
         projected = position_size + order.side.sign * order.quantity
@@ -632,7 +384,7 @@ class Exchange:
         fee = order.quantity * reference * self.rules[order.symbol].taker_fee
         return summary.initial_margin + summary.open_order_margin + added + fee <= summary.equity
 
-    def _trade(self, taker: Order, level: _Level, quantity: Decimal, rules: MarketRules) -> None:
+    def _trade(self, taker: Order, level: Level, quantity: Decimal, rules: MarketRules) -> None:
         trade_id = next(self._trade_ids)
         now = self.clock_ms()
         maker = level.maker
@@ -827,121 +579,3 @@ class Exchange:
             if count > 1
         )
         return problems
-
-    def accounts_snapshot(self) -> dict[str, Any]:
-        """Collateral, positions and leverage of every account as JSON-able data (for the state file)."""
-        return {
-            name: {
-                "collateral": plain(account.collateral),
-                "positions": {
-                    symbol: {
-                        "size": plain(position.size),
-                        "entry_price": plain(position.entry_price),
-                        "realized_pnl": plain(position.realized_pnl),
-                        "fees_paid": plain(position.fees_paid),
-                    }
-                    for symbol, position in account.positions.items()
-                    if position.size or position.realized_pnl or position.fees_paid
-                },
-                "leverage": {symbol: plain(value) for symbol, value in account.leverage.items()},
-                "extra": account.extra,
-            }
-            for name, account in self.accounts.items()
-        }
-
-    def restore_accounts(self, snapshot: dict[str, Any]) -> None:
-        """Recreate accounts from ``accounts_snapshot()`` output, replacing any of the same name."""
-        for name, data in snapshot.items():
-            account = Account(name, Decimal(data["collateral"]), extra=dict(data.get("extra", {})))
-            for symbol, position in data.get("positions", {}).items():
-                account.positions[symbol] = Position(
-                    symbol,
-                    size=Decimal(position["size"]),
-                    entry_price=Decimal(position["entry_price"]),
-                    realized_pnl=Decimal(position.get("realized_pnl", "0")),
-                    fees_paid=Decimal(position.get("fees_paid", "0")),
-                )
-            account.leverage = {symbol: Decimal(value) for symbol, value in data.get("leverage", {}).items()}
-            self.accounts[name] = account
-
-    def state_document(self, *, history_limit: int = 500) -> dict[str, Any]:
-        """The engine part of ``/_sim/state``: marks, accounts with positions, open orders, history, fills, audit."""
-        accounts = {}
-        for name, account in self.accounts.items():
-            summary = self.summary(name)
-            accounts[name] = {
-                "collateral": plain(summary.collateral),
-                "equity": plain(summary.equity),
-                "available": plain(summary.available),
-                "unrealized_pnl": plain(summary.unrealized_pnl),
-                "initial_margin": plain(summary.initial_margin),
-                "maintenance_margin": plain(summary.maintenance_margin),
-                "positions": [
-                    {
-                        "symbol": symbol,
-                        "signed_size": plain(position.size),
-                        "entry_price": plain(position.entry_price),
-                        "mark_price": plain(self.mark_price(symbol)),
-                        "unrealized_pnl": plain(position.unrealized_pnl(self.mark_price(symbol))),
-                        "realized_pnl": plain(position.realized_pnl),
-                        "fees_paid": plain(position.fees_paid),
-                        "liquidation_price": plain(self.liquidation_price(name, symbol)),
-                    }
-                    for symbol, position in account.positions.items()
-                    if position.size or position.realized_pnl or position.fees_paid
-                ],
-                "leverage": {symbol: plain(value) for symbol, value in account.leverage.items()},
-            }
-        return {
-            "venue": self.venue,
-            "mid_prices": {base: plain(mid) for base, mid in self.market.mids.items()},
-            "mark_prices": {symbol: plain(self.mark_price(symbol)) for symbol in self.rules},
-            "accounts": accounts,
-            "open_orders": [order_document(order) for order in self.resting_orders()],
-            "orders": [order_document(order) for order in self.orders[-history_limit:]],
-            "fills": [fill_document(fill) for fill in self.fills[-history_limit:]],
-            "audit": self.audit(),
-        }
-
-
-def order_document(order: Order) -> dict[str, Any]:
-    """An engine order as JSON-able data (for ``/_sim/state``)."""
-    return {
-        "order_id": order.order_id,
-        "account": order.account,
-        "client_id": order.client_id,
-        "symbol": order.symbol,
-        "side": order.side.value,
-        "type": order.order_type.value,
-        "quantity": plain(order.quantity),
-        "price": plain(order.price),
-        "worst_price": plain(order.worst_price),
-        "time_in_force": order.time_in_force.value,
-        "post_only": order.post_only,
-        "reduce_only": order.reduce_only,
-        "status": order.status.value,
-        "cancel_reason": order.cancel_reason.value if order.cancel_reason else None,
-        "executed_quantity": plain(order.executed_quantity),
-        "executed_quote": plain(order.executed_quote),
-        "fees": plain(order.fees),
-        "created_ms": order.created_ms,
-        "updated_ms": order.updated_ms,
-        "extra": order.extra,
-    }
-
-
-def fill_document(fill: Fill) -> dict[str, Any]:
-    return {
-        "trade_id": fill.trade_id,
-        "order_id": fill.order_id,
-        "client_id": fill.client_id,
-        "account": fill.account,
-        "symbol": fill.symbol,
-        "side": fill.side.value,
-        "price": plain(fill.price),
-        "quantity": plain(fill.quantity),
-        "fee": plain(fill.fee),
-        "is_maker": fill.is_maker,
-        "kind": fill.kind.value,
-        "timestamp_ms": fill.timestamp_ms,
-    }
