@@ -24,7 +24,7 @@ from hedgectl.config.secrets import Secret
 from hedgectl.connectors.backpack import BackpackConnector
 from hedgectl.errors import AmbiguousOutcome, InsufficientMargin, InvalidOrder, VenueError
 from hedgectl.execution.orders import OrderState, Side
-from hedgectl.sim.backpack.venue import SIGNED_ROUTES, signing_string
+from hedgectl.sim.backpack.signature import SIGNED_ROUTES, signing_string
 
 from .loopback import serve
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from nacl.signing import SigningKey
 
-from hedgectl.sim.backpack.venue import SIGNED_ROUTES, signing_string
+from hedgectl.sim.backpack.signature import SIGNED_ROUTES, signing_string
 from hedgectl.sim.runner import ThreadedPaperVenues
 
 

@@ -9,7 +9,7 @@ import time
 import httpx
 from nacl.signing import SigningKey
 
-from hedgectl.sim.backpack.venue import signing_string
+from hedgectl.sim.backpack.signature import signing_string
 
 from .conftest import BackpackTestClient
 
