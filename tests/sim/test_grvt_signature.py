@@ -3,7 +3,7 @@ for a tampered order or a wrong chain id."""
 
 from __future__ import annotations
 
-from hedgectl.sim.grvt_signature import signer_of
+from hedgectl.sim.grvt.signature import signer_of
 
 ORDER = {
     "sub_account_id": "8289849667772468", "is_market": False, "time_in_force": "GOOD_TILL_TIME",

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from hedgectl.connectors.grvt.signing import LegScale, OrderSigner, new_private_key
-from hedgectl.sim.grvt import BASE_DECIMALS, INSTRUMENT_HASHES
+from hedgectl.sim.grvt.markets import BASE_DECIMALS, INSTRUMENT_HASHES
 from hedgectl.sim.runner import ThreadedPaperVenues
 
 ETH = "ETH_USDT_Perp"

@@ -8,6 +8,14 @@ from collections.abc import Callable, Mapping
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import Any
 
+from eth_keys.exceptions import BadSignature, ValidationError
+
+from hedgectl.sim.grvt.wire import GrvtError, hex64, integer_field
+
+MAX_SIGNATURE_NS = 30 * 24 * 3600 * 10**9
+UINT32_MAX = 2**32 - 1
+SECP256K1_HALF_ORDER = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0
+
 #: (asset id as hex text, base decimals) of an instrument
 InstrumentScale = Callable[[str], tuple[str, int]]
 
@@ -100,3 +108,36 @@ def signer_of(order: Mapping[str, Any], nonce: int, expiration_ns: int, chain_id
 
     message = encode_typed_data(full_message=typed_order(order, nonce, expiration_ns, chain_id, scale))
     return Account.recover_message(message, vrs=(v, r, s))
+
+
+def verify_order_signature(order: Mapping[str, Any], *, signer: str, chain_id: int, now_ns: int,
+                           scale: InstrumentScale) -> None:
+    """Raise the venue's GrvtError unless the order's signature is well formed, unexpired, covers the order and
+    was made by ``signer`` (the address of the account's registered key)."""
+    signature = order.get("signature")
+    if not isinstance(signature, dict):
+        raise GrvtError(1003)
+    v = signature.get("v")
+    if isinstance(v, bool) or v not in (27, 28):
+        raise GrvtError(2005)
+    r, s = hex64(signature.get("r")), hex64(signature.get("s"))
+    if s > SECP256K1_HALF_ORDER:
+        raise GrvtError(2007)
+    expiration = integer_field(signature.get("expiration"), 2**63 - 1)
+    now = now_ns
+    if expiration < now:
+        raise GrvtError(2001)
+    if expiration > now + MAX_SIGNATURE_NS:
+        raise GrvtError(2008)
+    nonce = integer_field(signature.get("nonce"), UINT32_MAX)
+    try:
+        recovered = signer_of(order, nonce, expiration, chain_id, scale, v, r, s)
+    except ValueError:
+        raise GrvtError(1003) from None
+    except (BadSignature, ValidationError):
+        raise GrvtError(2002) from None
+    claimed = str(signature.get("signer") or "")
+    if recovered.lower() != claimed.lower():
+        raise GrvtError(2002)
+    if claimed.lower() != signer.lower():
+        raise GrvtError(2000)
