@@ -1,8 +1,12 @@
 """Paper GRVT's own signature check recovers the signer of grvt-pysdk's published test vector, and another signer
-for a tampered order or a wrong chain id."""
+for a tampered order or a wrong chain id; a paper wallet signs as its own address."""
 
 from __future__ import annotations
 
+from eth_account import Account
+from eth_account.messages import encode_defunct
+
+from hedgectl.sim.grvt.accounts import new_wallet
 from hedgectl.sim.grvt.signature import signer_of
 
 ORDER = {
@@ -30,3 +34,12 @@ def test_a_tampered_order_or_another_chain_recovers_someone_else():
     tampered = {**ORDER, "legs": [{**ORDER["legs"][0], "size": "1.014"}]}
     assert signer_of(tampered, NONCE, EXPIRATION, CHAIN, scale, V, R, S).lower() != SIGNER.lower()
     assert signer_of(ORDER, NONCE, EXPIRATION, 325, scale, V, R, S).lower() != SIGNER.lower()
+
+
+def test_a_new_paper_wallet_signs_as_its_own_address():
+    private_key, address = new_wallet()
+    message = encode_defunct(text="paper grvt")
+    signed = Account.sign_message(message, private_key=private_key)
+    assert private_key.startswith("0x") and len(private_key) == 66
+    assert Account.recover_message(message, signature=signed.signature) == address
+    assert new_wallet()[1] != address

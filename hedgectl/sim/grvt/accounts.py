@@ -20,9 +20,9 @@ class GrvtKey:
         return f"GrvtKey(account={self.account!r}, sub_account_id={self.sub_account_id}, address={self.address!r})"
 
 
-
 def new_wallet() -> tuple[str, str]:
     """A fresh signing wallet: ``(private key as 0x hex, address)``."""
+    # imported here: eth-account is slow to import, and only GRVT accounts need it
     from eth_account import Account
 
     wallet = Account.create()

@@ -10,6 +10,7 @@ from typing import Any
 from hedgectl.sim.exchange.records import OPEN_STATUSES, CancelReason, Order, OrderStatus
 from hedgectl.sim.grvt.wire import NANOS_PER_MS, decimal_field, num_text, price_text
 
+
 @dataclass
 class OrderRecord:
     """An accepted order as the venue shows it; its state follows the engine order (None when it never reached the

@@ -55,7 +55,6 @@ ERRORS: dict[int, tuple[int, str]] = {
 }
 
 
-
 class GrvtError(Exception):
     """A GRVT error answer: ``{"code", "message", "status"}`` with the HTTP status of the code."""
 
