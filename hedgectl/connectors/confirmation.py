@@ -202,7 +202,7 @@ class Confirmations:
         )
         return None
 
-    def refuse(self, watch: Watch, error: VenueError, *, reason: str | None = None) -> None:
+    def refuse(self, watch: Watch, error: VenueError | None, *, reason: str | None = None) -> None:
         """The venue refused the order, or it is proven never to have landed: the tracker ends FAILED."""
         if watch.tracker.can_apply(OrderEvent.REJECT):
             watch.tracker.apply(OrderEvent.REJECT, reason=reason or str(error), error=error)
