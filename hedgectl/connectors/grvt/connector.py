@@ -134,6 +134,7 @@ class GrvtConnector(Connector):
         # How an order is confirmed and, when it never shows up, proven absent (tests shorten these).
         self.fence_ttl_ms = FENCE_TTL_MS
         self.absence_grace_secs = ABSENCE_GRACE_SECS
+        self.poll_first_secs = POLL_FIRST_SECS
         self.poll_max_secs = POLL_MAX_SECS
         #: How long the venue may stay unreadable while an order is confirmed before the outcome is ambiguous.
         self.confirm_patience_secs = max(30.0, 2.0 * self.ioc_expiry_secs)
@@ -532,7 +533,7 @@ class GrvtConnector(Connector):
                     watch.lost.apply(LostAnswerEvent.PROVE_ABSENT, reason)
                 self.confirmations.refuse(watch, None, reason=reason)
 
-        await self.confirmations.poll(watch, step, delay=lambda round_: min(POLL_FIRST_SECS * 1.5**round_,
+        await self.confirmations.poll(watch, step, delay=lambda round_: min(self.poll_first_secs * 1.5**round_,
                                                                               self.poll_max_secs),
                                       patience_secs=self.confirm_patience_secs)
 

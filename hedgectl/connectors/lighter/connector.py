@@ -21,7 +21,7 @@ from hedgectl.connectors.confirmation import Confirmations
 from hedgectl.connectors.lighter.lost import LighterLostAnswers
 from hedgectl.connectors.lighter.nonce_ops import LighterNonces
 from hedgectl.connectors.lighter.nonces import NonceFile, nonce_slot
-from hedgectl.connectors.lighter.orders import DEFAULT_MAX_SLIPPAGE, LighterOrders
+from hedgectl.connectors.lighter.orders import CONFIRM_DELAYS, DEFAULT_MAX_SLIPPAGE, LIMIT_POLL_SECS, LighterOrders
 from hedgectl.connectors.lighter.reads import LighterMarket, LighterReads
 from hedgectl.connectors.lighter.sending import LighterSending
 from hedgectl.connectors.lighter.rest import LighterRest
@@ -69,6 +69,9 @@ class LighterConnector(LighterOrders, LighterSending, LighterLostAnswers, Lighte
         self.max_send_attempts = 3
         self.max_nonce_retries = 5
         self.confirm_timeout_secs = max(15.0, 3 * self.timeout)
+        #: delays between the reads that confirm an order, then between those of a resting one
+        self.confirm_delays = CONFIRM_DELAYS
+        self.limit_poll_secs = LIMIT_POLL_SECS
         self.resolve_timeout_secs = max(5.0, 2 * self.timeout)
         #: how long a consumed nonce must show no trace of a lost order before it counts as someone else's; the
         #: venue's order, transaction and trade indexes can lag its sequencer by seconds

@@ -268,7 +268,7 @@ class LighterOrders:
         intent = plan.intent
         is_market = intent.order_type is OrderType.MARKET
         deadline = self.clock.monotonic() + self.confirm_timeout_secs if is_market else None
-        delays = list(CONFIRM_DELAYS)
+        delays = list(self.confirm_delays)
         first = _first_delay(plan.predicted_execution_ms, self.last_latency_ms, now=self.clock.now())
         if first is not None:
             delays[0] = first
@@ -287,7 +287,7 @@ class LighterOrders:
                 return f"no final state from the venue within {self.confirm_timeout_secs:g}s"
             return None
 
-        await self.confirmations.poll(watch, step, delay=schedule(delays, delays[-1] if is_market else LIMIT_POLL_SECS),
+        await self.confirmations.poll(watch, step, delay=schedule(delays, delays[-1] if is_market else self.limit_poll_secs),
                                       overdue=overdue)
 
     async def _confirming_report(self, plan: _OrderPlan) -> OrderReport | None:
