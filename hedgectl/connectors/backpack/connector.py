@@ -1,12 +1,11 @@
 """The Backpack connector: Ed25519-signed REST over one keep-alive httpx client, every order confirmed from the venue.
 
-An order request whose answer is lost (timeout, dropped connection, 5xx) is never resent: the order is looked up by
-its clientId (resting order, order history, fills) until the venue shows it. Once the request's signature window has
-passed (the venue refuses a request older than it) with no trace of the order, it never executed, provided the
-position also has not moved since a reading taken before the send: the order and fill history can lag the matching
-engine, while the position is the account's current state. The connector keeps that reading (``PositionMarks``) from
-its own position reads, ``prepare`` among them, moved by the fills of its own orders since; without one, absence is
-never proof and the order stays UNKNOWN (AmbiguousOutcome).
+Orders are confirmed through the connector's confirmation core; an order whose answer is lost is never resent, its
+resolution follows ``LOST_ANSWER_TABLE`` (``connectors/lost_answer.py``). Backpack's own part: the order is looked up
+by clientId (resting, order history, fills); absence proves it never executed only after the request's signature
+window has passed, twice in a row, and with the position unmoved since a reading taken before the send
+(``PositionMarks``: the history can lag the matching engine, the position cannot). Without such a reading the order
+stays UNKNOWN (AmbiguousOutcome).
 """
 
 from __future__ import annotations
@@ -26,6 +25,7 @@ import httpx
 from hedgectl.clock import SYSTEM_CLOCK, Clock
 from hedgectl.config.model import ConnectorConfig
 from hedgectl.connectors.backpack import wire
+from hedgectl.connectors.backpack.order_reads import BackpackOrderReads
 from hedgectl.connectors.backpack.signing import Signer
 from hedgectl.connectors.base import (
     Balance,
@@ -69,14 +69,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_WINDOW_MS = 5000
 MAX_WINDOW_MS = 60000
-HISTORY_PAGE = 200
-HISTORY_PAGES = 3
-#: The documented ``sortDirection`` of order history, asked explicitly rather than relying on the default.
-HISTORY_NEWEST_FIRST = "Desc"
-#: How far before an order's send an order history scan still looks (the venue's clock against ours).
-HISTORY_CLOCK_MARGIN_MS = 60_000
-FILLS_PAGE = 1000
-FILLS_PAGES = 20
 
 
 @dataclass
@@ -89,7 +81,7 @@ class _Sent:
     released: bool = False  # the market's mark has been given back
 
 
-class BackpackConnector(Connector):
+class BackpackConnector(BackpackOrderReads, Connector):
     """One Backpack account (perpetuals). Symbols are Backpack's own (``ETH_USDC_PERP``)."""
 
     venue = "backpack"
@@ -344,93 +336,6 @@ class BackpackConnector(Connector):
         rows = await self._fill_rows(symbol, since_ms=int(since * 1000) if since is not None else None)
         return sorted((wire.fill(row) for row in rows), key=lambda item: item.at)
 
-    async def _fill_rows(self, symbol: str | None, *, since_ms: int | None = None,
-                         pages: int = FILLS_PAGES) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = []
-        for page in range(pages):
-            params: dict[str, Any] = {"limit": FILLS_PAGE, "offset": page * FILLS_PAGE}
-            if symbol:
-                params["symbol"] = symbol
-            if since_ms is not None:
-                params["from"] = since_ms
-            batch = wire.expect(
-                await self._read("fills", "/wapi/v1/history/fills", params, instruction="fillHistoryQueryAll"),
-                list, "fills",
-            )
-            rows.extend(batch)
-            if len(batch) < FILLS_PAGE:
-                return rows
-        logger.warning("%s: fill history truncated at %d rows", self.name, len(rows))
-        return rows
-
-    # --- orders: reads ---------------------------------------------------------------------------------------
-
-    async def open_orders(self, symbol: str | None = None) -> list[OrderReport]:
-        params = {"symbol": symbol} if symbol else None
-        rows = wire.expect(await self._read("open orders", "/api/v1/orders", params, instruction="orderQueryAll"),
-                           list, "open orders")
-        return [wire.order_report(row) for row in rows]
-
-    async def find_order(self, symbol: str, client_order_index: int) -> OrderReport | None:
-        found = await self._lookup(symbol, client_order_index)
-        return found[0] if found is not None else None
-
-    async def _lookup(
-        self, symbol: str, client_order_index: int, *, since_ms: int | None = None, intent: OrderIntent | None = None
-    ) -> tuple[OrderReport, str | None] | None:
-        """The venue's view of one order by clientId: resting, then order history, then fills; None without a trace."""
-        resting = await self._resting(symbol, client_order_index)
-        if resting is not None:
-            return resting
-        for page in range(HISTORY_PAGES):
-            rows = wire.expect(
-                await self._read("order history", "/wapi/v1/history/orders",
-                                 {"symbol": symbol, "limit": HISTORY_PAGE, "offset": page * HISTORY_PAGE,
-                                  "sortDirection": HISTORY_NEWEST_FIRST},
-                                 instruction="orderHistoryQueryAll"),
-                list, "order history",
-            )
-            for row in rows:
-                if isinstance(row, dict) and wire.client_id(row.get("clientId")) == client_order_index:
-                    return wire.order_report(row), wire.expiry_reason(row)
-            if len(rows) < HISTORY_PAGE or (since_ms is not None and _older_newest_first(rows, since_ms)):
-                break
-        fills = [
-            wire.fill(row) for row in await self._fill_rows(symbol, since_ms=since_ms, pages=1)
-            if isinstance(row, dict) and wire.client_id(row.get("clientId")) == client_order_index
-        ]
-        if not fills:
-            return None
-        filled = sum((item.size for item in fills), ZERO)
-        notional = sum((item.size * item.price for item in fills), ZERO)
-        # A market order executes in one match, so its fills are all it will get; so does an order that its fills
-        # cover. Any other order with fills is done unless it rests: it can only have left the book after they came.
-        if intent is None or not (intent.order_type is OrderType.MARKET or filled >= intent.size):
-            resting = await self._resting(symbol, client_order_index)
-            if resting is not None:
-                return resting
-        report = OrderReport(
-            client_order_index=client_order_index,
-            venue_order_id=fills[0].order_id,
-            symbol=symbol,
-            side=fills[0].side,
-            size=intent.size if intent is not None else filled,
-            filled_size=filled,
-            done=True,
-            status="Fills",
-            average_price=notional / filled,
-            fee=sum((item.fee for item in fills), ZERO),
-        )
-        return report, None
-
-    async def _resting(self, symbol: str, client_order_index: int) -> tuple[OrderReport, str | None] | None:
-        """The order by clientId while it rests in the book (the venue knows no other order by this query)."""
-        try:
-            document = await self._read("order", "/api/v1/order", {"symbol": symbol, "clientId": client_order_index},
-                                        instruction="orderQuery")
-        except OrderNotFound:
-            return None
-        return wire.order_report(wire.expect(document, dict, "order")), wire.expiry_reason(document)
 
     # --- orders: writes --------------------------------------------------------------------------------------
 
@@ -647,13 +552,3 @@ class BackpackConnector(Connector):
                                                 info={"status": report.status})
         for watch in self.confirmations.watches.values():
             watch.wake.set()
-
-
-def _older_newest_first(rows: list[Any], since_ms: int) -> bool:
-    """Whether a page of order history is entirely older than ``since_ms`` (less a clock margin) AND really newest
-    first: only then can no later page hold an order sent since. A page in any other order ends nothing early."""
-    created = [wire.order_report(row).created_at if isinstance(row, dict) else None for row in rows]
-    if not created or any(at is None for at in created):
-        return False
-    newest_first = all(a >= b for a, b in zip(created, created[1:]))
-    return newest_first and max(created) * 1000 < since_ms - HISTORY_CLOCK_MARGIN_MS

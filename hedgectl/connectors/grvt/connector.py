@@ -2,9 +2,9 @@
 
 Every request is a JSON POST. Reads log in with the API key (a session cookie) and never import eth-account; the
 signer is loaded the first time an order is signed. An order's outcome always comes from the venue: the create
-answer only says "accepted" (usually PENDING), so a task polls the order by client order id until it is final. A lost
-answer is resolved the same way; an order that never shows up is fenced with a client-order-id cancel and declared
-absent only once the venue can no longer accept it.
+answer only says "accepted" (usually PENDING), so the confirmation core polls the order by client order id until it
+is final. A lost answer follows ``LOST_ANSWER_TABLE``; GRVT's proof of absence: an order that never shows up is fenced
+with a client-order-id cancel and counts as absent only once the venue can no longer accept it.
 """
 
 from __future__ import annotations
