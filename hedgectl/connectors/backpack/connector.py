@@ -67,6 +67,7 @@ from hedgectl.transport import map_transport_errors, possibly_sent, retry_after_
 
 logger = logging.getLogger(__name__)
 
+
 DEFAULT_WINDOW_MS = 5000
 MAX_WINDOW_MS = 60000
 

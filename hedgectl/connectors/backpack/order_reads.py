@@ -14,6 +14,7 @@ from hedgectl.execution.orders import OrderIntent, OrderType
 
 logger = logging.getLogger(__name__)
 
+
 HISTORY_PAGE = 200
 HISTORY_PAGES = 3
 #: The documented ``sortDirection`` of order history, asked explicitly rather than relying on the default.

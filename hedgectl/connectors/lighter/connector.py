@@ -23,24 +23,19 @@ from hedgectl.connectors.lighter.nonce_ops import LighterNonces
 from hedgectl.connectors.lighter.nonces import NonceFile, nonce_slot
 from hedgectl.connectors.lighter.orders import CONFIRM_DELAYS, DEFAULT_MAX_SLIPPAGE, LIMIT_POLL_SECS, LighterOrders
 from hedgectl.connectors.lighter.reads import LighterMarket, LighterReads
-from hedgectl.connectors.lighter.sending import LighterSending
 from hedgectl.connectors.lighter.rest import LighterRest
-from hedgectl.connectors.lighter.wire import (
-    VENUE,
-)
+from hedgectl.connectors.lighter.sending import LighterSending
+from hedgectl.connectors.lighter.wire import VENUE
 from hedgectl.connectors.marks import PositionMarks
-from hedgectl.errors import (
-    ConfigError,
-    VenueError,
-)
+from hedgectl.errors import ConfigError, VenueError
 from hedgectl.execution.client_ids import LIGHTER_RANGE, ClientIdAllocator
-
 
 if TYPE_CHECKING:
     from hedgectl.config.model import ConnectorConfig
     from hedgectl.connectors.lighter.signer import LighterSigner, SignedTx
 
 logger = logging.getLogger(__name__)
+
 
 class LighterConnector(LighterOrders, LighterSending, LighterLostAnswers, LighterNonces, LighterReads, Connector):
     """One Lighter account and api key (options: account_index, api_key_index, chain_id, nonce_manager)."""

@@ -11,28 +11,18 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from hedgectl.connectors.lighter.wire import ORDER_TYPE_MARKET, VENUE, is_not_found
 from hedgectl.connectors.lost_answer import LostAnswerEvent
-from hedgectl.connectors.lighter.wire import (
-    ORDER_TYPE_MARKET,
-    VENUE,
-    is_not_found,
-)
 from hedgectl.connectors.marks import moved_since
-from hedgectl.errors import (
-    AmbiguousOutcome,
-    VenueError,
-    VenueProtocolError,
-)
-from hedgectl.execution.orders import (
-    Side,
-)
-
+from hedgectl.errors import AmbiguousOutcome, VenueError, VenueProtocolError
+from hedgectl.execution.orders import Side
 
 if TYPE_CHECKING:
     from hedgectl.connectors.lighter.orders import _OrderPlan
     from hedgectl.connectors.lighter.signer import SignedTx
 
 logger = logging.getLogger(__name__)
+
 
 #: Delays between reads that resolve a lost answer (order lookup, tx lookup, next nonce).
 RESOLVE_DELAYS = (0.0, 0.05, 0.1, 0.2, 0.4, 0.8)

@@ -7,12 +7,11 @@ import logging
 from dataclasses import dataclass
 
 from hedgectl.connectors.lighter.nonces import nonce_slot
-from hedgectl.connectors.lighter.wire import (
-    int_field,
-)
+from hedgectl.connectors.lighter.wire import int_field
 
 
 logger = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class NonceStatus:

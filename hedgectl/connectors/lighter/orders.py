@@ -63,11 +63,11 @@ from hedgectl.execution.orders import (
     TransitionListener,
 )
 
-
 if TYPE_CHECKING:
     from hedgectl.connectors.lighter.signer import SignedTx
 
 logger = logging.getLogger(__name__)
+
 
 DEFAULT_MAX_SLIPPAGE = Decimal("0.01")
 #: Delays between reads that confirm a market order; the first read goes out as soon as sendTx answers.

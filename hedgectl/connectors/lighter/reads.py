@@ -12,27 +12,14 @@ from decimal import Decimal
 from typing import Any
 
 from hedgectl.connectors.base import Balance, Fill, MarketRules, OrderReport, Position, TopOfBook
-from hedgectl.connectors.lighter.wire import (
-    VENUE,
-    decimal_field,
-    int_field,
-    is_not_found,
-    is_working,
-    list_field,
-)
+from hedgectl.connectors.lighter.wire import VENUE, decimal_field, int_field, is_not_found, is_working, list_field
 from hedgectl.decimals import ROUND_DOWN, ROUND_FLOOR, ZERO, step_of_decimals
-from hedgectl.errors import (
-    AuthError,
-    InvalidOrder,
-    VenueError,
-    VenueProtocolError,
-)
-from hedgectl.execution.orders import (
-    Side,
-)
+from hedgectl.errors import AuthError, InvalidOrder, VenueError, VenueProtocolError
+from hedgectl.execution.orders import Side
 
 
 logger = logging.getLogger(__name__)
+
 
 TRADES_PAGE = 100
 MAX_TRADE_PAGES = 20

@@ -11,30 +11,17 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from hedgectl.connectors.lighter.wire import VENUE, error_for_code
 from hedgectl.connectors.lost_answer import LostAnswerEvent as E
-from hedgectl.connectors.lighter.wire import (
-    VENUE,
-    error_for_code,
-)
-from hedgectl.errors import (
-    AmbiguousOutcome,
-    NonceMismatch,
-    RateLimited,
-    VenueError,
-    VenueUnavailable,
-)
-from hedgectl.execution.orders import (
-    OrderEvent,
-    OrderState,
-    OrderTracker,
-)
-
+from hedgectl.errors import AmbiguousOutcome, NonceMismatch, RateLimited, VenueError, VenueUnavailable
+from hedgectl.execution.orders import OrderEvent, OrderState, OrderTracker
 
 if TYPE_CHECKING:
     from hedgectl.connectors.lighter.orders import _OrderPlan
     from hedgectl.connectors.lighter.signer import SendResult, SignedTx
 
 logger = logging.getLogger(__name__)
+
 
 class LighterSending:
     """Sending signed transactions (mixed into the connector): idempotent ones with bounded retries, and orders,
