@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
@@ -109,22 +110,33 @@ class Confirmations:
     def spawn(self, work: Awaitable[None], *, name: str, watch: Watch | None = None,
               on_done: Callable[[], None] | None = None) -> asyncio.Task:
         """Run an order's confirmation in the background; it outlives its caller and ends with ``close()``."""
+        cleaned = False
+
+        def clean_up() -> None:
+            nonlocal cleaned
+            if cleaned:
+                return
+            cleaned = True
+            if watch is not None:
+                self.forget(watch)
+            if on_done is not None:
+                on_done()
 
         async def run() -> None:
             try:
                 await work
             finally:
                 # before the task counts as done, so that whoever waits for it finds the order forgotten
-                if watch is not None:
-                    self.forget(watch)
-                if on_done is not None:
-                    on_done()
+                clean_up()
 
         task = asyncio.get_running_loop().create_task(run(), name=name)
         self.tasks.add(task)
 
         def done(finished: asyncio.Task) -> None:
             self.tasks.discard(finished)
+            clean_up()  # a task cancelled before its first step never ran ``run``
+            if inspect.iscoroutine(work) and inspect.getcoroutinestate(work) == inspect.CORO_CREATED:
+                work.close()
             collect_task(finished, self.log, self.connector)
 
         task.add_done_callback(done)
