@@ -19,12 +19,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hedgectl.decimals import plain
-from hedgectl.errors import JournalUnavailable
+from hedgectl.errors import JournalUnavailable, OrderStateError
 from hedgectl.execution.orders import (
+    ORDER_STATE_TABLE,
     TERMINAL_STATES,
+    OrderEvent,
     OrderIntent,
     OrderSnapshot,
     OrderState,
@@ -34,6 +36,9 @@ from hedgectl.execution.orders import (
 )
 from hedgectl.files import open_private, warn_if_shared
 from hedgectl.journal.schema import migrate
+
+if TYPE_CHECKING:
+    from hedgectl.connectors.lost_answer import LostAnswerTransition
 
 logger = logging.getLogger(__name__)
 
@@ -218,17 +223,26 @@ class Journal:
         )
         return int(cursor.lastrowid)
 
-    def order_listener(self, order_id: int):
-        """A tracker listener that writes every transition of the order to the journal."""
+    def order_listener(self, order_id: int) -> _OrderListener:
+        """A tracker listener that writes every transition of the order to the journal, and every transition of the
+        resolution of its lost answer (as an event of its cycle, kind "lost_answer")."""
+        return _OrderListener(self, order_id)
 
-        def listener(snapshot: OrderSnapshot, transition: Transition) -> None:
-            try:
-                self.record_transition(order_id, snapshot, transition)
-            except sqlite3.Error as exc:
-                # the order's state lives on in its tracker; a journal write must not break its confirmation
-                logger.error("journal: transition of order %s not recorded: %s", order_id, exc)
-
-        return listener
+    def record_lost_answer(self, order_id: int, transition: LostAnswerTransition) -> None:
+        with self._transaction():
+            row = self._db.execute("SELECT cycle_id FROM orders WHERE id = ?", (order_id,)).fetchone()
+            if row is None:
+                raise sqlite3.IntegrityError(f"no order {order_id}")
+            data = {
+                "order_id": order_id,
+                "client_order_index": transition.client_order_index,
+                "event": transition.event.value,
+                "from_state": transition.from_state.value,
+                "to_state": transition.to_state.value,
+                "reason": transition.reason,
+            }
+            self._db.execute("INSERT INTO events (cycle_id, at, kind, data) VALUES (?, ?, ?, ?)",
+                             (row["cycle_id"], transition.at, "lost_answer", json.dumps(data)))
 
     def record_transition(self, order_id: int, snapshot: OrderSnapshot, transition: Transition) -> None:
         with self._transaction():
@@ -269,10 +283,14 @@ class Journal:
         average_price: Decimal | None,
         reason: str,
     ) -> None:
-        """Record what recovery learnt from the venue about an order whose outcome was unknown."""
+        """Record what recovery learnt from the venue about an order whose outcome was unknown, through the order
+        state table: an order the journal holds as sent (or only as an intent, the send may have gone out before a
+        crash) moves by the event that leads to ``state``; a transition the table forbids raises OrderStateError."""
         now = time.time()
         with self._transaction():
-            previous = self._db.execute("SELECT state FROM orders WHERE id = ?", (order_id,)).fetchone()
+            previous = OrderState(self._db.execute("SELECT state FROM orders WHERE id = ?",
+                                                   (order_id,)).fetchone()["state"])
+            steps = reconcile_steps(previous, state)
             self._db.execute(
                 "UPDATE orders SET state = ?, filled_size = ?, average_price = ?, reason = ?, updated_at = ?"
                 " WHERE id = ?",
@@ -285,11 +303,13 @@ class Journal:
                     order_id,
                 ),
             )
-            self._db.execute(
-                "INSERT INTO transitions (order_id, at, event, from_state, to_state, filled_size, reason)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (order_id, now, "reconcile", previous["state"], state.value, plain(filled_size), reason),
-            )
+            for event, from_state, to_state in steps:
+                self._db.execute(
+                    "INSERT INTO transitions (order_id, at, event, from_state, to_state, filled_size, reason)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (order_id, now, event.value, from_state.value, to_state.value, plain(filled_size),
+                     f"reconcile: {reason}"),
+                )
 
     # --- queries ---------------------------------------------------------------------------------------------
 
@@ -327,6 +347,54 @@ class Journal:
 
     def mark_resolved(self, cycle_id: str, *, outcome: str, result: dict[str, Any]) -> None:
         self.finish_cycle(cycle_id, outcome=outcome, result=result, resolved=True)
+
+
+#: The event by which recovery moves an order to the state the venue reports.
+_RECONCILE_EVENTS = {
+    OrderState.OPEN: OrderEvent.ACCEPT,
+    OrderState.PARTIALLY_FILLED: OrderEvent.PARTIAL_FILL,
+    OrderState.FILLED: OrderEvent.FILL,
+    OrderState.CANCELLED: OrderEvent.CANCEL,
+    OrderState.FAILED: OrderEvent.REJECT,
+}
+
+
+def reconcile_steps(previous: OrderState, target: OrderState) -> list[tuple[OrderEvent, OrderState, OrderState]]:
+    """The order-table transitions that take a journaled order from ``previous`` to ``target`` (what the venue
+    reported): none when it is already there, one event, or, for an order journaled only as an intent, its send
+    first. OrderStateError when the table allows no such path (a final order never moves)."""
+    if previous is target and target in (OrderState.OPEN, OrderState.PARTIALLY_FILLED):
+        return []  # still resting as the journal has it
+    event = _RECONCILE_EVENTS.get(target)
+    path = [previous]
+    if event is not None and (previous, event) not in ORDER_STATE_TABLE and previous is OrderState.NEW:
+        path.append(ORDER_STATE_TABLE[(OrderState.NEW, OrderEvent.SUBMIT)])
+    if event is None or (path[-1], event) not in ORDER_STATE_TABLE or ORDER_STATE_TABLE[(path[-1], event)] is not target:
+        raise OrderStateError(f"an order cannot move from {previous.value} to {target.value}")
+    path.append(target)
+    events = ([OrderEvent.SUBMIT] if len(path) == 3 else []) + [event]
+    return [(event, a, b) for event, a, b in zip(events, path, path[1:])]
+
+
+class _OrderListener:
+    """The journal's listener of one order: its transitions, and those of the resolution of its lost answer."""
+
+    def __init__(self, journal: Journal, order_id: int):
+        self._journal = journal
+        self._order_id = order_id
+
+    def __call__(self, snapshot: OrderSnapshot, transition: Transition) -> None:
+        try:
+            self._journal.record_transition(self._order_id, snapshot, transition)
+        except sqlite3.Error as exc:
+            # the order's state lives on in its tracker; a journal write must not break its confirmation
+            logger.error("journal: transition of order %s not recorded: %s", self._order_id, exc)
+
+    def lost_answer(self, transition: LostAnswerTransition) -> None:
+        try:
+            self._journal.record_lost_answer(self._order_id, transition)
+        except sqlite3.Error as exc:
+            logger.error("journal: lost-answer transition of order %s not recorded: %s", self._order_id, exc)
 
 
 def _json_default(value: Any) -> Any:

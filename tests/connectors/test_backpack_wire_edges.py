@@ -383,7 +383,7 @@ def test_order_found_through_its_fills_that_has_come_to_rest_since_is_reported_r
 
 
 def test_order_history_is_asked_newest_first_and_a_page_older_than_the_send_ends_the_scan() -> None:
-    from hedgectl.connectors.backpack import connector as backpack_connector
+    from hedgectl.connectors.backpack import order_reads as backpack_connector
 
     old_ms = int(time.time() * 1000) - 3_600_000
     full_page = [_order(9000 + n, createdAt=old_ms - n) for n in range(backpack_connector.HISTORY_PAGE)]
@@ -402,7 +402,7 @@ def test_order_history_is_asked_newest_first_and_a_page_older_than_the_send_ends
 
 
 def test_order_history_answered_oldest_first_is_scanned_to_its_page_limit() -> None:
-    from hedgectl.connectors.backpack import connector as backpack_connector
+    from hedgectl.connectors.backpack import order_reads as backpack_connector
 
     old_ms = int(time.time() * 1000) - 3_600_000
     ascending = [_order(9000 + n, createdAt=old_ms + n) for n in range(backpack_connector.HISTORY_PAGE)]

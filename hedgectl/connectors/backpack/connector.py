@@ -1,22 +1,21 @@
 """The Backpack connector: Ed25519-signed REST over one keep-alive httpx client, every order confirmed from the venue.
 
-An order request whose answer is lost (timeout, dropped connection, 5xx) is never resent: the order is looked up by
-its clientId (resting order, order history, fills) until the venue shows it. Once the request's signature window has
-passed (the venue refuses a request older than it) with no trace of the order, it never executed, provided the
-position also has not moved since a reading taken before the send: the order and fill history can lag the matching
-engine, while the position is the account's current state. The connector keeps that reading (``PositionMarks``) from
-its own position reads, ``prepare`` among them, moved by the fills of its own orders since; without one, absence is
-never proof and the order stays UNKNOWN (AmbiguousOutcome).
+Orders are confirmed through the connector's confirmation core; an order whose answer is lost is never resent, its
+resolution follows ``LOST_ANSWER_TABLE`` (``connectors/lost_answer.py``). Backpack's own part: the order is looked up
+by clientId (resting, order history, fills); absence proves it never executed only after the request's signature
+window has passed, twice in a row, and with the position unmoved since a reading taken before the send
+(``PositionMarks``: the history can lag the matching engine, the position cannot). Without such a reading the order
+stays UNKNOWN (AmbiguousOutcome).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import json
 import logging
 import time
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ import httpx
 from hedgectl.clock import SYSTEM_CLOCK, Clock
 from hedgectl.config.model import ConnectorConfig
 from hedgectl.connectors.backpack import wire
+from hedgectl.connectors.backpack.order_reads import BackpackOrderReads
 from hedgectl.connectors.backpack.signing import Signer
 from hedgectl.connectors.base import (
     Balance,
@@ -37,8 +37,9 @@ from hedgectl.connectors.base import (
     TopOfBook,
     tls_context,
 )
+from hedgectl.connectors.confirmation import Confirmations, Watch
+from hedgectl.connectors.lost_answer import LostAnswerEvent
 from hedgectl.connectors.marks import Baseline, PositionMarks, moved_since
-from hedgectl.connectors.tasks import collect_task
 from hedgectl.decimals import ZERO, plain
 from hedgectl.errors import (
     AmbiguousOutcome,
@@ -66,33 +67,22 @@ from hedgectl.transport import map_transport_errors, possibly_sent, retry_after_
 
 logger = logging.getLogger(__name__)
 
+
 DEFAULT_WINDOW_MS = 5000
 MAX_WINDOW_MS = 60000
-HISTORY_PAGE = 200
-HISTORY_PAGES = 3
-#: The documented ``sortDirection`` of order history, asked explicitly rather than relying on the default.
-HISTORY_NEWEST_FIRST = "Desc"
-#: How far before an order's send an order history scan still looks (the venue's clock against ours).
-HISTORY_CLOCK_MARGIN_MS = 60_000
-FILLS_PAGE = 1000
-FILLS_PAGES = 20
 
 
-class _Watch:
-    """An order the connector is still confirming: its tracker and the event that wakes its confirmation loop."""
+@dataclass
+class _Sent:
+    """What the Backpack confirmation of one order keeps beside the core's watch."""
 
-    __slots__ = ("tracker", "wake", "sent_at", "absent_after", "baseline", "released")
-
-    def __init__(self, tracker: OrderTracker, sent_at: float, absent_after: float, baseline: Baseline):
-        self.tracker = tracker
-        self.wake = asyncio.Event()
-        self.sent_at = sent_at  # venue time (Unix seconds) when the request was signed
-        self.absent_after = absent_after  # local monotonic time after which an order with no trace never landed
-        self.baseline = baseline  # the market's mark taken for the send: the position just before it, when known
-        self.released = False  # the market's mark has been given back
+    sent_at: float  # venue time (Unix seconds) when the request was signed
+    absent_after: float  # local monotonic time after which an order with no trace never landed
+    baseline: Baseline  # the market's mark taken for the send: the position just before it, when known
+    released: bool = False  # the market's mark has been given back
 
 
-class BackpackConnector(Connector):
+class BackpackConnector(BackpackOrderReads, Connector):
     """One Backpack account (perpetuals). Symbols are Backpack's own (``ETH_USDC_PERP``)."""
 
     venue = "backpack"
@@ -138,10 +128,10 @@ class BackpackConnector(Connector):
         self._clock_lock = asyncio.Lock()
         self._http: httpx.AsyncClient | None = None
         self._account_document: Any = None  # the last /api/v1/account answer (fee rates)
-        self._watches: dict[int, _Watch] = {}
-        self._tasks: set[asyncio.Task] = set()
         self._marks = PositionMarks()
         super().__init__(config, data_dir=data_dir, clock=clock)
+        self.confirmations = Confirmations(connector=self.name, venue=self.venue, clock=self.clock,
+                                           refusal=self._refusal, log=logger)
 
     def __repr__(self) -> str:
         return f"BackpackConnector(name={self.name!r}, base_url={self.config.base_url!r})"
@@ -162,16 +152,12 @@ class BackpackConnector(Connector):
                 headers={"Content-Type": "application/json; charset=utf-8", "Accept": "application/json"},
             )
 
+    @property
+    def _tasks(self) -> set[asyncio.Task]:
+        return self.confirmations.tasks
+
     async def close(self) -> None:
-        unconfirmed = [w.tracker.intent.client_order_index for w in self._watches.values()]
-        if unconfirmed:
-            logger.warning("%s: closing while orders %s are still being confirmed", self.name, unconfirmed)
-        tasks, self._tasks = list(self._tasks), set()
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await self.confirmations.close()
         if self._http is not None:
             http, self._http = self._http, None
             await http.aclose()
@@ -325,13 +311,14 @@ class BackpackConnector(Connector):
         self._marks.observe(before, {position.symbol: position.signed_size for position in parsed}, self._rules)
         return [position for position in parsed if position.signed_size != 0]
 
-    def _release_mark(self, watch: _Watch) -> None:
+    def _release_mark(self, watch: Watch) -> None:
         """Give the market's mark back once the order is final (moved by its fill) or abandoned (left unknown)."""
-        if watch.released:
+        sent: _Sent = watch.data
+        if sent.released:
             return
-        watch.released = True
+        sent.released = True
         snapshot = watch.tracker.snapshot()
-        self._marks.release(watch.baseline, final=snapshot.is_final,
+        self._marks.release(sent.baseline, final=snapshot.is_final,
                             signed_fill=snapshot.intent.side.sign * snapshot.filled_size)
 
     async def taker_fee_rate(self, symbol: str) -> Decimal | None:
@@ -350,93 +337,6 @@ class BackpackConnector(Connector):
         rows = await self._fill_rows(symbol, since_ms=int(since * 1000) if since is not None else None)
         return sorted((wire.fill(row) for row in rows), key=lambda item: item.at)
 
-    async def _fill_rows(self, symbol: str | None, *, since_ms: int | None = None,
-                         pages: int = FILLS_PAGES) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = []
-        for page in range(pages):
-            params: dict[str, Any] = {"limit": FILLS_PAGE, "offset": page * FILLS_PAGE}
-            if symbol:
-                params["symbol"] = symbol
-            if since_ms is not None:
-                params["from"] = since_ms
-            batch = wire.expect(
-                await self._read("fills", "/wapi/v1/history/fills", params, instruction="fillHistoryQueryAll"),
-                list, "fills",
-            )
-            rows.extend(batch)
-            if len(batch) < FILLS_PAGE:
-                return rows
-        logger.warning("%s: fill history truncated at %d rows", self.name, len(rows))
-        return rows
-
-    # --- orders: reads ---------------------------------------------------------------------------------------
-
-    async def open_orders(self, symbol: str | None = None) -> list[OrderReport]:
-        params = {"symbol": symbol} if symbol else None
-        rows = wire.expect(await self._read("open orders", "/api/v1/orders", params, instruction="orderQueryAll"),
-                           list, "open orders")
-        return [wire.order_report(row) for row in rows]
-
-    async def find_order(self, symbol: str, client_order_index: int) -> OrderReport | None:
-        found = await self._lookup(symbol, client_order_index)
-        return found[0] if found is not None else None
-
-    async def _lookup(
-        self, symbol: str, client_order_index: int, *, since_ms: int | None = None, intent: OrderIntent | None = None
-    ) -> tuple[OrderReport, str | None] | None:
-        """The venue's view of one order by clientId: resting, then order history, then fills; None without a trace."""
-        resting = await self._resting(symbol, client_order_index)
-        if resting is not None:
-            return resting
-        for page in range(HISTORY_PAGES):
-            rows = wire.expect(
-                await self._read("order history", "/wapi/v1/history/orders",
-                                 {"symbol": symbol, "limit": HISTORY_PAGE, "offset": page * HISTORY_PAGE,
-                                  "sortDirection": HISTORY_NEWEST_FIRST},
-                                 instruction="orderHistoryQueryAll"),
-                list, "order history",
-            )
-            for row in rows:
-                if isinstance(row, dict) and wire.client_id(row.get("clientId")) == client_order_index:
-                    return wire.order_report(row), wire.expiry_reason(row)
-            if len(rows) < HISTORY_PAGE or (since_ms is not None and _older_newest_first(rows, since_ms)):
-                break
-        fills = [
-            wire.fill(row) for row in await self._fill_rows(symbol, since_ms=since_ms, pages=1)
-            if isinstance(row, dict) and wire.client_id(row.get("clientId")) == client_order_index
-        ]
-        if not fills:
-            return None
-        filled = sum((item.size for item in fills), ZERO)
-        notional = sum((item.size * item.price for item in fills), ZERO)
-        # A market order executes in one match, so its fills are all it will get; so does an order that its fills
-        # cover. Any other order with fills is done unless it rests: it can only have left the book after they came.
-        if intent is None or not (intent.order_type is OrderType.MARKET or filled >= intent.size):
-            resting = await self._resting(symbol, client_order_index)
-            if resting is not None:
-                return resting
-        report = OrderReport(
-            client_order_index=client_order_index,
-            venue_order_id=fills[0].order_id,
-            symbol=symbol,
-            side=fills[0].side,
-            size=intent.size if intent is not None else filled,
-            filled_size=filled,
-            done=True,
-            status="Fills",
-            average_price=notional / filled,
-            fee=sum((item.fee for item in fills), ZERO),
-        )
-        return report, None
-
-    async def _resting(self, symbol: str, client_order_index: int) -> tuple[OrderReport, str | None] | None:
-        """The order by clientId while it rests in the book (the venue knows no other order by this query)."""
-        try:
-            document = await self._read("order", "/api/v1/order", {"symbol": symbol, "clientId": client_order_index},
-                                        instruction="orderQuery")
-        except OrderNotFound:
-            return None
-        return wire.order_report(wire.expect(document, dict, "order")), wire.expiry_reason(document)
 
     # --- orders: writes --------------------------------------------------------------------------------------
 
@@ -509,7 +409,8 @@ class BackpackConnector(Connector):
         sent_at = self.venue_time_ms() / 1000
         # Absence proves nothing until the signed request is too old for the venue to accept.
         absent_after = self.clock.monotonic() + self.landing_horizon_secs
-        watch = _Watch(tracker, sent_at, absent_after, self._marks.take(intent.symbol))
+        watch = self.confirmations.watch(tracker, listeners=listeners or (),
+                                         data=_Sent(sent_at, absent_after, self._marks.take(intent.symbol)))
         tracker.apply(OrderEvent.SUBMIT, info={"client_id": intent.client_order_index})
         try:
             document = await self._request("POST", "/api/v1/order", params, instruction="orderExecute",
@@ -520,119 +421,97 @@ class BackpackConnector(Connector):
             logger.warning("%s: answer to order %d lost (%s); resolving by clientId", self.name,
                            intent.client_order_index, lost.message)
             tracker.apply(OrderEvent.LOSE_ANSWER, reason=lost.message)
+            watch.lose(self.name, lost.message)
             return self._handle(watch)
         except VenueError as error:
             tracker.apply(OrderEvent.REJECT, reason=str(error), error=error)
-            self._release_mark(watch)
+            self._settle(watch)
             raise
         except asyncio.CancelledError:
             # The request may be on the wire: resolve it in the background so listeners still learn the outcome.
             tracker.apply(OrderEvent.LOSE_ANSWER, reason="cancelled while waiting for the answer")
+            watch.lose(self.name, "cancelled while waiting for the answer")
             self._handle(watch)
             raise
-        refused = self._fold(tracker, report, wire.expiry_reason(document))
+        refused = self.confirmations.apply(tracker, report, reason=wire.expiry_reason(document),
+                                           info={"status": report.status})
         if refused is not None:
-            self._release_mark(watch)
+            self._settle(watch)
             raise refused
         return self._handle(watch)
 
-    def _handle(self, watch: _Watch) -> TrackingMarketOrder | TrackingLimitOrder:
-        tracker = watch.tracker
+    def _handle(self, watch: Watch) -> TrackingMarketOrder | TrackingLimitOrder:
+        intent = watch.tracker.intent
         task = None
-        if tracker.snapshot().is_final:
-            self._release_mark(watch)
+        if watch.is_final:
+            self._settle(watch)
         else:
-            self._watches[tracker.intent.client_order_index] = watch
-            task = asyncio.get_running_loop().create_task(
-                self._confirm(watch), name=f"{self.name}:confirm:{tracker.intent.client_order_index}"
-            )
-            self._tasks.add(task)
-            task.add_done_callback(self._task_done)
-        if tracker.intent.order_type is OrderType.LIMIT:
-            intent = tracker.intent
-            return TrackingLimitOrder(
-                tracker, canceller=lambda: self._cancel_tracked(intent.symbol, intent.client_order_index), task=task
-            )
-        return TrackingMarketOrder(tracker, task=task)
+            task = self.confirmations.spawn(self._confirm(watch), name=f"{self.name}:confirm:"
+                                            f"{intent.client_order_index}", watch=watch,
+                                            on_done=lambda: self._release_mark(watch))
+        return self.confirmations.handle(
+            watch.tracker, task, canceller=lambda: self._cancel_tracked(intent.symbol, intent.client_order_index))
 
-    def _task_done(self, task: asyncio.Task) -> None:
-        self._tasks.discard(task)
-        collect_task(task, logger, self.name)
+    def _settle(self, watch: Watch) -> None:
+        """An order final before any confirmation task: forget it and give its mark back."""
+        self.confirmations.forget(watch)
+        self._release_mark(watch)
 
-    def _fold(self, tracker: OrderTracker, report: OrderReport, reason: str | None) -> VenueError | None:
-        """Apply a venue report to the tracker; returns the error when the report is a refusal (tracker FAILED)."""
-        snapshot = tracker.snapshot()
-        if snapshot.is_final:
-            return None
-        if report.filled_size < snapshot.filled_size:
-            logger.debug("%s: ignoring a stale report of order %d", self.name, tracker.intent.client_order_index)
-            return None
+    def _refusal(self, report: OrderReport, reason: str | None) -> tuple[VenueError, str] | None:
         refused = wire.refusal(report, reason, connector=self.name)
-        if refused is not None and tracker.can_apply(OrderEvent.REJECT):
-            tracker.apply(OrderEvent.REJECT, reason=str(refused), error=refused, venue_order_id=report.venue_order_id)
-            return refused
-        tracker.apply_fill_report(
-            filled_size=report.filled_size,
-            done=report.done,
-            average_price=report.average_price,
-            fee=report.fee,
-            venue_order_id=report.venue_order_id,
-            reason=reason,
-            info={"status": report.status},
-        )
-        return None
+        return None if refused is None else (refused, str(refused))
 
-    async def _confirm(self, watch: _Watch) -> None:
+    async def _confirm(self, watch: Watch) -> None:
         """Drive one order to a final state from the venue's reports (the body of the handle's task)."""
-        tracker = watch.tracker
+        tracker, sent = watch.tracker, watch.data
         intent = tracker.intent
         # Counted from when absence could first be proven, so a long window never cuts the resolution short.
-        deadline = max(self.clock.monotonic(), watch.absent_after) + self.resolve_timeout_secs
-        since_ms = int((watch.sent_at - self.absence_margin_secs) * 1000)
+        deadline = max(self.clock.monotonic(), sent.absent_after) + self.resolve_timeout_secs
+        since_ms = int((sent.sent_at - self.absence_margin_secs) * 1000)
         absent_reads = 0  # consecutive complete lookups without a trace, counted once the window has passed
         unproven = ""  # why no trace of the order is not yet proof that it never executed
-        try:
-            while not tracker.snapshot().is_final:
-                unknown = tracker.state is OrderState.UNKNOWN
-                try:
-                    found = await self._lookup(intent.symbol, intent.client_order_index, since_ms=since_ms,
-                                               intent=intent)
-                except VenueError as exc:
-                    logger.info("%s: confirming order %d: %s", self.name, intent.client_order_index, exc)
-                else:
-                    if found is not None:
-                        absent_reads = 0
-                        self._fold(tracker, *found)
-                    elif unknown and self.clock.monotonic() >= watch.absent_after:
-                        absent_reads += 1
-                    # Two clean readings, not one, so that a momentarily stale history cannot decide alone; and the
-                    # history may lag the engine for longer, so the position must agree.
-                    if absent_reads >= 2:
-                        unproven = await moved_since(self, watch.baseline)
-                        if not unproven:
-                            proof = VenueUnavailable(
-                                f"order {intent.client_order_index} never reached the venue: no trace of it after "
-                                f"its {self.window_ms} ms window, and the position has not moved since before it",
-                                venue=self.venue, connector=self.name,
-                            )
-                            tracker.apply(OrderEvent.REJECT, reason=proof.message, error=proof)
-                            return
-                if tracker.snapshot().is_final:
-                    return
-                if tracker.state is OrderState.UNKNOWN and self.clock.monotonic() >= deadline:
-                    why = f" (no trace of it, but {unproven})" if unproven else ""
-                    raise AmbiguousOutcome(
-                        f"order {intent.client_order_index}: outcome still unknown after "
-                        f"{self.resolve_timeout_secs:.0f}s{why}", venue=self.venue, connector=self.name,
-                        client_order_index=intent.client_order_index,
+
+        async def step() -> None:
+            nonlocal absent_reads, unproven
+            unknown = tracker.state is OrderState.UNKNOWN
+            try:
+                found = await self._lookup(intent.symbol, intent.client_order_index, since_ms=since_ms, intent=intent)
+            except VenueError as exc:
+                logger.info("%s: confirming order %d: %s", self.name, intent.client_order_index, exc)
+                return
+            if found is not None:
+                absent_reads = 0
+                self.confirmations.apply_to(watch, found[0], reason=found[1], info={"status": found[0].status})
+            elif unknown and self.clock.monotonic() >= sent.absent_after:
+                absent_reads += 1
+            # Two clean readings, not one, so that a momentarily stale history cannot decide alone; and the
+            # history may lag the engine for longer, so the position must agree.
+            if absent_reads >= 2 and not watch.is_final:
+                unproven = await moved_since(self, sent.baseline)
+                if not unproven:
+                    proof = VenueUnavailable(
+                        f"order {intent.client_order_index} never reached the venue: no trace of it after "
+                        f"its {self.window_ms} ms window, and the position has not moved since before it",
+                        venue=self.venue, connector=self.name,
                     )
-                delay = self.resolve_poll_secs if tracker.state in (OrderState.UNKNOWN, OrderState.SUBMITTING) \
-                    else self.resting_poll_secs
-                watch.wake.clear()
-                await self.clock.wait(watch.wake, delay)
-        finally:
-            self._watches.pop(intent.client_order_index, None)
-            self._release_mark(watch)
+                    if watch.lost is not None:
+                        watch.lost.apply(LostAnswerEvent.PROVE_ABSENT, proof.message)
+                    self.confirmations.refuse(watch, proof)
+
+        def overdue() -> str | None:
+            if tracker.state is OrderState.UNKNOWN and self.clock.monotonic() >= deadline:
+                why = f" (no trace of it, but {unproven})" if unproven else ""
+                return f"outcome still unknown after {self.resolve_timeout_secs:.0f}s{why}"
+            return None
+
+        def delay(round_: int) -> float:
+            if round_ == 0:
+                return 0.0
+            if tracker.state in (OrderState.UNKNOWN, OrderState.SUBMITTING):
+                return self.resolve_poll_secs
+            return self.resting_poll_secs
+
+        await self.confirmations.poll(watch, step, delay=delay, overdue=overdue)
 
     async def cancel_order(self, symbol: str, client_order_index: int) -> None:
         """Ask the venue to cancel one order; OrderNotFound when it is not resting (filled, cancelled or unknown)."""
@@ -648,7 +527,7 @@ class BackpackConnector(Connector):
         try:
             await self.cancel_order(symbol, client_order_index)
         except OrderNotFound:
-            watch = self._watches.get(client_order_index)
+            watch = self.confirmations.watches.get(client_order_index)
             if watch is not None:
                 watch.wake.set()
 
@@ -662,33 +541,15 @@ class BackpackConnector(Connector):
                                                 instruction="orderCancelAll"),
             )
             self._after_cancel(document if isinstance(document, list) else [])
-        deadline = self.clock.monotonic() + self.cancel_confirm_secs
-        while True:
-            still_open = await self.open_orders(symbol)
-            if not still_open:
-                return
-            if self.clock.monotonic() >= deadline:
-                ids = ", ".join(str(order.client_order_index or order.venue_order_id) for order in still_open)
-                raise VenueError(f"orders still open after cancel-all: {ids}", venue=self.venue, connector=self.name)
-            await self.clock.sleep(0.1)
+        await self.confirmations.verify_cancelled(lambda: self.open_orders(symbol), within_secs=self.cancel_confirm_secs,
+                                                  delay=lambda _: 0.1)
 
     def _after_cancel(self, documents: list[Any]) -> None:
         """Fold cancel answers into the orders being confirmed (a 202 has none) and wake their loops."""
         for document in documents:
-            if not isinstance(document, dict):
-                continue
-            watch = self._watches.get(wire.client_id(document.get("clientId")) or -1)
-            if watch is not None:
-                self._fold(watch.tracker, wire.order_report(document), wire.expiry_reason(document))
-        for watch in self._watches.values():
+            if isinstance(document, dict):
+                report = wire.order_report(document)
+                self.confirmations.apply_report(report, reason=wire.expiry_reason(document),
+                                                info={"status": report.status})
+        for watch in self.confirmations.watches.values():
             watch.wake.set()
-
-
-def _older_newest_first(rows: list[Any], since_ms: int) -> bool:
-    """Whether a page of order history is entirely older than ``since_ms`` (less a clock margin) AND really newest
-    first: only then can no later page hold an order sent since. A page in any other order ends nothing early."""
-    created = [wire.order_report(row).created_at if isinstance(row, dict) else None for row in rows]
-    if not created or any(at is None for at in created):
-        return False
-    newest_first = all(a >= b for a, b in zip(created, created[1:]))
-    return newest_first and max(created) * 1000 < since_ms - HISTORY_CLOCK_MARGIN_MS

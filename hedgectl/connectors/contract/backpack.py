@@ -8,7 +8,8 @@ from decimal import Decimal
 from typing import Any
 
 from hedgectl.connectors.backpack import wire
-from hedgectl.connectors.backpack.connector import HISTORY_NEWEST_FIRST, BackpackConnector
+from hedgectl.connectors.backpack.connector import BackpackConnector
+from hedgectl.connectors.backpack.order_reads import HISTORY_NEWEST_FIRST
 from hedgectl.connectors.contract.report import UNUSABLE_ERRORS, ClockReading, ConnectorReport, MarketFacts, error_text
 from hedgectl.connectors.contract.schema import (
     ANY,

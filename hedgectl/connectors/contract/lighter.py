@@ -24,7 +24,8 @@ from hedgectl.connectors.contract.schema import (
     positive,
     validate,
 )
-from hedgectl.connectors.lighter.connector import TRADES_PAGE, LighterConnector, _market_from_detail
+from hedgectl.connectors.lighter.connector import LighterConnector
+from hedgectl.connectors.lighter.reads import TRADES_PAGE, _market_from_detail
 from hedgectl.connectors.lighter.wire import is_not_found
 from hedgectl.errors import HedgectlError, VenueError
 

@@ -2,9 +2,9 @@
 
 Every request is a JSON POST. Reads log in with the API key (a session cookie) and never import eth-account; the
 signer is loaded the first time an order is signed. An order's outcome always comes from the venue: the create
-answer only says "accepted" (usually PENDING), so a task polls the order by client order id until it is final. A lost
-answer is resolved the same way; an order that never shows up is fenced with a client-order-id cancel and declared
-absent only once the venue can no longer accept it.
+answer only says "accepted" (usually PENDING), so the confirmation core polls the order by client order id until it
+is final. A lost answer follows ``LOST_ANSWER_TABLE``; GRVT's proof of absence: an order that never shows up is fenced
+with a client-order-id cancel and counts as absent only once the venue can no longer accept it.
 """
 
 from __future__ import annotations
@@ -39,8 +39,9 @@ from hedgectl.connectors.base import (
     TopOfBook,
     tls_context,
 )
+from hedgectl.connectors.confirmation import Confirmations, Watch
 from hedgectl.connectors.grvt import wire
-from hedgectl.connectors.tasks import collect_task
+from hedgectl.connectors.lost_answer import LostAnswerEvent
 from hedgectl.decimals import ROUND_CEILING, ROUND_FLOOR, plain
 from hedgectl.errors import (
     AmbiguousOutcome,
@@ -128,13 +129,17 @@ class GrvtConnector(Connector):
         self._login_lock = asyncio.Lock()
         self._instruments: dict[str, wire.Instrument] = {}
         self._signer: OrderSigner | None = None
-        self._tasks: set[asyncio.Task] = set()
+        self.confirmations = Confirmations(connector=self.name, venue=self.venue, clock=self.clock,
+                                           refusal=self._refusal, log=logger)
         # How an order is confirmed and, when it never shows up, proven absent (tests shorten these).
         self.fence_ttl_ms = FENCE_TTL_MS
         self.absence_grace_secs = ABSENCE_GRACE_SECS
+        self.poll_first_secs = POLL_FIRST_SECS
         self.poll_max_secs = POLL_MAX_SECS
         #: How long the venue may stay unreadable while an order is confirmed before the outcome is ambiguous.
         self.confirm_patience_secs = max(30.0, 2.0 * self.ioc_expiry_secs)
+        #: how long cancel_all waits for the venue to show no open order
+        self.cancel_confirm_secs = 5.0
 
     def __repr__(self) -> str:
         return f"GrvtConnector(name={self.name!r}, trades={self.hosts.trades!r}, chain_id={self.chain_id})"
@@ -146,11 +151,12 @@ class GrvtConnector(Connector):
             self._http = httpx.AsyncClient(timeout=self.config.timeout_secs, verify=tls_context(),
                                            headers={"Content-Type": "application/json"})
 
+    @property
+    def _tasks(self) -> set[asyncio.Task]:
+        return self.confirmations.tasks
+
     async def close(self) -> None:
-        tasks, self._tasks = self._tasks, set()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.confirmations.close()
         if self._http is not None:
             client, self._http = self._http, None
             await client.aclose()
@@ -434,50 +440,50 @@ class GrvtConnector(Connector):
                                                "signature_expires_at": expires_ns / wire.NANOS_PER_SECOND})
         logger.info("%s: create %s %s %s %s (client order %d)", self.name, order["time_in_force"], intent.side.value,
                     plain(intent.size), intent.symbol, index)
+        watch = self.confirmations.watch(tracker, listeners=listeners or ())
         try:
             document = await self._trades("create_order", {"order": order}, "create order", order_index=index)
         except AmbiguousOutcome as exc:
             logger.warning("%s: %s; resolving client order %d at the venue", self.name, exc.message, index)
             tracker.apply(OrderEvent.LOSE_ANSWER, reason=exc.message, error=exc)
+            watch.lose(self.name, exc.message)
         except VenueError as exc:
             tracker.apply(OrderEvent.REJECT, reason=str(exc), error=exc)
+            self.confirmations.forget(watch)
+            raise
+        except asyncio.CancelledError:
+            self.confirmations.forget(watch)
             raise
         else:
             try:
-                self._fold(tracker, wire.result(document, dict, "create order"))
+                self._apply_document(watch, wire.result(document, dict, "create order"))
             except VenueProtocolError as exc:
                 tracker.apply(OrderEvent.LOSE_ANSWER, reason=exc.message, error=exc)
+                watch.lose(self.name, exc.message)
             if tracker.state is OrderState.FAILED:
+                self.confirmations.forget(watch)
                 raise tracker.snapshot().error
-        task = asyncio.get_running_loop().create_task(self._follow(tracker, expires_ns, time_in_force=order[
-            "time_in_force"]), name=f"grvt-confirm-{index}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        task.add_done_callback(lambda done: collect_task(done, logger, self.name))
-        if intent.order_type is OrderType.LIMIT:
-            return TrackingLimitOrder(tracker, canceller=lambda: self.cancel_order(intent.symbol, index), task=task)
-        return TrackingMarketOrder(tracker, task=task)
+        task = self.confirmations.spawn(self._follow(watch, expires_ns, time_in_force=order["time_in_force"]),
+                                        name=f"grvt-confirm-{index}", watch=watch)
+        return self.confirmations.handle(tracker, task, canceller=lambda: self._cancel_tracked(intent.symbol, index))
 
-    def _fold(self, tracker: OrderTracker, document: dict[str, Any]) -> bool:
-        """Apply a venue order document to the tracker; True when the order is final."""
+    def _refusal(self, report: OrderReport, reason: str | None) -> tuple[VenueError, str] | None:
+        """A REJECTED order with nothing filled is refused, for its reject reason."""
+        status, _, reject_reason = report.status.partition(":")
+        if status != "REJECTED":
+            return None
+        reject_reason = reject_reason or "UNSPECIFIED"
+        error = wire.reject_error({"state": {"status": status, "reject_reason": reject_reason}}, connector=self.name)
+        return error, reject_reason
+
+    def _apply_document(self, watch: Watch, document: dict[str, Any]) -> None:
+        """Apply a venue order document to the watched order."""
         report = wire.order_report(document)
-        if report.client_order_index != tracker.intent.client_order_index:
+        if report.client_order_index != watch.client_order_index:
             raise VenueProtocolError(f"answer is for client order {report.client_order_index}, expected "
-                                     f"{tracker.intent.client_order_index}", venue=self.venue, connector=self.name)
-        status, reason = wire.order_status(document)
-        if status == "REJECTED" and report.filled_size == 0:
-            if not tracker.snapshot().is_final:
-                error = wire.reject_error(document, connector=self.name)
-                tracker.apply(OrderEvent.REJECT, reason=reason, error=error, venue_order_id=report.venue_order_id)
-            return True
-        tracker.apply_fill_report(
-            filled_size=report.filled_size,
-            done=report.done,
-            average_price=report.average_price,
-            venue_order_id=report.venue_order_id,
-            reason=reason if report.done else None,
-        )
-        return report.done
+                                     f"{watch.client_order_index}", venue=self.venue, connector=self.name)
+        _, reason = wire.order_status(document)
+        self.confirmations.apply_to(watch, report, reason=reason if report.done else None)
 
     async def _lookup(self, client_order_index: int) -> dict[str, Any] | None:
         sub_account = await self._sub_account()
@@ -496,31 +502,21 @@ class GrvtConnector(Connector):
                                             "client_order_id": str(client_order_index),
                                             "time_to_live_ms": str(self.fence_ttl_ms)}, "fencing cancel")
 
-    async def _follow(self, tracker: OrderTracker, expires_ns: int, *, time_in_force: str) -> None:
+    async def _follow(self, watch: Watch, expires_ns: int, *, time_in_force: str) -> None:
         """Poll the order by client order id until the venue reports it final (or proves it absent)."""
-        index = tracker.intent.client_order_index
+        tracker = watch.tracker
+        index = watch.client_order_index
         started = self.clock.monotonic()
-        delay = POLL_FIRST_SECS
-        unreadable_since: float | None = None
         fenced_at: float | None = None
-        while not tracker.snapshot().is_final:
-            await self.clock.sleep(delay)
-            delay = min(delay * 1.5, self.poll_max_secs)
-            try:
-                document = await self._lookup(index)
-            except (VenueUnavailable, RateLimited, VenueProtocolError) as exc:
-                unreadable_since = unreadable_since or self.clock.monotonic()
-                if self.clock.monotonic() - unreadable_since > self.confirm_patience_secs:
-                    raise AmbiguousOutcome(f"client order {index} could not be confirmed: {exc}", venue=self.venue,
-                                           connector=self.name, client_order_index=index) from None
-                logger.info("%s: order lookup failed (%s); retrying", self.name, exc)
-                continue
-            unreadable_since = None
+
+        async def step() -> None:
+            nonlocal fenced_at
+            document = await self._lookup(index)
             if document is not None:
-                self._fold(tracker, document)
-                continue
+                self._apply_document(watch, document)
+                return
             if tracker.snapshot().filled_size > 0:
-                continue
+                return
             overdue = self.clock.monotonic() - started > FENCE_AFTER_SECS
             if fenced_at is None and (tracker.state is OrderState.UNKNOWN or overdue):
                 try:
@@ -528,12 +524,18 @@ class GrvtConnector(Connector):
                     fenced_at = self.clock.now()
                 except VenueError as exc:
                     logger.info("%s: fencing cancel failed (%s); retrying", self.name, exc)
-                continue
+                return
             if fenced_at is not None and self.clock.now() > self._absent_after(expires_ns, fenced_at, time_in_force):
                 logger.warning("%s: client order %d is not at the venue; it can no longer be accepted", self.name,
                                index)
-                tracker.apply(OrderEvent.REJECT, reason="absent at the venue after its fence and expiry")
-                return
+                reason = "absent at the venue after its fence and expiry"
+                if watch.lost is not None:
+                    watch.lost.apply(LostAnswerEvent.PROVE_ABSENT, reason)
+                self.confirmations.refuse(watch, None, reason=reason)
+
+        await self.confirmations.poll(watch, step, delay=lambda round_: min(self.poll_first_secs * 1.5**round_,
+                                                                              self.poll_max_secs),
+                                      patience_secs=self.confirm_patience_secs)
 
     def _absent_after(self, expires_ns: int, fenced_at: float, time_in_force: str) -> float:
         """When an order never seen at the venue is proven unable to land there: once the fence has run its course
@@ -548,13 +550,26 @@ class GrvtConnector(Connector):
         body = {"sub_account_id": str(sub_account), "client_order_id": str(client_order_index)}
         await self._read("cancel order", lambda: self._trades("cancel_order", body, "cancel order"))
 
+    async def _cancel_tracked(self, symbol: str, client_order_index: int) -> None:
+        """A handle's cancel: the order's confirmation reads the venue at once rather than at its next poll."""
+        try:
+            await self.cancel_order(symbol, client_order_index)
+        finally:
+            watch = self.confirmations.watches.get(client_order_index)
+            if watch is not None:
+                watch.wake.set()
+
     async def cancel_all(self, symbol: str | None = None) -> None:
+        """Cancel every open order (of ``symbol``, or on every market) and return once the venue lists none."""
         sub_account = await self._sub_account()
         body: dict[str, Any] = {"sub_account_id": str(sub_account), "kind": ["PERPETUAL"]}
         if symbol is not None:
             instrument = await self._instrument(symbol)
             body["base"], body["quote"] = [instrument.base], [instrument.quote]
         await self._read("cancel all", lambda: self._trades("cancel_all_orders", body, "cancel all"))
+        await self.confirmations.verify_cancelled(lambda: self.open_orders(symbol), within_secs=self.cancel_confirm_secs,
+                                                  delay=lambda round_: min(POLL_FIRST_SECS * 1.5**round_,
+                                                                           self.poll_max_secs))
 
     async def open_orders(self, symbol: str | None = None) -> list[OrderReport]:
         sub_account = await self._sub_account()

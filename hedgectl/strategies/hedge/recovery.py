@@ -21,7 +21,7 @@ from hedgectl import locks
 from hedgectl.clock import SYSTEM_CLOCK, Clock
 from hedgectl.connectors.base import Connector, OrderReport
 from hedgectl.decimals import ZERO, plain, quantize_down
-from hedgectl.errors import LockHeld, VenueError
+from hedgectl.errors import LockHeld, OrderStateError, VenueError
 from hedgectl.execution.flatten import flatten_attempts, flatten_position, read_position
 from hedgectl.execution.orders import OrderIntent, OrderState, Side, TERMINAL_STATES
 from hedgectl.journal import CycleRecord, Journal, OrderRecord
@@ -204,12 +204,19 @@ async def reconcile_orders(
             filled = venue_order.filled_size
             price = venue_order.average_price
             if not venue_order.done:
-                state, reason = OrderState.OPEN, f"resting at the venue ({venue_order.status})"
+                state = OrderState.PARTIALLY_FILLED if filled > 0 else OrderState.OPEN
+                reason = f"resting at the venue ({venue_order.status})"
             elif filled >= order.intent.size:
                 state, reason = OrderState.FILLED, f"venue: {venue_order.status}"
             else:
                 state, reason = OrderState.CANCELLED, f"venue: {venue_order.status}"
-        journal.resolve_order(order.id, state=state, filled_size=filled, average_price=price, reason=reason)
+        try:
+            journal.resolve_order(order.id, state=state, filled_size=filled, average_price=price, reason=reason)
+        except OrderStateError as exc:
+            # the venue's answer contradicts what the journal knows (fills of an order it now has no trace of):
+            # the order stays as journaled and the cycle unresolved, for the operator to look at
+            errors[order.id] = f"order {order.intent.client_order_index} on {order.intent.connector}: {exc}"
+            continue
         changed.append(
             {
                 "client_order_index": order.intent.client_order_index,
