@@ -124,7 +124,7 @@ def run_hedge(
 ) -> None:
     """Run one hedge cycle (or a loop of them with --repeat/--forever): BP entry, L1 hedge, wait, L2 entry, BP
     rebalance, monitor, flatten."""
-    from hedgectl.strategies.hedge.legs import override
+    from hedgectl.strategies.hedge.cycle import override
 
     app_state = state(ctx)
     if direction is not None and direction not in ("long", "short"):
@@ -272,7 +272,7 @@ async def _run_cycle(app_state: AppState, config, params, terminal, *, dry_run: 
     from hedgectl.journal import Journal, journal_path
     from hedgectl.registry import ConnectorSet
     from hedgectl.runtime import run_strategy
-    from hedgectl.strategies.hedge.legs import HedgeCycle, legs_from_config
+    from hedgectl.strategies.hedge.cycle import HedgeCycle, legs_from_config
 
     data_dir = app_state.data_dir(config)
     journal = Journal(journal_path(data_dir))

@@ -101,7 +101,7 @@ async def run_loop(app_state, config, params, terminal, settings: LoopSettings, 
     from hedgectl.journal import Journal, journal_path
     from hedgectl.registry import ConnectorSet
     from hedgectl.runtime import run_strategy
-    from hedgectl.strategies.hedge.legs import HedgeCycle, legs_from_config
+    from hedgectl.strategies.hedge.cycle import HedgeCycle, legs_from_config
     from hedgectl.strategies.hedge.loop import HedgeLoop, loop_lock_key
 
     data_dir = app_state.data_dir(config)

@@ -784,7 +784,7 @@ class ChaosRunner:
     @staticmethod
     async def _cycle(config, params, journal, cycle_dir: Path, plan: CyclePlan, schedule: _FaultSchedule):
         from hedgectl.registry import ConnectorSet
-        from hedgectl.strategies.hedge.legs import HedgeCycle, legs_from_config
+        from hedgectl.strategies.hedge.cycle import HedgeCycle, legs_from_config
 
         async with ConnectorSet(config, data_dir=cycle_dir) as connectors:
             built = {name: await connectors.get(name) for name in set(params.roles.values())}

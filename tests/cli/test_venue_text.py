@@ -8,7 +8,7 @@ from decimal import Decimal
 from hedgectl.cli.hedge_view import HedgeLiveView
 from hedgectl.cli.terminal import Terminal
 from hedgectl.errors import MESSAGE_LIMIT, VenueError
-from hedgectl.strategies.hedge.legs import HedgeResult
+from hedgectl.strategies.hedge.cycle import HedgeResult
 from hedgectl.strategies.hedge.phases import Outcome
 from hedgectl.strategies.hedge.status import CycleStatus
 

@@ -23,7 +23,7 @@ from typing import Any
 from hedgectl.config.model import MIN_PAUSE_SECS
 from hedgectl.decimals import ZERO, plain
 from hedgectl.errors import Aborted, ExitCode, HedgectlError
-from hedgectl.strategies.hedge.legs import HedgeResult
+from hedgectl.strategies.hedge.cycle import HedgeResult
 from hedgectl.strategies.hedge.phases import Outcome
 
 logger = logging.getLogger(__name__)
