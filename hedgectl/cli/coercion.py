@@ -64,7 +64,9 @@ class DirectRuntimeParam:
 
     def _leaf(self, annotation: Any, value: Any, param: Any, ctx: Any) -> Any:
         info = self.descriptor.parameter_info
-        if annotation is str and isinstance(value, str):
+        if info.parser is not None:
+            raise _Undecided  # the command's own parser, which Typer applies
+        if annotation is str and type(value) is str:
             return value
         if annotation is bool and type(value) is bool:
             return value

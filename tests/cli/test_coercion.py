@@ -28,6 +28,7 @@ def probe_app() -> typer.Typer:
         config: Path | None = typer.Option(None, "--config", dir_okay=False),
         existing: Path | None = typer.Option(None, "--existing", exists=True),
         tags: list[str] | None = typer.Option(None, "--tag"),
+        parsed: str | None = typer.Option(None, "--parsed", parser=str.upper),
         flag: bool = typer.Option(False, "--flag"),
     ) -> None:
         """A command with every kind of parameter hedgectl's commands declare."""
@@ -62,7 +63,7 @@ CASES = [
     ["--label", "plain"], ["--label", ""], ["--label", "-"], ["--label", "ünïcode [x]"],
     ["--config", "conf/hedgectl.toml"], ["--config", "."], ["--config", "-"], ["--config", ""],
     ["--existing", "missing-file"], ["--existing", "."],
-    ["--tag", "x", "--tag", "y"], ["--tag", ""],
+    ["--tag", "x", "--tag", "y"], ["--tag", ""], ["--parsed", "lower"],
     ["--flag"],
 ]
 
