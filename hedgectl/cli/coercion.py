@@ -13,11 +13,16 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from math import isfinite
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, get_args, get_origin
 
-from typer._coercion import RuntimeParam, build_runtime_param
-from typer._param_types import coerce_cli_path, lenient_issubclass, routes_to_path
-from typer._typing import get_args, get_origin
+try:  # Typer's own conversion and path checks; with a Typer that lacks them, Typer converts every value itself
+    from typer._coercion import build_runtime_param
+    from typer._param_types import coerce_cli_path, lenient_issubclass, routes_to_path
+except ImportError:
+    build_runtime_param = None
+
+if TYPE_CHECKING:
+    from typer._coercion import RuntimeParam
 
 #: Decimal integers as written (no sign but a minus, no leading zero, no separator) and decimals with digits on
 #: both sides of the point: what both Python and pydantic read the same way; anything else goes to Typer.
@@ -145,6 +150,8 @@ def with_help_option_installed(get_help_option: Callable[[Any], Any]) -> Callabl
 def install_params(parameters: Iterable[Any]) -> None:
     """Give each Typer parameter the conversion above; a parameter Typer does not convert this way (a file, or one
     whose conversion is already built) keeps its own."""
+    if build_runtime_param is None:
+        return
     for parameter in parameters:
         descriptor = getattr(parameter, "type_descriptor", None)
         if descriptor is None or descriptor.file_annotation is not None:
