@@ -11,6 +11,8 @@ from typing import Any
 import typer
 from typer.core import TyperCommand, TyperGroup
 
+from hedgectl.cli.coercion import install, install_params
+
 
 @dataclass(frozen=True)
 class LazyCommand:
@@ -39,7 +41,7 @@ def build(entry: LazyCommand) -> Any:
         shell.add_typer(target, name=entry.name)
     else:
         shell.command(entry.name)(target)
-    return typer.main.get_command(shell).commands[entry.name]
+    return install(typer.main.get_command(shell).commands[entry.name])
 
 
 def _no_options() -> None:
@@ -85,10 +87,17 @@ class LazyGroup(TyperGroup):
 
     def __init__(self, **attrs: Any) -> None:
         super().__init__(**attrs)
+        install_params(self.params)
         commands = LazyCommands(list(self.COMMANDS))
         for name, command in dict(self.commands).items():  # commands registered on the app the usual way
             commands[name] = command
         self.commands = commands
+
+    def get_help_option(self, ctx: Any) -> Any:
+        option = super().get_help_option(ctx)
+        if option is not None:
+            install_params([option])
+        return option
 
     def list_commands(self, ctx: Any) -> list[str]:
         return list(self.commands)

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Group, RenderableType
-from rich.table import Table
-from rich.text import Text
 
 from hedgectl.cli.common import JSON_OPTION, check_interval, select_connectors, venue_session
 from hedgectl.cli.paper import PAPER_OPTION, SEED_OPTION
@@ -17,6 +15,10 @@ from hedgectl.config.model import Config
 from hedgectl.decimals import plain
 from hedgectl.errors import ExitCode
 from hedgectl.execution.snapshot import HedgeNet, PositionsSnapshot, Reading, hedge_net
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+    from rich.text import Text
 
 
 def positions(
@@ -130,6 +132,8 @@ def _decimal(value) -> str:
 
 
 def _signed(value) -> Text:
+    from rich.text import Text
+
     if value is None:
         return Text("unknown", style="bold red")
     return Text(plain(value), style="green" if value > 0 else "red" if value < 0 else "")
@@ -144,6 +148,10 @@ def render_positions(
     watching: bool = False,
 ) -> RenderableType:
     """A row per position (a failed venue's row carries its error), then the hedge legs with their NET row."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table()
     for column, justify in (
         ("Connector", "left"), ("Role", "left"), ("Venue", "left"), ("Symbol", "left"), ("Size", "right"),

@@ -17,12 +17,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
-
-from rich.console import Console, RenderableType
+from typing import TYPE_CHECKING, Any
 
 from hedgectl.config.secrets import Secret, redact
 from hedgectl.decimals import plain
+
+if TYPE_CHECKING:
+    from rich.console import Console, RenderableType
 
 
 def to_jsonable(value: Any) -> Any:
@@ -53,7 +54,8 @@ def dumps(value: Any, *, indent: int | None = None) -> str:
 
 
 class Terminal:
-    """Decides, in one place, how results, messages and events reach the operator."""
+    """Decides, in one place, how results, messages and events reach the operator. Rich's consoles are made on
+    first use: JSON output and clean exits never load Rich."""
 
     def __init__(
         self,
@@ -66,18 +68,36 @@ class Terminal:
     ):
         self.json_mode = json_mode
         self.quiet = quiet
-        out = stdout or sys.stdout
-        if width is None and not _isatty(out):
+        self._stdout = stdout or sys.stdout
+        self._stderr = stderr or sys.stderr
+        if width is None and not _isatty(self._stdout):
             # a file or a pipe (cron, a log): do not wrap rows at 80 columns, they are read by scripts and people
             width = int(os.environ.get("COLUMNS", "0") or 0) or 160
-        self.out = Console(file=out, width=width, highlight=False, soft_wrap=False)
+        self._width = width
+        self._out: Console | None = None
+        self._err: Console | None = None
         self._closed = False
-        self.err = Console(file=stderr or sys.stderr, width=width, highlight=False, stderr=True)
+
+    @property
+    def out(self) -> Console:
+        if self._out is None:
+            from rich.console import Console
+
+            self._out = Console(file=self._stdout, width=self._width, highlight=False, soft_wrap=False)
+        return self._out
+
+    @property
+    def err(self) -> Console:
+        if self._err is None:
+            from rich.console import Console
+
+            self._err = Console(file=self._stderr, width=self._width, highlight=False, stderr=True)
+        return self._err
 
     @property
     def interactive(self) -> bool:
         """A person at a terminal: live views and prompts make sense."""
-        return self.out.is_terminal and not self.json_mode and not self.quiet
+        return not self.json_mode and not self.quiet and self.out.is_terminal
 
     # --- results ---------------------------------------------------------------------------------------------
 
@@ -108,15 +128,17 @@ class Terminal:
         """Write to stdout; a reader that went away (``| head``) ends the output, never the command's work."""
         if self._closed:
             return
+        # stdout as Rich would write it: beneath the proxy a live view puts in front of it
+        out = getattr(self._stdout, "rich_proxied_file", self._stdout)
         try:
-            self.out.file.write(text)
-            self.out.file.flush()
+            out.write(text)
+            out.flush()
         except BrokenPipeError:
             self._closed = True
             # keep the interpreter's final flush from failing on the same pipe
             devnull = os.open(os.devnull, os.O_WRONLY)
             try:
-                os.dup2(devnull, self.out.file.fileno())
+                os.dup2(devnull, out.fileno())
             except (OSError, ValueError, AttributeError):
                 pass
             finally:

@@ -258,9 +258,9 @@ class NotifierThatNeverAnswers:
 
 
 def test_a_notifier_that_never_answers_does_not_hold_up_the_monitor(hedge_run, monkeypatch):
-    from hedgectl.strategies.hedge import cycle as cycle_module
+    from hedgectl.strategies.hedge import state
 
-    monkeypatch.setattr(cycle_module, "NOTIFY_DRAIN_SECS", 0.5)
+    monkeypatch.setattr(state, "NOTIFY_DRAIN_SECS", 0.5)
     notifier = NotifierThatNeverAnswers()
     # a position big enough for the venue to quote a liquidation price, and a threshold that always warns
     run = hedge_run(notifier=notifier, liquidation_warning_pct=Decimal("0.99"), monitor_timeout_secs=1.5,

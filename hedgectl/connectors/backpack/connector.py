@@ -145,7 +145,7 @@ class BackpackConnector(BackpackOrderReads, Connector):
         if self._http is None:
             self._http = httpx.AsyncClient(
                 base_url=self.config.base_url.rstrip("/"),
-                verify=tls_context(),
+                verify=tls_context(self.config.base_url),
                 timeout=self.config.timeout_secs,
                 # A connection kept warm between prepare() and the order saves a TCP/TLS handshake on the order path.
                 limits=httpx.Limits(max_connections=16, max_keepalive_connections=8, keepalive_expiry=55.0),

@@ -148,7 +148,8 @@ class GrvtConnector(Connector):
 
     async def start(self) -> None:
         if self._http is None:
-            self._http = httpx.AsyncClient(timeout=self.config.timeout_secs, verify=tls_context(),
+            hosts = (self.hosts.edge, self.hosts.trades, self.hosts.market_data)
+            self._http = httpx.AsyncClient(timeout=self.config.timeout_secs, verify=tls_context(*hosts),
                                            headers={"Content-Type": "application/json"})
 
     @property

@@ -38,7 +38,7 @@ class LighterRest:
         if self._client is None:
             self._client = httpx.AsyncClient(
                 base_url=self.base_url,
-                verify=tls_context(),
+                verify=tls_context(self.base_url),
                 timeout=httpx.Timeout(self.timeout),
                 headers={"accept": "application/json"},
                 limits=httpx.Limits(max_keepalive_connections=8, keepalive_expiry=30.0),

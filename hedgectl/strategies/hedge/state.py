@@ -1,0 +1,184 @@
+"""The state one hedge cycle carries through its phases (legs, plan, baseline and expected positions, the live
+status) and the plumbing every part uses: reporting events and phases, reading every leg, notifying."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from hedgectl.clock import SYSTEM_CLOCK, Clock
+from hedgectl.config.model import HedgeConfig
+from hedgectl.connectors.base import Position
+from hedgectl.errors import PreflightFailed, VenueError
+from hedgectl.execution.orders import OrderIntent
+from hedgectl.journal import Journal
+from hedgectl.strategies.hedge.base import ROLE_ORDER, EmergencyExit, EventSink, HedgeLeg, HedgeNotifier
+from hedgectl.strategies.hedge.phases import Phase, check_move
+from hedgectl.strategies.hedge.plan import HedgePlan
+from hedgectl.strategies.hedge.status import CycleStatus, LegStatus
+
+logger = logging.getLogger(__name__)
+
+#: How long the end of a cycle waits for its notifications to be delivered.
+NOTIFY_DRAIN_SECS = 20.0
+
+
+class CycleState:
+    """One cycle's state and plumbing; ``HedgeCycle`` puts the phases on top of it."""
+
+    def __init__(
+        self,
+        legs: dict[str, HedgeLeg],
+        params: HedgeConfig,
+        *,
+        journal: Journal,
+        data_dir: Path,
+        notifier: HedgeNotifier | None = None,
+        on_event: EventSink | None = None,
+        on_readings: Callable[[CycleStatus], Any] | None = None,
+        rng: random.Random | None = None,
+        dry_run: bool = False,
+        clock: Clock = SYSTEM_CLOCK,
+    ):
+        missing = [role for role in ROLE_ORDER if role not in legs]
+        if missing:
+            raise PreflightFailed(f"hedge roles without a connector: {', '.join(missing)}")
+        self.legs = legs
+        self.params = params
+        self.journal = journal
+        self.data_dir = data_dir
+        self.notifier = notifier
+        self.on_event = on_event
+        self.on_readings = on_readings
+        self.rng = rng or random.Random()
+        self.dry_run = dry_run
+        self.clock = clock
+        self.status = CycleStatus(
+            direction=params.direction,
+            legs={
+                role: LegStatus(role=role, connector=leg.connector.name, venue=leg.connector.venue, symbol=leg.symbol)
+                for role, leg in legs.items()
+            },
+        )
+        self.phase = Phase.PREFLIGHT
+        self.cycle_id: str | None = None
+        self.plan: HedgePlan | None = None
+        self._baseline: dict[str, Decimal] = {}
+        self._baseline_price: dict[str, Decimal | None] = {}
+        #: each leg's position as this cycle's own confirmed fills say (baseline plus fills); reads verify it
+        self._expected: dict[str, Decimal] = {}
+        self._expected_nonzero: set[str] = set()
+        self._warned_liquidation: set[str] = set()
+        self._started_at = self.clock.now()
+        self._stop = asyncio.Event()
+        self._l1_client_order_index: int | None = None
+        self._l1_intent: OrderIntent | None = None
+        #: when the BP entry's fill became known (time.perf_counter()): where the naked window starts
+        self.bp_filled_at = 0.0
+        self.naked_window_ms: float | None = None
+        self._notifications: set[asyncio.Task] = set()
+
+    # --- plumbing --------------------------------------------------------------------------------------------
+
+    def _emit(self, name: str, text: str, **data: Any) -> None:
+        """Report an event to the status, the log and the event sink; reporting never breaks trading."""
+        self.status.log(text)
+        logger.info("%s", text)
+        if self.on_event is not None:
+            try:
+                self.on_event(name, data, text)
+            except Exception as exc:  # a closed pipe or a broken view must not stop a flatten
+                logger.warning("event output failed (%s: %s); events go to the log only", type(exc).__name__, exc)
+                self.on_event = None
+
+    def _enter(self, phase: Phase, **data: Any) -> None:
+        check_move(self.phase, phase)
+        self.phase = phase
+        self.status.phase = phase.value
+        if self.cycle_id is not None:
+            try:
+                self.journal.set_phase(self.cycle_id, phase.value, **data)
+            except Exception as exc:  # the phase is a report; the orders' intents are what recovery needs
+                logger.error("journal: phase %s not recorded: %s", phase.value, exc)
+        self._emit("phase", f"phase: {phase.value}", phase=phase.value, **data)
+
+    def _account_keys(self) -> list[str]:
+        return [leg.connector.account_id() for leg in self.legs.values()]
+
+    # --- the legs' positions ---------------------------------------------------------------------------------
+
+    async def _stopped_within(self, seconds: float) -> bool:
+        """Wait up to ``seconds`` for the operator's stop; True when it came."""
+        return await self.clock.wait(self._stop, seconds)
+
+    async def _read_all(self) -> dict[str, Position | VenueError]:
+        """One concurrent read of every leg; a failure is kept as the error (unknown), never as zero."""
+
+        async def one(role: str) -> tuple[str, Position | VenueError]:
+            leg = self.legs[role]
+            try:
+                return role, await leg.connector.position(leg.symbol)
+            except VenueError as exc:
+                return role, exc
+
+        results = dict(await asyncio.gather(*(one(role) for role in self.legs)))
+        for role, value in results.items():
+            leg_status = self.status.legs[role]
+            if isinstance(value, VenueError):
+                leg_status.position_error = str(value)
+            else:
+                leg_status.set_position(value.signed_size, source="venue")
+                leg_status.mark_price = value.mark_price
+                leg_status.liquidation_price = value.liquidation_price
+                leg_status.latency_ms = self.legs[role].connector.last_latency_ms
+        if self.on_readings is not None:
+            self.on_readings(self.status)
+        return results
+
+    async def _read_all_known(self) -> dict[str, Decimal]:
+        """Every leg's signed size, retrying unknown legs; EmergencyExit if one stays unknown."""
+        for attempt in range(4):
+            results = await self._read_all()
+            if not any(isinstance(v, VenueError) for v in results.values()):
+                return {role: value.signed_size for role, value in results.items()}
+            await self.clock.sleep(0.25 * (2**attempt))
+        unknown = [f"{role}: {value}" for role, value in results.items() if isinstance(value, VenueError)]
+        raise EmergencyExit("positions unknown: " + "; ".join(unknown))
+
+    def _add_fill(self, role: str, signed_size: Decimal) -> None:
+        """Count a confirmed fill in the leg's expected position; the view shows it until the next read."""
+        self._expected[role] += signed_size
+        if signed_size:
+            self.status.legs[role].set_position(self._expected[role], source="fills")
+
+    # --- notifications ---------------------------------------------------------------------------------------
+
+    async def _notify(self, method: str, *args: Any) -> None:
+        """Send a notification in the background: a slow or failing notifier never holds up the cycle."""
+        if self.notifier is None:
+            return
+
+        async def deliver() -> None:
+            try:
+                await getattr(self.notifier, method)(*args)
+            except Exception as exc:  # a notification must never break trading
+                logger.warning("notification %s failed: %s", method, exc)
+
+        task = asyncio.get_running_loop().create_task(deliver(), name=f"notify:{method}")
+        self._notifications.add(task)
+        task.add_done_callback(self._notifications.discard)
+
+    async def _drain_notifications(self) -> None:
+        """At the end, give pending notifications a bounded time to be delivered."""
+        if not self._notifications:
+            return
+        done, pending = await asyncio.wait(set(self._notifications), timeout=NOTIFY_DRAIN_SECS)
+        for task in pending:
+            task.cancel()
+        if pending:
+            logger.warning("%d notification(s) not delivered in time", len(pending))
