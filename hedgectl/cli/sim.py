@@ -285,7 +285,7 @@ def chaos(
     """Run hedge cycles under random faults against embedded paper venues and check every end state at the venues."""
     import logging
 
-    from hedgectl.sim.chaos import BRIDGE_CHOICES, run_chaos
+    from hedgectl.rehearsal.runner import BRIDGE_CHOICES, run_chaos
 
     if bridge not in BRIDGE_CHOICES:
         raise UsageError(f"--bridge must be one of {', '.join(BRIDGE_CHOICES)}, not {bridge!r}")

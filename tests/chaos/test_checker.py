@@ -9,7 +9,7 @@ import pytest
 from hedgectl.execution.orders import OrderIntent, OrderType
 from hedgectl.execution.orders import Side as OrderSide
 from hedgectl.journal import Journal, journal_path
-from hedgectl.sim.chaos import LegAccount, inspect_end_state
+from hedgectl.rehearsal.runner import LegAccount, inspect_end_state
 from hedgectl.sim.exchange import OrderType as EngineOrderType
 from hedgectl.sim.exchange import Side
 

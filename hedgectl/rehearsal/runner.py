@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hedgectl.decimals import ZERO, plain
-from hedgectl.sim.chaos_signals import (
+from hedgectl.rehearsal.signals import (
     SIGNALLED_EXIT_CODES,
     SignalPlan,
     SignalSender,
