@@ -23,7 +23,7 @@ from typing import Any
 
 from hedgectl.decimals import plain
 from hedgectl.errors import JournalUnavailable
-from hedgectl.execution.orders import (
+from hedgectl.model.orders import (
     TERMINAL_STATES,
     OrderIntent,
     OrderSnapshot,

@@ -89,8 +89,9 @@ from hedgectl.errors import (
     VenueTimeout,
     VenueUnavailable,
 )
-from hedgectl.execution.client_ids import LIGHTER_RANGE, ClientIdAllocator
-from hedgectl.execution.orders import (
+from hedgectl.model.client_ids import LIGHTER_RANGE, ClientIdAllocator
+from hedgectl.registry import VENUES
+from hedgectl.model.orders import (
     OrderEvent,
     OrderIntent,
     OrderState,
@@ -108,7 +109,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MAX_SLIPPAGE = Decimal("0.01")
 #: Delays between reads that confirm a market order; the first read goes out as soon as sendTx answers.
 CONFIRM_DELAYS = (0.0, 0.02, 0.03, 0.05, 0.1, 0.1, 0.2, 0.2, 0.3, 0.5)
 #: Delays between reads that resolve a lost answer (order lookup, tx lookup, next nonce).
@@ -208,7 +208,7 @@ class LighterConnector(Connector):
             raise ConfigError(f"connectors.{config.name}.nonce_manager: 'optimistic' or 'api', not {self.nonce_mode!r}")
         self.base_url = config.base_url.rstrip("/")
         self.timeout = float(config.timeout_secs)
-        self.default_max_slippage = DEFAULT_MAX_SLIPPAGE
+        self.default_max_slippage = VENUES[VENUE].default_slippage
         self.book_max_age_secs = 10.0
         self.max_send_attempts = 3
         self.max_nonce_retries = 5

@@ -37,9 +37,10 @@ from hedgectl.errors import (
     VenueError,
 )
 from hedgectl.execution.flatten import FlattenResult, flatten_attempts, flatten_position
-from hedgectl.execution.orders import OrderIntent, OrderSnapshot, OrderState, Side, TransitionListener
-from hedgectl.execution.pnl import Execution, LegPnl, leg_pnl, traded
 from hedgectl.journal import Journal, OrderRecord
+from hedgectl.model.orders import OrderIntent, OrderSnapshot, OrderState, Side, TransitionListener
+from hedgectl.model.pnl import Execution, LegPnl, leg_pnl, traded
+from hedgectl.registry import LIGHTER_ROLES, ROLES, VENUES
 from hedgectl.strategies.hedge.phases import Outcome, Phase, check_move
 from hedgectl.strategies.hedge.plan import HedgePlan, LegPlan, check_leverage, check_min_notional, worst_price
 from hedgectl.strategies.hedge.recovery import reconcile_orders
@@ -48,7 +49,6 @@ from hedgectl.strategies.hedge.status import CycleStatus, LegStatus
 
 logger = logging.getLogger(__name__)
 
-ROLE_ORDER = ("BP", "L1", "L2")
 #: Refusals that repeating the same order cannot fix.
 FINAL_REFUSALS = (InsufficientMargin, InvalidOrder, AuthError)
 #: How long an order whose answer was lost may take to be resolved by the connector before the cycle stops waiting
@@ -155,7 +155,7 @@ class HedgeCycle:
         dry_run: bool = False,
         clock: Clock = SYSTEM_CLOCK,
     ):
-        missing = [role for role in ROLE_ORDER if role not in legs]
+        missing = [role for role in ROLES if role not in legs]
         if missing:
             raise PreflightFailed(f"hedge roles without a connector: {', '.join(missing)}")
         self.legs = legs
@@ -388,7 +388,7 @@ class HedgeCycle:
         l2_side = bp_side if params.l2_side == "same" else bp_side.opposite
         sides = {"BP": bp_side, "L1": bp_side.opposite, "L2": l2_side}
         legs: list[LegPlan] = []
-        for role in ROLE_ORDER:
+        for role in ROLES:
             leg = self.legs[role]
             leg_size = l2_size if role == "L2" and l2_size is not None else size
             fee_rate, fee_source = fees[role]
@@ -414,7 +414,7 @@ class HedgeCycle:
             f"{p.connector} {plain(p.margin.quantize(Decimal('0.01')))} of {plain(balances[p.role].available)}"
             for p in legs) + ")")
 
-        for role in ("L1", "L2"):
+        for role in LIGHTER_ROLES:
             connector = self.legs[role].connector
             update_leverage = getattr(connector, "update_leverage", None)
             if update_leverage is not None and not self.dry_run:
@@ -906,7 +906,7 @@ class HedgeCycle:
             reason=reason,
             cycle_id=self.cycle_id,
             plan=self.plan,
-            positions={role: flat[role].after for role in ROLE_ORDER},
+            positions={role: flat[role].after for role in ROLES},
             open_positions=[r.describe() for r in flat.values() if not r.flat] + unknown,
             duration_secs=self.clock.now() - self._started_at,
             naked_window_ms=self.naked_window_ms,
@@ -932,7 +932,7 @@ class HedgeCycle:
         open_legs: dict[str, LegPnl] = {}
         volumes: dict[str, dict[str, Any]] = {}
         cycle = self.journal.cycle(self.cycle_id)
-        for role in ROLE_ORDER:
+        for role in ROLES:
             leg = self.legs[role]
             orders = cycle.orders_for(role) if cycle else []
             try:
@@ -995,7 +995,7 @@ class HedgeCycle:
 def legs_from_config(connectors: dict[str, Connector], params: HedgeConfig) -> dict[str, HedgeLeg]:
     """Bind the roles of ``params.roles`` to started connectors, with each venue's symbol, slippage and retries."""
     legs = {}
-    for role in ROLE_ORDER:
+    for role in ROLES:
         name = params.roles[role]
         connector = connectors[name]
         venue = connector.venue
@@ -1003,8 +1003,8 @@ def legs_from_config(connectors: dict[str, Connector], params: HedgeConfig) -> d
             role=role,
             connector=connector,
             symbol=params.symbols[venue],
-            slippage=params.slippage.get(venue, Decimal("0.01")),
-            retries=params.retries.get(venue, 3),
+            slippage=params.slippage.get(venue, VENUES[venue].default_slippage),
+            retries=params.retries.get(venue, VENUES[venue].default_retries),
         )
     return legs
 
