@@ -14,7 +14,8 @@ from pathlib import Path
 import hedgectl
 
 #: The layers, lowest first. A unit (a top-level module or subpackage of ``hedgectl``) may import units of its own
-#: layer and of any layer below it. Two units of one layer must not import each other.
+#: layer and of any layer below it. Two units of one layer must not import each other, nor two modules or
+#: subpackages of one package.
 LAYERS: tuple[tuple[str, ...], ...] = (
     # foundation: no trading knowledge
     ("hedgectl", "text", "errors", "clock", "decimals", "retry", "files", "locks", "transport"),
@@ -119,7 +120,8 @@ def _allowed(edge: Edge, allowed: frozenset[tuple[str, str]]) -> bool:
 
 
 def violations(edges: list[Edge], allowed: frozenset[tuple[str, str]] = ALLOWED_EDGES) -> list[str]:
-    """Upward imports, units missing from ``LAYERS``, and pairs of subpackages that import each other."""
+    """Upward imports, units missing from ``LAYERS``, and two modules or subpackages of one package (at any depth)
+    that import each other."""
     problems = []
     pairs: dict[tuple[str, str], Edge] = {}
     for edge in dict.fromkeys(edges):
@@ -130,15 +132,11 @@ def violations(edges: list[Edge], allowed: frozenset[tuple[str, str]] = ALLOWED_
         problems.extend(f"{edge.importer}: '{name}' is in no layer of LAYERS" for name in unknown)
         if unknown:
             continue
-        if low == high:
-            # inside one unit, its own subpackages and modules must not import each other either
-            inner = [".".join(m.split(".")[:3]) for m in (edge.importer, edge.imported)]
-            if inner[0] != inner[1] and inner[0].count(".") == 2 and inner[1].count(".") == 2:
-                pairs.setdefault((inner[0], inner[1]), edge)
-            continue
-        if _layer_of(high) > _layer_of(low):
+        siblings = _siblings(edge.importer, edge.imported)
+        if siblings is not None:
+            pairs.setdefault(siblings, edge)
+        if low != high and _layer_of(high) > _layer_of(low):
             problems.append(f"{edge.importer}:{edge.line} imports {edge.imported}, a higher layer")
-        pairs.setdefault((low, high), edge)
     for (a, b), edge in sorted(pairs.items()):
         if a < b and (b, a) in pairs:
             back = pairs[(b, a)]
@@ -156,6 +154,15 @@ def confined_violations(root: Path, confined: dict[str, tuple[str, ...]] = CONFI
         for edge in scan(root, package=library)
         if unit(edge.importer) not in units
     ]
+
+
+def _siblings(importer: str, imported: str) -> tuple[str, str] | None:
+    """The two modules or subpackages of one package that the edge joins (None when one contains the other)."""
+    left, right = importer.split("."), imported.split(".")
+    for depth, (a, b) in enumerate(zip(left, right)):
+        if a != b:
+            return ".".join(left[: depth + 1]), ".".join(right[: depth + 1])
+    return None
 
 
 def _names() -> set[str]:
@@ -233,7 +240,7 @@ def test_two_units_of_one_layer_that_import_each_other_are_found(tmp_path):
         "telemetry/heartbeat.py": "def f():\n    from hedgectl.notify import hedge\n",
     })
     problems = violations(scan(root))
-    assert len(problems) == 1 and problems[0].startswith("notify and telemetry import each other")
+    assert len(problems) == 1 and problems[0].startswith("hedgectl.notify and hedgectl.telemetry import each other")
 
 
 def test_two_modules_of_one_package_that_import_each_other_are_found(tmp_path):
@@ -243,6 +250,16 @@ def test_two_modules_of_one_package_that_import_each_other_are_found(tmp_path):
     })
     problems = violations(scan(root))
     assert len(problems) == 1 and problems[0].startswith("hedgectl.cli.hedge and hedgectl.cli.hedge_loop")
+
+
+def test_two_modules_deep_in_one_package_that_import_each_other_are_found(tmp_path):
+    root = _package(tmp_path, {
+        "strategies/hedge/cycle.py": "from hedgectl.strategies.hedge.recovery import reconcile\n",
+        "strategies/hedge/recovery.py": "def reconcile():\n    from hedgectl.strategies.hedge import cycle\n",
+    })
+    problems = violations(scan(root))
+    assert len(problems) == 1
+    assert problems[0].startswith("hedgectl.strategies.hedge.cycle and hedgectl.strategies.hedge.recovery")
 
 
 def test_an_importing_module_outside_the_layers_is_found(tmp_path):
