@@ -427,9 +427,10 @@ def recover(
         if not terminal.confirm(f"recover {listing} by '{action}'?", assume_yes=yes):
             raise UsageError("recovery needs confirmation: run again with --yes")
         from hedgectl.runtime import StopSignals
+        from hedgectl.strategies.hedge.session import recover_configured
 
         with StopSignals(what="the recovery") as signals:
-            reports = run(_recover(journal, config, data_dir, action, signals))
+            reports = run(recover_configured(journal, config, data_dir=data_dir, action=action, signals=signals))
     finally:
         journal.close()
     data = {"recovered": [r.as_dict() for r in reports]}
@@ -457,8 +458,7 @@ def _abandon(ctx: typer.Context, cycle_id: str, *, reason: str | None, paper: bo
              json_output: bool) -> None:
     from hedgectl.cli.common import ensure_can_confirm
     from hedgectl.journal import Journal
-    from hedgectl.connectors.factory import ConnectorSet
-    from hedgectl.strategies.hedge.recovery import abandon_cycle
+    from hedgectl.strategies.hedge.session import abandon_configured
 
     if not reason or not reason.strip():
         raise UsageError("--abandon needs --reason 'why the cycle is abandoned' (it goes into the journal)")
@@ -486,15 +486,8 @@ def _abandon(ctx: typer.Context, cycle_id: str, *, reason: str | None, paper: bo
                                console=terminal.err, default="")
             return typed.strip() == cycle_id
 
-        async def go():
-            if config is None:
-                return await abandon_cycle(journal, None, cycle, reason=reason.strip(), data_dir=path.parent,
-                                           confirm=confirm)
-            async with ConnectorSet(config, data_dir=path.parent) as connectors:
-                return await abandon_cycle(journal, connectors, cycle, reason=reason.strip(), data_dir=path.parent,
-                                           confirm=confirm)
-
-        report = run(go())
+        report = run(abandon_configured(journal, config, cycle, reason=reason.strip(), data_dir=path.parent,
+                                        confirm=confirm))
     finally:
         journal.close()
     data = {"journal": str(path), "abandoned": report.as_dict()}
@@ -513,22 +506,3 @@ def _abandon(ctx: typer.Context, cycle_id: str, *, reason: str | None, paper: bo
 
 def _fmt(sizes: dict[str, str | None]) -> str:
     return " ".join(f"{role}={size}" for role, size in sizes.items())
-
-
-async def _recover(journal, config, data_dir, action, signals):
-    import asyncio
-
-    from hedgectl.errors import Aborted
-    from hedgectl.connectors.factory import ConnectorSet
-    from hedgectl.strategies.hedge.recovery import recover_all
-
-    signals.attach(asyncio.current_task(), closing=True)
-    try:
-        async with ConnectorSet(config, data_dir=data_dir) as connectors:
-            return await recover_all(journal, connectors, data_dir=data_dir, action=action)
-    except asyncio.CancelledError:
-        raise Aborted(
-            "recovery aborted by a second signal: positions may be open; run 'hedgectl hedge recover' again"
-        ) from None
-    finally:
-        signals.detach()

@@ -1,25 +1,28 @@
-"""What ``hedge run`` wires around its cycles: the journal, the connectors of the roles, the Telegram notifier and
-the heartbeats; one cycle (``run_cycle``) or a loop of them (``run_loop``), with what a second signal leaves behind
-turned into the right error.
+"""What the hedge commands wire around the library: for ``hedge run`` the journal, the connectors of the roles, the
+Telegram notifier and the heartbeats around one cycle (``run_cycle``) or a loop of them (``run_loop``), with what a
+second signal leaves behind turned into the right error; for ``hedge recover`` the connectors around a recovery
+(``recover_configured``, ``abandon_configured``).
 
-The command line only parses, calls one of these, and renders through a ``CycleDisplay``.
+The command line only parses, calls one of these, and renders (a cycle through a ``CycleDisplay``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from hedgectl import locks
 from hedgectl.connectors.factory import ConnectorSet
-from hedgectl.errors import CycleAborted, ExitCode, HedgectlError, Interrupted, LockHeld
-from hedgectl.journal import Journal, journal_path
+from hedgectl.errors import Aborted, CycleAborted, ExitCode, HedgectlError, Interrupted, LockHeld
+from hedgectl.journal import CycleRecord, Journal, journal_path
 from hedgectl.runtime import run_strategy
 from hedgectl.strategies.hedge.cycle import HedgeCycle, HedgeResult, legs_from_config
 from hedgectl.strategies.hedge.loop import HedgeLoop, LoopReport, LoopSettings, loop_lock_key
+from hedgectl.strategies.hedge.recovery import AbandonReport, RecoveryReport, abandon_cycle, recover_all
 from hedgectl.strategies.hedge.status import CycleStatus
 
 if TYPE_CHECKING:
@@ -230,3 +233,26 @@ async def _notify_stop(notifier: HedgeTelegramNotifier, report: LoopReport) -> N
     except Exception as exc:  # the loop's end stands whether or not the message gets out
         logger.warning("notification of the loop's stop failed: %s", exc)
 
+
+async def recover_configured(journal: Journal, config: Config, *, data_dir: Path, action: str,
+                             signals: StopSignals) -> list[RecoveryReport]:
+    """``recover_all`` over the configured connectors; the first signal lets it finish, a second aborts it."""
+    signals.attach(asyncio.current_task(), closing=True)
+    try:
+        async with ConnectorSet(config, data_dir=data_dir) as connectors:
+            return await recover_all(journal, connectors, data_dir=data_dir, action=action)
+    except asyncio.CancelledError:
+        raise Aborted(
+            "recovery aborted by a second signal: positions may be open; run 'hedgectl hedge recover' again"
+        ) from None
+    finally:
+        signals.detach()
+
+
+async def abandon_configured(journal: Journal, config: Config | None, cycle: CycleRecord, *, reason: str,
+                             data_dir: Path, confirm: Callable[[AbandonReport], bool]) -> AbandonReport:
+    """``abandon_cycle`` with the configured connectors, or with none when there is no config (past paper runs)."""
+    if config is None:
+        return await abandon_cycle(journal, None, cycle, reason=reason, data_dir=data_dir, confirm=confirm)
+    async with ConnectorSet(config, data_dir=data_dir) as connectors:
+        return await abandon_cycle(journal, connectors, cycle, reason=reason, data_dir=data_dir, confirm=confirm)
