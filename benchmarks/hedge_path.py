@@ -17,7 +17,7 @@ from pathlib import Path
 
 from hedgectl.config.starter import paper_config
 from hedgectl.journal import Journal, journal_path
-from hedgectl.registry import ConnectorSet
+from hedgectl.connectors.factory import ConnectorSet
 from hedgectl.sim.runner import ThreadedPaperVenues
 from hedgectl.strategies.hedge.cycle import HedgeCycle, legs_from_config, override
 from hedgectl.strategies.hedge.phases import Outcome

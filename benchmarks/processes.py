@@ -138,7 +138,7 @@ def measure_fan_out(world: PaperWorld, runs: int, injected_ms: int = 200, *, onl
     """Read every connector (or ``only`` these) with ``injected_ms`` on every request of every venue."""
     from hedgectl.config.loader import load_config
     from hedgectl.execution.snapshot import read_positions
-    from hedgectl.registry import ConnectorSet
+    from hedgectl.connectors.factory import ConnectorSet
 
     config = load_config(world.config)
     names = only or list(config.connectors)

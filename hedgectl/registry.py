@@ -1,24 +1,29 @@
-"""The connector registry: venue kinds, what each needs from the config, and lazy construction by name.
+"""The one source of per-venue facts and of the hedge's roles: venue kinds, what each needs from the config, and
+the defaults a hedge uses when a venue plays a role.
 
-Importing this module imports no connector; a connector class is imported the first time one of its kind is built,
-so a command that reads one Backpack account never loads the Lighter SDK.
+A table of plain values below the config and the connectors: it imports neither. ``hedgectl.connectors.factory``
+builds a connector from these facts.
 """
 
 from __future__ import annotations
 
-import asyncio
-import importlib
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from decimal import Decimal
+from typing import Any
 
-from hedgectl.clock import SYSTEM_CLOCK, Clock
-from hedgectl.config.schema import REQUIRED
 from hedgectl.errors import UsageError
 
-if TYPE_CHECKING:
-    from hedgectl.config.model import Config, ConnectorConfig
-    from hedgectl.connectors.base import Connector
+#: The hedge's roles, in the order a cycle trades them: the bridge leg, then the two Lighter accounts.
+ROLES: tuple[str, ...] = ("BP", "L1", "L2")
+#: The two Lighter roles (the hedge and the second entry).
+LIGHTER_ROLES: tuple[str, ...] = ("L1", "L2")
+#: The venue kinds that can play each role, the usual one first.
+ROLE_VENUES: dict[str, tuple[str, ...]] = {"BP": ("backpack", "grvt"), "L1": ("lighter",), "L2": ("lighter",)}
+#: The connector name each role uses unless the config says otherwise.
+DEFAULT_ROLE_CONNECTORS: dict[str, str] = {"BP": "backpack", "L1": "lighter1", "L2": "lighter2"}
+
+#: Marks an option without a default: the config must give it.
+REQUIRED: Any = object()
 
 
 @dataclass(frozen=True)
@@ -51,12 +56,14 @@ class VenueSpec:
     default_base_url: str
     options: tuple[OptionSpec, ...]
     secrets: tuple[SecretSpec, ...]
+    #: the market a hedge trades on this venue unless the config names another
     default_symbol: str
-    key_file_format: str
     #: the config values (options or non-secret secrets) that tell one account of this venue from another
     account_fields: tuple[str, ...] = ()
-    #: defaults for the hedge when this venue plays a role
-    default_slippage: str = "0.005"
+    #: the worst price an order may take, as a fraction away from the touch, unless the config says otherwise
+    default_slippage: Decimal = Decimal("0.005")
+    #: how often a hedge retries an order refused for a transient reason on this venue
+    default_retries: int = 3
 
 
 VENUES: dict[str, VenueSpec] = {
@@ -72,9 +79,8 @@ VENUES: dict[str, VenueSpec] = {
             SecretSpec("api_secret", "API_SECRET", "base64 Ed25519 seed"),
         ),
         default_symbol="ETH_USDC_PERP",
-        key_file_format="API Key: <base64>\nAPI Secret: <base64>",
         account_fields=("api_key",),
-        default_slippage="0.005",
+        default_slippage=Decimal("0.005"),
     ),
     "lighter": VenueSpec(
         kind="lighter",
@@ -88,9 +94,8 @@ VENUES: dict[str, VenueSpec] = {
         ),
         secrets=(SecretSpec("private_key", "PRIVATE_KEY", "api private key, 40-byte hex"),),
         default_symbol="ETH",
-        key_file_format="api key index: <int>\nprivate key: <hex>",
         account_fields=("account_index",),
-        default_slippage="0.01",
+        default_slippage=Decimal("0.01"),
     ),
     "grvt": VenueSpec(
         kind="grvt",
@@ -113,9 +118,8 @@ VENUES: dict[str, VenueSpec] = {
             SecretSpec("private_key", "PRIVATE_KEY", "private key of the API key's signing wallet, hex"),
         ),
         default_symbol="ETH_USDT_Perp",
-        key_file_format="API Key: <key>\nPrivate Key: <hex>",
         account_fields=("sub_account_id", "api_key"),
-        default_slippage="0.005",
+        default_slippage=Decimal("0.005"),
     ),
 }
 
@@ -129,75 +133,22 @@ def venue_spec(kind: str) -> VenueSpec:
         raise UsageError(f"unknown venue kind '{kind}' (known: {', '.join(sorted(VENUES))})") from None
 
 
+def default_symbols() -> dict[str, str]:
+    """The market of each venue kind a hedge trades unless the config names another."""
+    return {kind: spec.default_symbol for kind, spec in VENUES.items()}
+
+
+def default_slippages() -> dict[str, Decimal]:
+    return {kind: spec.default_slippage for kind, spec in VENUES.items()}
+
+
+def default_retries() -> dict[str, int]:
+    return {kind: spec.default_retries for kind, spec in VENUES.items()}
+
+
 def env_name(connector_name: str, suffix: str) -> str:
     """``lighter1`` + ``PRIVATE_KEY`` -> ``HEDGECTL_LIGHTER1_PRIVATE_KEY``."""
     cleaned = "".join(ch if ch.isalnum() else "_" for ch in connector_name.upper())
     return f"HEDGECTL_{cleaned}_{suffix}"
 
 
-def connector_class(kind: str) -> type[Connector]:
-    module_name, _, class_name = venue_spec(kind).connector.partition(":")
-    return getattr(importlib.import_module(module_name), class_name)
-
-
-def build_connector(config: ConnectorConfig, *, data_dir: Path | None = None,
-                    clock: Clock = SYSTEM_CLOCK) -> Connector:
-    """Build (not start) the connector for one configured name; refuse it when its secrets are missing."""
-    from hedgectl.errors import ConfigError
-
-    if config.missing_secrets:
-        raise ConfigError([f"connectors.{config.name}: missing {item}" for item in config.missing_secrets])
-    return connector_class(config.venue)(config, data_dir=data_dir, clock=clock)
-
-
-class ConnectorSet:
-    """The connectors one command uses, built on first use and closed together.
-
-    ``async with ConnectorSet(config) as connectors: bp = await connectors.get("backpack")``
-
-    With ``lock_for`` (a purpose such as "order") and a data directory, each connector's venue account is locked
-    for this process as it is built, so a manual trade never runs on an account a hedge is trading.
-    """
-
-    def __init__(self, config: Config, *, data_dir: Path | None = None, lock_for: str | None = None,
-                 clock: Clock = SYSTEM_CLOCK):
-        self.config = config
-        self.clock = clock
-        self.data_dir = data_dir
-        self.lock_for = lock_for
-        self._built: dict[str, Connector] = {}
-        self._held: list = []
-        self._lock = asyncio.Lock()
-
-    async def get(self, name: str) -> Connector:
-        async with self._lock:
-            connector = self._built.get(name)
-            if connector is None:
-                connector = build_connector(self.config.connector(name), data_dir=self.data_dir, clock=self.clock)
-                if self.lock_for is not None and self.data_dir is not None:
-                    from hedgectl import locks
-
-                    self._held.append(locks.acquire(self.data_dir, connector.account_id(), purpose=self.lock_for))
-                await connector.start()
-                self._built[name] = connector
-            return connector
-
-    def names(self) -> list[str]:
-        return list(self.config.connectors)
-
-    def built(self) -> dict[str, Connector]:
-        """The connectors started so far, by name."""
-        return dict(self._built)
-
-    async def close(self) -> None:
-        built, self._built = self._built, {}
-        await asyncio.gather(*(c.close() for c in built.values()), return_exceptions=True)
-        held, self._held = self._held, []
-        for lock in held:
-            lock.release()
-
-    async def __aenter__(self) -> ConnectorSet:
-        return self
-
-    async def __aexit__(self, *exc_info) -> None:
-        await self.close()

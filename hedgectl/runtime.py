@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 if TYPE_CHECKING:
     import asyncio
 
-    from hedgectl.registry import ConnectorSet
+    from hedgectl.connectors.factory import ConnectorSet
 
 logger = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from hedgectl.errors import ExitCode, InvalidOrder, UsageError
 
 if TYPE_CHECKING:
     from hedgectl.connectors.base import Connector, MarketRules
-    from hedgectl.execution.orders import Side
+    from hedgectl.model.orders import Side
 
 JSON_OPTION = typer.Option(False, "--json", help="Print JSON.")
 YES_OPTION = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation (required without a terminal).")
@@ -77,7 +77,7 @@ def parse_size(text: str, *, option: str = "--size") -> Decimal:
 
 
 def parse_side(text: str) -> Side:
-    from hedgectl.execution.orders import Side
+    from hedgectl.model.orders import Side
 
     try:
         return Side(text.strip().lower())

@@ -48,7 +48,7 @@ async def _flatten(session, terminal, names: list[str], yes: bool) -> dict[str, 
     import asyncio
 
     from hedgectl.execution.snapshot import read_positions
-    from hedgectl.registry import ConnectorSet
+    from hedgectl.connectors.factory import ConnectorSet
 
     config = session.config
     async with ConnectorSet(config, data_dir=session.data_dir, lock_for="flatten") as connectors:

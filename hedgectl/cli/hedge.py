@@ -11,7 +11,8 @@ import typer
 
 from hedgectl.cli.paper import PAPER_OPTION, SEED_OPTION, command_env
 from hedgectl.cli.state import AppState, run, state
-from hedgectl.errors import CycleAborted, ExitCode, HedgectlError, Interrupted, UsageError
+from hedgectl.errors import CycleAborted, ExitCode, UsageError
+from hedgectl.registry import ROLES
 
 app = typer.Typer(help="Run the tri-venue hedge, watch it, recover it after a crash.", no_args_is_help=True)
 
@@ -166,9 +167,10 @@ def run_hedge(
         if retries_map:
             params = override(params, retries={**params.retries, **retries_map})
         roles_map = _venue_map(role, "--role", str)
-        unknown_roles = set(roles_map) - {"BP", "L1", "L2"}
+        unknown_roles = set(roles_map) - set(ROLES)
         if unknown_roles:
-            raise UsageError(f"--role takes BP, L1 or L2, got {', '.join(sorted(unknown_roles))}")
+            known = f"{', '.join(ROLES[:-1])} or {ROLES[-1]}"
+            raise UsageError(f"--role takes {known}, got {', '.join(sorted(unknown_roles))}")
         if roles_map:
             params = override(params, roles={**params.roles, **roles_map})
         _check_roles(env.config, params)
@@ -198,11 +200,14 @@ def run_hedge(
 
 
 def _run_loop(app_state: AppState, config, params, terminal, settings, on_hangup: str) -> int:
-    from hedgectl.cli.hedge_loop import render_report, run_loop
+    from hedgectl.cli.hedge_loop import render_report
+    from hedgectl.cli.hedge_view import TerminalCycleDisplay
     from hedgectl.runtime import StopSignals
+    from hedgectl.strategies.hedge.session import run_loop
 
+    data_dir = app_state.data_dir(config)
     with StopSignals(what="the hedge loop", on_hangup=on_hangup) as signals:
-        report = run(run_loop(app_state, config, params, terminal, settings, signals=signals))
+        report = run(run_loop(config, params, data_dir, settings, TerminalCycleDisplay(terminal), signals=signals))
     render_report(terminal, report)
     return report.exit_code
 
@@ -236,95 +241,16 @@ def _exit_code(result, *, dry_run: bool) -> int:
     return ExitCode.FAILURE
 
 
-#: The exit code of a cycle's outcome as the journal records it (for a cycle whose result was not returned).
-_OUTCOME_EXIT = {"completed": ExitCode.OK, "emergency_exit": ExitCode.SAFETY_EXIT, "aborted": ExitCode.FAILURE}
-
-
-class _EndedBeforeAbort(HedgectlError):
-    """A second signal came after the cycle had already resolved: the exit code is its outcome's."""
-
-    def __init__(self, message: str, exit_code: int):
-        super().__init__(message)
-        self.exit_code = exit_code
-
-
-def _aborted(journal, cycle) -> HedgectlError:
-    """The error for a cycle cancelled by a second signal: 130 before anything was traded, 4 while anything may be
-    open, else the code of the outcome the cycle had already recorded (it ended in between)."""
-    if cycle is None or cycle.cycle_id is None:
-        return Interrupted("interrupted before anything was traded")
-    record = journal.cycle(cycle.cycle_id)
-    if record is None or not record.resolved:
-        return CycleAborted(
-            f"cycle {cycle.cycle_id} aborted by a second signal without flattening: positions may be open; "
-            "run 'hedgectl hedge recover'"
-        )
-    return _EndedBeforeAbort(
-        f"cycle {cycle.cycle_id} had ended ({record.outcome}) when a second signal came; nothing is open",
-        _OUTCOME_EXIT.get(record.outcome or "", ExitCode.FAILURE),
-    )
-
-
 async def _run_cycle(app_state: AppState, config, params, terminal, *, dry_run: bool, signals):
-    import asyncio
+    from hedgectl.cli.hedge_view import TerminalCycleDisplay
+    from hedgectl.strategies.hedge.session import run_cycle
 
-    from hedgectl.cli.hedge_view import HedgeLiveView
-    from hedgectl.journal import Journal, journal_path
-    from hedgectl.registry import ConnectorSet
-    from hedgectl.runtime import run_strategy
-    from hedgectl.strategies.hedge.cycle import HedgeCycle, legs_from_config
-
-    data_dir = app_state.data_dir(config)
-    journal = Journal(journal_path(data_dir))
-    connectors = ConnectorSet(config, data_dir=data_dir)
-    notifier = None if dry_run else _notifier(config, params)
-    heartbeat = None
-    cycle = None
-    # until the cycle runs, nothing can be traded: a signal stops the command at once
-    signals.attach(asyncio.current_task())
-    try:
-        names = sorted(set(params.roles.values()))
-        built = {name: await connectors.get(name) for name in names}
-        legs = legs_from_config(built, params)
-
-        def on_event(name: str, data: dict[str, Any], text: str) -> None:
-            terminal.event(name, data)
-
-        cycle = HedgeCycle(
-            legs, params, journal=journal, data_dir=data_dir, notifier=notifier,
-            on_event=None if dry_run else on_event, dry_run=dry_run,
-        )
-        if dry_run:
-            # the preview is one document: the plan and the checks it passed, or the refusal a real run would meet
-            result = await run_strategy(cycle)
-            _render_plan(terminal, result)
-            return result
-        heartbeat = _start_heartbeats(config, params, cycle.status)
-        view = HedgeLiveView(cycle.status)
-        try:
-            with terminal.live(lambda: view):
-                result = await run_strategy(cycle, signals=signals)
-        except Exception as exc:
-            _raise_if_unresolved(journal, cycle.cycle_id, exc)
-            raise
-        summary = result.as_dict()
-        summary["positions"] = {role: summary["positions"].get(role) for role in ("BP", "L1", "L2")}
-        if terminal.json_mode:
-            terminal.event("summary", summary)
-        else:
-            terminal.result(summary, lambda: view.summary(result))
-        return result
-    except asyncio.CancelledError:
-        raise _aborted(journal, cycle) from None
-    finally:
-        signals.detach()
-        if heartbeat is not None:
-            heartbeat.cancel()
-            await asyncio.gather(heartbeat, return_exceptions=True)
-        if notifier is not None:
-            await notifier.aclose()
-        await connectors.close()
-        journal.close()
+    result = await run_cycle(config, params, app_state.data_dir(config), TerminalCycleDisplay(terminal),
+                             signals=signals, dry_run=dry_run)
+    if dry_run:
+        # the preview is one document: the plan and the checks it passed, or the refusal a real run would meet
+        _render_plan(terminal, result)
+    return result
 
 
 def _render_plan(terminal, result) -> None:
@@ -338,42 +264,6 @@ def _render_plan(terminal, result) -> None:
         return render_plan(result.plan)
 
     terminal.result(data, render)
-
-
-def _raise_if_unresolved(journal, cycle_id: str | None, error: BaseException) -> None:
-    """An error that escapes a cycle which traded and is not resolved leaves positions to check: exit 4, say how."""
-    if cycle_id is None:
-        return
-    record = journal.cycle(cycle_id)
-    if record is not None and not record.resolved:
-        raise CycleAborted(
-            f"cycle {cycle_id} stopped by {type(error).__name__}: {error}; positions may be open: "
-            "run 'hedgectl hedge recover'"
-        ) from error
-
-
-def _notifier(config, params):
-    """The Telegram notifier when Telegram is enabled and its token and chat id are set, else None."""
-    telegram = config.telegram
-    if not (telegram.enabled and telegram.bot_token and telegram.chat_id):
-        return None
-    from hedgectl.notify.hedge import HedgeTelegramNotifier
-
-    return HedgeTelegramNotifier.from_config(telegram, liquidation_warning_pct=params.liquidation_warning_pct)
-
-
-def _start_heartbeats(config, params, status):
-    """The heartbeat task (when telemetry is enabled): it reports what the cycle last read, never blocks it."""
-    if not config.telemetry.enabled:
-        return None
-    from hedgectl.telemetry.heartbeat import start_heartbeat_task
-    from hedgectl.telemetry.readings import readings_from_status
-    from hedgectl.telemetry.settings import settings_from_config
-
-    async def source():
-        return readings_from_status(status, params)
-
-    return start_heartbeat_task(settings_from_config(config.telemetry), source)
 
 
 @app.command("stop")
@@ -537,9 +427,10 @@ def recover(
         if not terminal.confirm(f"recover {listing} by '{action}'?", assume_yes=yes):
             raise UsageError("recovery needs confirmation: run again with --yes")
         from hedgectl.runtime import StopSignals
+        from hedgectl.strategies.hedge.session import recover_configured
 
         with StopSignals(what="the recovery") as signals:
-            reports = run(_recover(journal, config, data_dir, action, signals))
+            reports = run(recover_configured(journal, config, data_dir=data_dir, action=action, signals=signals))
     finally:
         journal.close()
     data = {"recovered": [r.as_dict() for r in reports]}
@@ -567,8 +458,7 @@ def _abandon(ctx: typer.Context, cycle_id: str, *, reason: str | None, paper: bo
              json_output: bool) -> None:
     from hedgectl.cli.common import ensure_can_confirm
     from hedgectl.journal import Journal
-    from hedgectl.registry import ConnectorSet
-    from hedgectl.strategies.hedge.recovery import abandon_cycle
+    from hedgectl.strategies.hedge.session import abandon_configured
 
     if not reason or not reason.strip():
         raise UsageError("--abandon needs --reason 'why the cycle is abandoned' (it goes into the journal)")
@@ -596,15 +486,8 @@ def _abandon(ctx: typer.Context, cycle_id: str, *, reason: str | None, paper: bo
                                console=terminal.err, default="")
             return typed.strip() == cycle_id
 
-        async def go():
-            if config is None:
-                return await abandon_cycle(journal, None, cycle, reason=reason.strip(), data_dir=path.parent,
-                                           confirm=confirm)
-            async with ConnectorSet(config, data_dir=path.parent) as connectors:
-                return await abandon_cycle(journal, connectors, cycle, reason=reason.strip(), data_dir=path.parent,
-                                           confirm=confirm)
-
-        report = run(go())
+        report = run(abandon_configured(journal, config, cycle, reason=reason.strip(), data_dir=path.parent,
+                                        confirm=confirm))
     finally:
         journal.close()
     data = {"journal": str(path), "abandoned": report.as_dict()}
@@ -623,22 +506,3 @@ def _abandon(ctx: typer.Context, cycle_id: str, *, reason: str | None, paper: bo
 
 def _fmt(sizes: dict[str, str | None]) -> str:
     return " ".join(f"{role}={size}" for role, size in sizes.items())
-
-
-async def _recover(journal, config, data_dir, action, signals):
-    import asyncio
-
-    from hedgectl.errors import Aborted
-    from hedgectl.registry import ConnectorSet
-    from hedgectl.strategies.hedge.recovery import recover_all
-
-    signals.attach(asyncio.current_task(), closing=True)
-    try:
-        async with ConnectorSet(config, data_dir=data_dir) as connectors:
-            return await recover_all(journal, connectors, data_dir=data_dir, action=action)
-    except asyncio.CancelledError:
-        raise Aborted(
-            "recovery aborted by a second signal: positions may be open; run 'hedgectl hedge recover' again"
-        ) from None
-    finally:
-        signals.detach()

@@ -1,5 +1,5 @@
-"""``hedge run --repeat N / --forever``: the options of a loop of hedge cycles, its run, its summary; and
-``hedge stop``."""
+"""``hedge run --repeat N / --forever``: the options of a loop of hedge cycles and its summary; and ``hedge stop``.
+The loop itself runs in ``hedgectl.strategies.hedge.session``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hedgectl.errors import LockHeld, UsageError
+from hedgectl.errors import UsageError
 
 if TYPE_CHECKING:
     from hedgectl.strategies.hedge.loop import LoopReport, LoopSettings
@@ -88,95 +88,6 @@ def loop_settings(
         stop_file=stop_file_path(data_dir),
         operator_stop_file=stop_file or defaults.stop_file,
     )
-
-
-async def run_loop(app_state, config, params, terminal, settings: LoopSettings, *, signals) -> LoopReport:
-    """Run the loop's cycles, each as ``hedge run`` runs one (fresh cycle, same preflight and locks), over one set
-    of connectors; print each cycle's summary as it ends and the loop's at the end."""
-    import asyncio
-
-    from hedgectl import locks
-    from hedgectl.cli.hedge import _aborted, _notifier, _raise_if_unresolved, _start_heartbeats
-    from hedgectl.cli.hedge_view import HedgeLiveView
-    from hedgectl.journal import Journal, journal_path
-    from hedgectl.registry import ConnectorSet
-    from hedgectl.runtime import run_strategy
-    from hedgectl.strategies.hedge.cycle import HedgeCycle, legs_from_config
-    from hedgectl.strategies.hedge.loop import HedgeLoop, loop_lock_key
-
-    data_dir = app_state.data_dir(config)
-    journal = Journal(journal_path(data_dir))
-    connectors = ConnectorSet(config, data_dir=data_dir)
-    notifier = _notifier(config, params)
-    current: dict[str, Any] = {"cycle": None}
-    lock = None
-    # until a cycle runs, nothing can be traded: a signal stops the command at once
-    signals.attach(asyncio.current_task())
-    try:
-        try:
-            lock = locks.acquire(data_dir, loop_lock_key(settings.group), purpose="hedge loop")
-        except LockHeld as exc:
-            raise LockHeld(f"a hedge loop already runs on {data_dir} ({exc}); 'hedgectl hedge stop' ends it") from None
-        names = sorted(set(params.roles.values()))
-        built = {name: await connectors.get(name) for name in names}
-        signals.detach()
-
-        def on_event(name: str, data: dict[str, Any], text: str) -> None:
-            terminal.event(name, data, text=text if name in _LOOP_LINES else None)
-
-        async def one_cycle(number: int):
-            cycle = HedgeCycle(legs_from_config(built, params), params, journal=journal, data_dir=data_dir,
-                               notifier=notifier, on_event=lambda name, data, text: terminal.event(name, data))
-            current["cycle"] = cycle
-            heartbeat = _start_heartbeats(config, params, cycle.status)
-            view = HedgeLiveView(cycle.status)
-            try:
-                with terminal.live(lambda: view):
-                    result = await run_strategy(cycle, signals=signals)
-            except Exception as exc:
-                _raise_if_unresolved(journal, cycle.cycle_id, exc)
-                raise
-            finally:
-                if heartbeat is not None:
-                    heartbeat.cancel()
-                    await asyncio.gather(heartbeat, return_exceptions=True)
-            summary = result.as_dict()
-            summary["positions"] = {role: summary["positions"].get(role) for role in ("BP", "L1", "L2")}
-            if terminal.json_mode:
-                terminal.event("summary", {**summary, "loop_cycle": number})
-            else:
-                terminal.result(summary, lambda: view.summary(result))
-            return result
-
-        loop = HedgeLoop(settings, one_cycle, signals=signals, on_event=on_event)
-        report = await loop.run()
-        if notifier is not None:
-            await _notify_stop(notifier, report)
-        return report
-    except asyncio.CancelledError:
-        raise _aborted(journal, current["cycle"]) from None
-    finally:
-        signals.detach()
-        if lock is not None:
-            lock.release()
-        if notifier is not None:
-            await notifier.aclose()
-        await connectors.close()
-        journal.close()
-
-
-#: Loop events that also make a line of text for a person (the cycles' own events draw the live view).
-_LOOP_LINES = frozenset({"loop_cycle", "pause", "stop_requested", "loop_tally"})
-
-
-async def _notify_stop(notifier, report: LoopReport) -> None:
-    import asyncio
-    import logging
-
-    try:
-        await asyncio.wait_for(notifier.loop_stopped(report), timeout=20)
-    except Exception as exc:  # the loop's end stands whether or not the message gets out
-        logging.getLogger(__name__).warning("notification of the loop's stop failed: %s", exc)
 
 
 def render_report(terminal, report: LoopReport) -> None:

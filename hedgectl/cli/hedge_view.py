@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Group
@@ -11,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from hedgectl.decimals import plain, significant
+from hedgectl.registry import ROLES
 from hedgectl.strategies.hedge.status import CycleStatus, LegStatus
 
 STATE_STYLES = {"filled": "green", "failed": "red", "cancelled": "yellow", "unknown": "magenta"}
@@ -104,7 +107,7 @@ class HedgeLiveView:
             columns += ["open size", "mark value", "unrealised pnl"]
         # the reason may quote a venue's answer: never markup
         table = Table(*columns, title=Text(f"hedge {result.outcome.value}: {result.reason}"))
-        for role in ("BP", "L1", "L2"):
+        for role in ROLES:
             position = result.positions.get(role)
             row = [
                 role,
@@ -167,3 +170,40 @@ def render_plan(plan):
         lines.append("ok ", style="green")
         lines.append(check + "\n")
     return Group(table, lines)
+
+
+#: Loop events that also make a line of text for a person (the cycles' own events draw the live view).
+LOOP_LINES = frozenset({"loop_cycle", "pause", "stop_requested", "loop_tally"})
+
+
+class TerminalCycleDisplay:
+    """Cycles shown through the terminal: JSON events, or the live view while a cycle runs and its summary after."""
+
+    def __init__(self, terminal):
+        self.terminal = terminal
+        self._view: HedgeLiveView | None = None
+
+    def cycle_event(self, name: str, data: dict[str, Any], text: str) -> None:
+        self.terminal.event(name, data)
+
+    def loop_event(self, name: str, data: dict[str, Any], text: str) -> None:
+        self.terminal.event(name, data, text=text if name in LOOP_LINES else None)
+
+    @contextmanager
+    def watching(self, status: CycleStatus) -> Iterator[None]:
+        view = self._view = HedgeLiveView(status)
+        with self.terminal.live(lambda: view):
+            yield
+
+    def finished(self, result, loop_cycle: int | None) -> None:
+        view = self._view
+        summary = result.as_dict()
+        summary["positions"] = {role: summary["positions"].get(role) for role in ROLES}
+        if loop_cycle is not None:
+            summary_event = {**summary, "loop_cycle": loop_cycle}
+        else:
+            summary_event = summary
+        if self.terminal.json_mode:
+            self.terminal.event("summary", summary_event)
+        else:
+            self.terminal.result(summary, lambda: view.summary(result))

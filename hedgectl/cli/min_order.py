@@ -83,7 +83,7 @@ def _config_targets(config) -> list:
 
 async def _probe(session, terminal, targets, attempts: int, keep: bool, yes: bool):
     from hedgectl.errors import Aborted
-    from hedgectl.registry import ConnectorSet
+    from hedgectl.connectors.factory import ConnectorSet
     from hedgectl.runtime import under_stop_signals
     from hedgectl.strategies.min_order import MinOrderProbe
 

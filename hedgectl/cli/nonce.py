@@ -85,7 +85,7 @@ def show(
 
 
 async def _show(session, name: str) -> dict[str, Any]:
-    from hedgectl.registry import ConnectorSet
+    from hedgectl.connectors.factory import ConnectorSet
 
     async with ConnectorSet(session.config, data_dir=session.data_dir) as connectors:
         connector = await _nonce_connector(connectors, name)
@@ -137,7 +137,7 @@ def refresh(
 
 
 async def _refresh(session, name: str, api_key_index: int | None) -> dict[str, Any]:
-    from hedgectl.registry import ConnectorSet
+    from hedgectl.connectors.factory import ConnectorSet
 
     async with ConnectorSet(session.config, data_dir=session.data_dir) as connectors:
         connector = await _nonce_connector(connectors, name)

@@ -22,7 +22,7 @@ from hedgectl.cli.paper import PAPER_OPTION, SEED_OPTION
 from hedgectl.cli.state import run, state
 from hedgectl.decimals import plain
 from hedgectl.errors import ExitCode, InvalidOrder, UsageError
-from hedgectl.execution.orders import Side
+from hedgectl.model.orders import Side
 
 app = typer.Typer(help="Send a manual order, or cancel every resting order of a connector.", no_args_is_help=True)
 
@@ -102,10 +102,10 @@ def _order(ctx: typer.Context, request: OrderRequest, *, yes: bool, json_output:
 
 
 async def _send(session, terminal, request: OrderRequest, yes: bool):
-    from hedgectl.execution.orders import OrderType
+    from hedgectl.model.orders import OrderType
     from hedgectl.errors import Aborted
     from hedgectl.execution.outcome import is_acknowledged, is_final, send_and_wait
-    from hedgectl.registry import ConnectorSet
+    from hedgectl.connectors.factory import ConnectorSet
     from hedgectl.runtime import under_stop_signals
 
     config = session.config
@@ -149,7 +149,7 @@ async def _send(session, terminal, request: OrderRequest, yes: bool):
 
 
 def _exit_code(kind: str, outcome) -> int:
-    from hedgectl.execution.orders import OrderState
+    from hedgectl.model.orders import OrderState
 
     if not outcome.known or not outcome.settled:
         return ExitCode.POSITION_OPEN
@@ -218,7 +218,7 @@ def cancel_all(
 
 async def _cancel_all(session, terminal, name: str, symbol: str | None, yes: bool) -> dict:
     from hedgectl.errors import Aborted, VenueError
-    from hedgectl.registry import ConnectorSet
+    from hedgectl.connectors.factory import ConnectorSet
     from hedgectl.runtime import under_stop_signals
 
     symbol = symbol or session.config.symbol_for(name)

@@ -54,7 +54,7 @@ def positions(
 
 async def _read_once(session, names: Sequence[str]) -> PositionsSnapshot:
     from hedgectl.execution.snapshot import read_positions
-    from hedgectl.registry import ConnectorSet
+    from hedgectl.connectors.factory import ConnectorSet
 
     async with ConnectorSet(session.config, data_dir=session.data_dir) as connectors:
         return await read_positions(connectors, names)
@@ -63,7 +63,7 @@ async def _read_once(session, names: Sequence[str]) -> PositionsSnapshot:
 def _watch(session, names: Sequence[str], interval: float, terminal) -> None:
     """Redraw until SIGINT or SIGTERM; exit 1 when a venue's latest reading had failed at that moment."""
     from hedgectl.execution.snapshot import PositionsWatch
-    from hedgectl.registry import ConnectorSet
+    from hedgectl.connectors.factory import ConnectorSet
     from hedgectl.runtime import run_strategy
 
     board = PositionsBoard(session.config, names)
@@ -193,7 +193,8 @@ def render_positions(
 
 def _hedge_table(net: HedgeNet, readings: dict[str, Reading]) -> RenderableType:
     """The hedge legs and their NET, drawn by the telemetry board's renderer so both views read the same."""
-    from hedgectl.telemetry.board import LegRow, legs_table
+    from hedgectl.cli.board_view import legs_table
+    from hedgectl.telemetry.board import LegRow
 
     rows = []
     for role, connector, symbol, size in net.legs:

@@ -285,7 +285,8 @@ def chaos(
     """Run hedge cycles under random faults against embedded paper venues and check every end state at the venues."""
     import logging
 
-    from hedgectl.sim.chaos import BRIDGE_CHOICES, run_chaos
+    from hedgectl.rehearsal.plan import BRIDGE_CHOICES
+    from hedgectl.rehearsal.runner import run_chaos
 
     if bridge not in BRIDGE_CHOICES:
         raise UsageError(f"--bridge must be one of {', '.join(BRIDGE_CHOICES)}, not {bridge!r}")

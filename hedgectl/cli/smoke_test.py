@@ -48,7 +48,7 @@ def smoke_test(
 
 async def _smoke(session, name, symbol, side, size, timeout):
     from hedgectl.errors import VenueError
-    from hedgectl.registry import ConnectorSet
+    from hedgectl.connectors.factory import ConnectorSet
     from hedgectl.runtime import under_stop_signals
     from hedgectl.strategies.smoke_test import SmokeTest
 

@@ -71,7 +71,7 @@ def push(
             raise UsageError(str(exc)) from None
 
         async def push_all():
-            from hedgectl.registry import ConnectorSet
+            from hedgectl.connectors.factory import ConnectorSet
 
             async with ConnectorSet(env.config, data_dir=app_state.data_dir(env.config)) as connectors:
                 readings = await read_roles(connectors, env.config.hedge)
@@ -88,7 +88,7 @@ def push(
         from rich.table import Table
         from rich.text import Text
 
-        from hedgectl.telemetry.plain import plain
+        from hedgectl.cli.plain import plain
 
         table = Table("role", "bot", "result", "detail", title=plain(f"heartbeats to {settings.base_url}", 200))
         for result in report.results:
@@ -144,6 +144,7 @@ def watch(
     json_output: bool = typer.Option(False, "--json", help="Print the collector's status as JSON and exit."),
 ) -> None:
     """A live board of the collector's bots, grouped by hedge group and role (keys: r refresh, p prune, q quit)."""
+    from hedgectl.cli import board_view
     from hedgectl.config.schema import check_url
     from hedgectl.telemetry import board
 
@@ -177,7 +178,7 @@ def watch(
     keys_fd = sys.stdin.fileno() if (sys.stdin.isatty() and not once) else None
     try:
         ok = run(
-            board.watch(terminal.out, url, secret, interval_secs=interval, once=once, prune_first=prune,
+            board_view.watch(terminal.out, url, secret, interval_secs=interval, once=once, prune_first=prune,
                         keys_fd=keys_fd)
         )
     except KeyboardInterrupt:

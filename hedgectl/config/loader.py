@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from hedgectl.config.model import (
-    ROLES,
     Config,
     ConnectorConfig,
     GeneralConfig,
@@ -32,7 +31,7 @@ from hedgectl.config.model import (
 from hedgectl.config.schema import Problems, check_keys, join, read
 from hedgectl.config.secrets import Secret, read_key_file, warn_if_exposed
 from hedgectl.errors import ConfigError
-from hedgectl.registry import COMMON_CONNECTOR_KEYS, REQUIRED, VENUES, env_name
+from hedgectl.registry import COMMON_CONNECTOR_KEYS, REQUIRED, ROLES, VENUES, env_name
 
 logger = logging.getLogger(__name__)
 

@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from hedgectl.config.secrets import Secret
-
-ROLES = ("BP", "L1", "L2")
+from hedgectl.registry import DEFAULT_ROLE_CONNECTORS, default_retries, default_slippages, default_symbols
 
 
 @dataclass(frozen=True)
@@ -34,10 +33,8 @@ class ConnectorConfig:
 class HedgeConfig:
     """The tri-venue hedge's parameters (the old LiquidationHedgeParams)."""
 
-    roles: dict[str, str] = field(default_factory=lambda: {"BP": "backpack", "L1": "lighter1", "L2": "lighter2"})
-    symbols: dict[str, str] = field(
-        default_factory=lambda: {"backpack": "ETH_USDC_PERP", "lighter": "ETH", "grvt": "ETH_USDT_Perp"}
-    )
+    roles: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_ROLE_CONNECTORS))
+    symbols: dict[str, str] = field(default_factory=default_symbols)
     direction: str = "long"
     size: Decimal | None = None
     l2_size: Decimal | None = None
@@ -46,10 +43,8 @@ class HedgeConfig:
     size_safety_factor: Decimal = Decimal("0.3")
     wait_min_secs: float = 30.0
     wait_max_secs: float = 90.0
-    slippage: dict[str, Decimal] = field(
-        default_factory=lambda: {"backpack": Decimal("0.005"), "lighter": Decimal("0.01"), "grvt": Decimal("0.005")}
-    )
-    retries: dict[str, int] = field(default_factory=lambda: {"backpack": 3, "lighter": 3, "grvt": 3})
+    slippage: dict[str, Decimal] = field(default_factory=default_slippages)
+    retries: dict[str, int] = field(default_factory=default_retries)
     retry_delay_secs: float = 0.5
     order_timeout_secs: float = 15.0
     monitor_timeout_secs: float = 3600.0

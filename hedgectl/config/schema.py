@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from hedgectl.decimals import to_decimal
+from hedgectl.registry import REQUIRED
 
 #: Default meaning "this key must be present".
-REQUIRED = object()
 
 
 class Problems:

@@ -24,8 +24,8 @@ from hedgectl.clock import SYSTEM_CLOCK, Clock
 from hedgectl.config.model import ConnectorConfig
 from hedgectl.decimals import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, ZERO, is_multiple, plain, quantize
 from hedgectl.errors import BelowMinimumSize, InvalidOrder, RateLimited, VenueUnavailable
-from hedgectl.execution.client_ids import ClientIdAllocator, ClientIdRange
-from hedgectl.execution.orders import (
+from hedgectl.model.client_ids import ClientIdAllocator, ClientIdRange
+from hedgectl.model.orders import (
     OrderIntent,
     OrderType,
     Side,

@@ -24,7 +24,7 @@ from hedgectl.connectors.base import OrderReport
 from hedgectl.connectors.lost_answer import LostAnswer, LostAnswerEvent
 from hedgectl.connectors.tasks import collect_task
 from hedgectl.errors import AmbiguousOutcome, RateLimited, VenueError, VenueProtocolError, VenueUnavailable
-from hedgectl.execution.orders import (
+from hedgectl.model.orders import (
     OrderEvent,
     OrderSnapshot,
     OrderTracker,

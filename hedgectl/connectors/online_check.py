@@ -27,7 +27,7 @@ class OnlineCheck:
 
 async def check_online(config: Config, *, data_dir: Path | None = None) -> list[OnlineCheck]:
     """One authenticated read per connector (and a getMe on Telegram when enabled), concurrently."""
-    from hedgectl.registry import ConnectorSet
+    from hedgectl.connectors.factory import ConnectorSet
 
     async with ConnectorSet(config, data_dir=data_dir) as connectors:
 

@@ -1,1 +1,2 @@
-"""Order execution: the order state machine, order handles, client order ids and the tracking-limit chaser."""
+"""Services over the ``Connector`` interface: one order and its outcome, flattening, the tracking-limit chaser and
+position snapshots."""

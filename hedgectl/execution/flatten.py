@@ -17,7 +17,7 @@ from decimal import Decimal
 from hedgectl.connectors.base import Connector, Position
 from hedgectl.decimals import ZERO, plain
 from hedgectl.errors import RateLimited, VenueError, VenueUnavailable
-from hedgectl.execution.orders import OrderIntent, OrderSnapshot, Side, TransitionListener
+from hedgectl.model.orders import OrderIntent, OrderSnapshot, Side, TransitionListener
 
 logger = logging.getLogger(__name__)
 

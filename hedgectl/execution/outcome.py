@@ -13,7 +13,7 @@ from typing import Any
 from hedgectl.connectors.base import Connector
 from hedgectl.decimals import ZERO, plain
 from hedgectl.errors import AmbiguousOutcome, VenueError
-from hedgectl.execution.orders import IN_FLIGHT_STATES, OrderIntent, OrderSnapshot, OrderState, Transition
+from hedgectl.model.orders import IN_FLIGHT_STATES, OrderIntent, OrderSnapshot, OrderState, Transition
 
 #: When the wait for an order ends: ``is_final`` (filled, cancelled or failed) or ``is_acknowledged`` (also resting).
 SettledTest = Callable[[OrderSnapshot], bool]

@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from hedgectl.config.model import ROLES, Config
+from hedgectl.config.model import Config
 from hedgectl.connectors.base import Balance, Position
 from hedgectl.decimals import ZERO, plain
 from hedgectl.errors import VenueError
-from hedgectl.registry import ConnectorSet
+from hedgectl.connectors.factory import ConnectorSet
+from hedgectl.registry import ROLES
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from hedgectl.decimals import ZERO, plain
 from hedgectl.errors import HedgectlError, PostOnlyRejected, VenueError
-from hedgectl.execution.orders import OrderSnapshot, Side, TrackingLimitOrder, TransitionListener
+from hedgectl.model.orders import OrderSnapshot, Side, TrackingLimitOrder, TransitionListener
 
 if TYPE_CHECKING:
     from hedgectl.connectors.base import Connector

@@ -4,7 +4,7 @@ realised PnL and what the volume cost, per UTC day and in total.
 A cycle that ended records, per leg, what the venue's own fills of the cycle say (volume, fees, fills) beside its
 realised PnL; those are the figures counted. A cycle without them (it never reached its end, or the record predates
 them) is counted from its journaled orders (filled size, average price, fee), with the PnL counted the same way
-(``hedgectl.execution.pnl``), and is marked so: an order's fee is only as good as what the venue's order report
+(``hedgectl.model.pnl``), and is marked so: an order's fee is only as good as what the venue's order report
 said. Volume is quote notional on both sides: the sum of |size x price|. The cost is what the volume lost,
 ``-realised PnL`` (fees included), and the cost per 10,000 is ``cost / volume x 10,000`` (negative when the cycles
 earned). A cycle's figures count on the UTC day the cycle started.
@@ -20,7 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 from hedgectl.decimals import ZERO, plain
-from hedgectl.execution.pnl import Execution, leg_pnl, traded
+from hedgectl.model.pnl import Execution, leg_pnl, traded
 from hedgectl.journal.store import CycleRecord, Journal, OrderRecord
 
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")

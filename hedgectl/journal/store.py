@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from hedgectl.decimals import plain
 from hedgectl.errors import JournalUnavailable, OrderStateError
-from hedgectl.execution.orders import (
+from hedgectl.model.orders import (
     ORDER_STATE_TABLE,
     TERMINAL_STATES,
     OrderEvent,

@@ -17,9 +17,9 @@ from hedgectl.connectors.base import Connector, MarketRules
 from hedgectl.decimals import ROUND_CEILING, ZERO, plain, quantize
 from hedgectl.errors import VenueError
 from hedgectl.execution.flatten import FlattenResult, flatten_position, read_position
-from hedgectl.execution.orders import OrderState, Side
+from hedgectl.model.orders import OrderState, Side
 from hedgectl.execution.outcome import UNKNOWN, send_and_wait
-from hedgectl.registry import ConnectorSet
+from hedgectl.connectors.factory import ConnectorSet
 
 logger = logging.getLogger(__name__)
 

@@ -19,10 +19,10 @@ from hedgectl.connectors.base import Connector
 from hedgectl.decimals import plain
 from hedgectl.errors import VenueError
 from hedgectl.execution.flatten import flatten_position, read_position
-from hedgectl.execution.orders import OrderState, Side
+from hedgectl.model.orders import OrderState, Side
 from hedgectl.execution.outcome import send_and_wait
 from hedgectl.execution.tracking_limit import TrackingLimitError, place_tracking_limit_order
-from hedgectl.registry import ConnectorSet
+from hedgectl.connectors.factory import ConnectorSet
 from hedgectl.strategies.min_order import minimum_order_size
 
 logger = logging.getLogger(__name__)

@@ -23,7 +23,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from hedgectl.telemetry.connections import ConnectionGuard, ConnectionLimits, GuardedSite
 from hedgectl.telemetry.ingest import MAX_BODY_BYTES, HeartbeatRejected, check_heartbeat
-from hedgectl.telemetry.plain import visible
+from hedgectl.text import visible
 from hedgectl.telemetry.protocol import AUTH_HEADER, is_valid_bot_name
 from hedgectl.telemetry.store import DEFAULT_MAX_BOTS, HeartbeatStore, StoreFull
 

@@ -18,7 +18,8 @@ import httpx
 
 from hedgectl.errors import VenueError
 from hedgectl.retry import RetryPolicy
-from hedgectl.telemetry.protocol import AUTH_HEADER, ROLES
+from hedgectl.registry import ROLES
+from hedgectl.telemetry.protocol import AUTH_HEADER
 from hedgectl.telemetry.settings import TelemetrySettings
 from hedgectl.transport import transport_error, transport_row
 

@@ -10,8 +10,6 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-ROLES: tuple[str, ...] = ("BP", "L1", "L2")
-
 AUTH_HEADER = "x-auth-token"
 
 # A bot name is one URL path segment: ASCII letters and digits, then also '.', '_' and '-', at most 64 characters.

@@ -6,8 +6,9 @@ import asyncio
 from collections.abc import Mapping
 
 from hedgectl.config.model import HedgeConfig
+from hedgectl.connectors.factory import ConnectorSet
 from hedgectl.execution.snapshot import read_connector
-from hedgectl.registry import ConnectorSet
+from hedgectl.registry import ROLES
 from hedgectl.telemetry.heartbeat import NotReadYet, RoleReading
 
 
@@ -34,7 +35,7 @@ async def read_roles(connectors: ConnectorSet, params: HedgeConfig) -> Mapping[s
         equity = reading.balance.equity if reading.balance is not None else None
         return role, RoleReading(reading.symbol, directions[role], size, equity, reading.latency_ms)
 
-    return dict(await asyncio.gather(*(one(role) for role in ("BP", "L1", "L2"))))
+    return dict(await asyncio.gather(*(one(role) for role in ROLES)))
 
 
 def readings_from_status(status, params: HedgeConfig) -> Mapping[str, RoleReading | BaseException]:

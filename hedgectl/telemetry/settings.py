@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from hedgectl.registry import ROLES
 from hedgectl.telemetry.protocol import (
     DEFAULT_INTERVAL_SECS,
     MAX_INTERVAL_SECS,
-    ROLES,
     default_bot_name,
     is_valid_bot_name,
 )

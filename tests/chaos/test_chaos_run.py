@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
-from hedgectl.sim.chaos import ChaosRunner, CyclePlan, cycle_seed, plan_cycle
+from hedgectl.rehearsal.plan import CyclePlan, cycle_seed, plan_cycle
+from hedgectl.rehearsal.runner import ChaosRunner
 from hedgectl.sim.exchange.records import Side
 from hedgectl.sim.faults import FaultKind
 
@@ -56,7 +57,7 @@ def test_a_cycle_plan_is_a_function_of_its_seed_alone():
 
 
 def test_the_schedules_draw_every_fault_kind():
-    from hedgectl.sim.chaos import DRAWN_KINDS
+    from hedgectl.rehearsal.plan import DRAWN_KINDS
 
     drawn = {fault.kind for index in range(60) for fault in plan_cycle(cycle_seed(1, index)).faults}
     assert drawn == set(DRAWN_KINDS) == set(FaultKind) - {FaultKind.LAG}
@@ -121,7 +122,7 @@ def test_mixed_bridges_are_drawn_per_cycle_without_changing_the_rest_of_the_plan
 
 
 def test_grvt_bridged_failing_cycles_replay_with_their_bridge():
-    from hedgectl.sim.chaos import CycleReport
+    from hedgectl.rehearsal.report import CycleReport
 
     plan = plan_cycle(cycle_seed(2, 0), bridge="mixed")
     hint = CycleReport(index=0, plan=plan, kill=True).replay_hint()
@@ -144,7 +145,7 @@ def test_lag_adds_trailing_records_from_a_stream_of_its_own():
         plain = plan_cycle(seed)
         assert plan.faults[:len(plain.faults)] == plain.faults  # the rest of the plan is the seed's own
         assert all(dict(f.options)["ms"] in (300, 1500, 4000, 8000) for f in plan.faults[len(plain.faults):])
-    from hedgectl.sim.chaos import CycleReport
+    from hedgectl.rehearsal.report import CycleReport
 
     assert CycleReport(index=0, plan=lagged[0], kill=False).replay_hint() == f"--replay {lagged[0].seed} --lag"
 
@@ -160,7 +161,7 @@ def test_a_rehearsal_with_trailing_records_ends_safe(cli):
 def test_signals_come_from_a_stream_of_their_own_and_cover_every_kind_and_phase():
     from dataclasses import replace
 
-    from hedgectl.sim.chaos_signals import SIGNAL_KINDS, SIGNAL_PHASES
+    from hedgectl.rehearsal.signals import SIGNAL_KINDS, SIGNAL_PHASES
 
     seeds = [cycle_seed(5, index) for index in range(80)]
     plans = [plan_cycle(seed, signals=True) for seed in seeds]
@@ -169,7 +170,7 @@ def test_signals_come_from_a_stream_of_their_own_and_cover_every_kind_and_phase(
         assert replace(plan, stop_signal=None) == plan_cycle(seed)  # the rest of the plan is the seed's own
     assert {plan.stop_signal.kind for plan in plans} == set(SIGNAL_KINDS)
     assert {plan.stop_signal.phase for plan in plans} == set(SIGNAL_PHASES)
-    from hedgectl.sim.chaos import CycleReport
+    from hedgectl.rehearsal.report import CycleReport
 
     assert CycleReport(index=0, plan=plans[0], kill=False).replay_hint() == f"--replay {plans[0].seed} --signals"
 
@@ -201,7 +202,7 @@ def test_a_rehearsal_started_under_nohup_still_hangs_up_its_hedge_processes(tmp_
     import subprocess
     import sys
 
-    from hedgectl.sim.chaos_signals import draw_signal
+    from hedgectl.rehearsal.signals import draw_signal
 
     seed = 7925821228377965858  # a SIGHUP in the wait; the cycle's one fault slows BP's entry
     assert (draw_signal(seed).kind, draw_signal(seed).phase) == ("SIGHUP", "wait")

@@ -6,10 +6,10 @@ from decimal import Decimal
 
 import pytest
 
-from hedgectl.execution.orders import OrderIntent, OrderType
-from hedgectl.execution.orders import Side as OrderSide
+from hedgectl.model.orders import OrderIntent, OrderType
+from hedgectl.model.orders import Side as OrderSide
 from hedgectl.journal import Journal, journal_path
-from hedgectl.sim.chaos import LegAccount, inspect_end_state
+from hedgectl.rehearsal.checks import LegAccount, inspect_end_state
 from hedgectl.sim.exchange.records import OrderType as EngineOrderType
 from hedgectl.sim.exchange.records import Side
 

@@ -20,7 +20,7 @@ def test_a_bug_in_a_command_that_trades_exits_4_and_says_to_check_positions(cli,
 
 
 def test_a_bug_in_a_read_only_command_exits_1(cli, monkeypatch):
-    monkeypatch.setattr("hedgectl.registry.ConnectorSet.get", _bug)
+    monkeypatch.setattr("hedgectl.connectors.factory.ConnectorSet.get", _bug)
     result = cli("positions", "--all", "--paper", "--json")
 
     assert result.exit_code == 1, result.output

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from hedgectl.execution.orders import Side
+from hedgectl.model.orders import Side
 from hedgectl.strategies.min_order import ProbeTarget
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from hedgectl.config.loader import load_config
 from hedgectl.execution.snapshot import read_positions
-from hedgectl.registry import ConnectorSet
+from hedgectl.connectors.factory import ConnectorSet
 
 
 def _rows(document, connector):

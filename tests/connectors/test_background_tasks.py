@@ -7,7 +7,7 @@ import asyncio
 import gc
 from decimal import Decimal
 
-from hedgectl.execution.orders import Side
+from hedgectl.model.orders import Side
 
 from .lighter_support import ETH, PaperLighter, paper_lighter  # noqa: F401
 

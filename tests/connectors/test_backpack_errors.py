@@ -19,7 +19,7 @@ from hedgectl.errors import (
     VenueProtocolError,
     VenueUnavailable,
 )
-from hedgectl.execution.orders import OrderState, Side
+from hedgectl.model.orders import OrderState, Side
 
 from .conftest import ETH, PaperBackpack
 

@@ -8,7 +8,7 @@ import pytest
 
 from hedgectl.connectors.backpack import BackpackConnector
 from hedgectl.errors import AmbiguousOutcome, VenueUnavailable
-from hedgectl.execution.orders import OrderSnapshot, OrderState, Side, Transition
+from hedgectl.model.orders import OrderSnapshot, OrderState, Side, Transition
 
 from .conftest import ETH, PaperBackpack, eventually, in_thread
 

@@ -11,7 +11,7 @@ import pytest
 from hedgectl.connectors.backpack import BackpackConnector
 from hedgectl.decimals import to_decimal
 from hedgectl.errors import BelowMinimumSize, InsufficientMargin, InvalidOrder, PostOnlyRejected
-from hedgectl.execution.orders import OrderIntent, OrderSnapshot, OrderState, OrderType, Side, Transition
+from hedgectl.model.orders import OrderIntent, OrderSnapshot, OrderState, OrderType, Side, Transition
 from hedgectl.sim.exchange.records import Side as EngineSide
 
 from .conftest import ETH, PaperBackpack, SkewedClock, in_thread

@@ -11,7 +11,7 @@ import pytest
 
 from hedgectl.connectors.backpack import BackpackConnector
 from hedgectl.errors import InvalidOrder, RateLimited, VenueTimeout, VenueUnavailable
-from hedgectl.execution.orders import Side
+from hedgectl.model.orders import Side
 from hedgectl.sim.exchange.records import Side as EngineSide
 
 from .conftest import ETH, PaperBackpack, SkewedClock

@@ -23,7 +23,7 @@ from hedgectl.config.model import ConnectorConfig
 from hedgectl.config.secrets import Secret
 from hedgectl.connectors.backpack import BackpackConnector
 from hedgectl.errors import AmbiguousOutcome, InsufficientMargin, InvalidOrder, VenueError
-from hedgectl.execution.orders import OrderState, Side
+from hedgectl.model.orders import OrderState, Side
 from hedgectl.sim.backpack.signature import SIGNED_ROUTES, signing_string
 
 from .loopback import serve

@@ -11,7 +11,7 @@ import pytest
 
 from hedgectl.connectors.lost_answer import LostAnswerState, LostAnswerTransition
 from hedgectl.errors import AmbiguousOutcome, VenueUnavailable
-from hedgectl.execution.orders import OrderSnapshot, OrderState, Side, Transition
+from hedgectl.model.orders import OrderSnapshot, OrderState, Side, Transition
 
 from .conftest import ETH as BACKPACK_ETH
 from .conftest import PaperBackpack

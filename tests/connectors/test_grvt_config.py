@@ -12,7 +12,7 @@ from hedgectl.config.loader import load_config, parse_config
 from hedgectl.config.starter import paper_document
 from hedgectl.connectors.grvt import GrvtConnector
 from hedgectl.errors import ConfigError
-from hedgectl.registry import build_connector
+from hedgectl.connectors.factory import build_connector
 
 from .grvt_support import ETH, PaperGrvt, paper_grvt  # noqa: F401
 

@@ -9,7 +9,7 @@ import pytest
 
 from hedgectl.connectors.grvt import GrvtConnector
 from hedgectl.errors import AmbiguousOutcome, VenueUnavailable
-from hedgectl.execution.orders import OrderState, Side
+from hedgectl.model.orders import OrderState, Side
 
 from .grvt_support import ETH, PaperGrvt, paper_grvt  # noqa: F401
 

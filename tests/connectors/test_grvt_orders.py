@@ -12,7 +12,7 @@ import pytest
 from hedgectl.config.secrets import Secret
 from hedgectl.connectors.grvt import GrvtConnector
 from hedgectl.errors import AuthError, ConfigError, InsufficientMargin, InvalidOrder
-from hedgectl.execution.orders import OrderState, Side
+from hedgectl.model.orders import OrderState, Side
 
 from .grvt_support import ETH, PaperGrvt, paper_grvt  # noqa: F401
 

@@ -18,7 +18,7 @@ import pytest
 from hedgectl.config.secrets import known_secret_forms
 from hedgectl.connectors.grvt import GrvtConnector
 from hedgectl.errors import InvalidOrder, VenueUnavailable
-from hedgectl.execution.orders import Side
+from hedgectl.model.orders import Side
 from hedgectl.sim.exchange.records import Side as EngineSide
 
 from .grvt_support import ETH, PaperGrvt, paper_grvt  # noqa: F401

@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 
 from hedgectl.clock import SimulatedClock
-from hedgectl.execution.orders import OrderState, Side
+from hedgectl.model.orders import OrderState, Side
 
 from .conftest import ETH as BACKPACK_ETH
 from .conftest import PaperBackpack

@@ -18,7 +18,7 @@ import pytest
 from aiohttp import web
 
 from hedgectl.errors import AmbiguousOutcome
-from hedgectl.execution.orders import OrderState, Side
+from hedgectl.model.orders import OrderState, Side
 
 from .lighter_support import ETH, LighterProxy, PaperLighter, paper_lighter  # noqa: F401
 
@@ -72,7 +72,7 @@ def test_two_processes_sharing_one_api_key_never_duplicate(paper_lighter: PaperL
         from decimal import Decimal
         from pathlib import Path
         from hedgectl.connectors.lighter import LighterConnector
-        from hedgectl.execution.orders import Side
+        from hedgectl.model.orders import Side
 
         async def main():
             async with LighterConnector(config, data_dir=Path({str(tmp_path)!r})) as connector:

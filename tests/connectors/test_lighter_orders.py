@@ -11,7 +11,7 @@ import pytest
 
 from hedgectl.decimals import to_decimal
 from hedgectl.errors import BelowMinimumSize, InsufficientMargin, InvalidOrder, PostOnlyRejected, VenueUnavailable
-from hedgectl.execution.orders import OrderState, Side
+from hedgectl.model.orders import OrderState, Side
 
 from .lighter_support import ETH, PaperLighter, paper_lighter  # noqa: F401
 

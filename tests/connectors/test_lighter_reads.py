@@ -171,7 +171,7 @@ def test_position_read_does_not_import_the_sdk(paper_lighter: PaperLighter):
     program = paper_lighter.child_config_source("lighter1") + textwrap.dedent(
         """
         import asyncio, json
-        from hedgectl.registry import build_connector
+        from hedgectl.connectors.factory import build_connector
 
         async def main():
             async with build_connector(config) as connector:

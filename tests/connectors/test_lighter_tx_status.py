@@ -12,7 +12,7 @@ from aiohttp import web
 
 from hedgectl.connectors.lighter.wire import tx_failure_reason, tx_outcome
 from hedgectl.errors import InvalidOrder
-from hedgectl.execution.orders import OrderState, Side
+from hedgectl.model.orders import OrderState, Side
 
 from .lighter_support import ETH, LighterProxy, PaperLighter, paper_lighter  # noqa: F401
 

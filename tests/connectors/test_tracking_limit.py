@@ -14,7 +14,7 @@ import pytest
 
 from hedgectl.connectors.base import Connector
 from hedgectl.errors import BelowMinimumSize
-from hedgectl.execution.orders import OrderState, Side
+from hedgectl.model.orders import OrderState, Side
 from hedgectl.execution.tracking_limit import TrackingLimitTimeoutError, place_tracking_limit_order
 from hedgectl.sim.exchange.records import Side as EngineSide
 

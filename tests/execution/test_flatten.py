@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from hedgectl.execution.flatten import flatten_position
-from hedgectl.execution.orders import Side
+from hedgectl.model.orders import Side
 from tests.connectors.lighter_support import ETH, PaperLighter, paper_lighter  # noqa: F401
 
 

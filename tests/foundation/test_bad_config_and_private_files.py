@@ -14,7 +14,7 @@ import pytest
 
 from hedgectl import locks
 from hedgectl.connectors.lighter.nonces import NonceFile
-from hedgectl.execution.client_ids import LIGHTER_RANGE, ClientIdAllocator
+from hedgectl.model.client_ids import LIGHTER_RANGE, ClientIdAllocator
 from hedgectl.journal import Journal, journal_path
 
 

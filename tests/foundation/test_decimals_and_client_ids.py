@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 
 from hedgectl.decimals import decimals_of, plain, quantize_down, to_decimal
-from hedgectl.execution.client_ids import BACKPACK_RANGE, LIGHTER_RANGE, ClientIdAllocator
+from hedgectl.model.client_ids import BACKPACK_RANGE, LIGHTER_RANGE, ClientIdAllocator
 
 
 def test_float_sum_goes_out_as_a_quantized_plain_string():

@@ -16,7 +16,7 @@ from hedgectl.connectors.lost_answer import (
     LostAnswerTransition,
 )
 from hedgectl.errors import OrderStateError
-from hedgectl.execution.orders import ORDER_STATE_TABLE, OrderIntent, OrderState, OrderType, Side
+from hedgectl.model.orders import ORDER_STATE_TABLE, OrderIntent, OrderState, OrderType, Side
 from hedgectl.journal import Journal
 from hedgectl.journal.store import reconcile_steps
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from hedgectl.errors import AmbiguousOutcome, OrderStateError
-from hedgectl.execution.orders import (
+from hedgectl.model.orders import (
     ORDER_STATE_TABLE,
     TERMINAL_STATES,
     OrderEvent,

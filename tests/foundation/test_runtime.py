@@ -87,7 +87,7 @@ class LeavesARestingOrder:
     async def run(self, stop):
         from decimal import Decimal
 
-        from hedgectl.execution.orders import Side
+        from hedgectl.model.orders import Side
 
         backpack = await self.connectors.get("backpack")
         await backpack.submit_limit_order("ETH_USDC_PERP", Side.BUY, Decimal("0.01"), Decimal("1000"))
@@ -96,7 +96,7 @@ class LeavesARestingOrder:
 
 def test_open_orders_are_cancelled_on_the_way_out_when_asked(paper_venues):
     from hedgectl.config.starter import paper_config
-    from hedgectl.registry import ConnectorSet
+    from hedgectl.connectors.factory import ConnectorSet
 
     config = paper_config(paper_venues.accounts_document())
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from hedgectl.errors import AmbiguousOutcome
-from hedgectl.execution.orders import (
+from hedgectl.model.orders import (
     OrderEvent,
     OrderIntent,
     OrderState,

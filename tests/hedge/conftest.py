@@ -14,7 +14,7 @@ import pytest
 from hedgectl.clock import SYSTEM_CLOCK, Clock
 from hedgectl.config.starter import paper_config
 from hedgectl.journal import Journal, journal_path
-from hedgectl.registry import ConnectorSet
+from hedgectl.connectors.factory import ConnectorSet
 from hedgectl.strategies.hedge.cycle import HedgeCycle, HedgeResult, legs_from_config, override
 
 FAST = dict(

@@ -7,7 +7,7 @@ import pytest
 
 from hedgectl.clock import SimulatedClock
 from hedgectl.errors import LockHeld, PreflightFailed, UnresolvedCycle
-from hedgectl.execution.orders import OrderState
+from hedgectl.model.orders import OrderState
 from hedgectl.strategies.hedge.phases import Outcome
 
 
@@ -141,8 +141,8 @@ def _open_backpack_position(venues):
     import asyncio
 
     from hedgectl.config.starter import paper_config
-    from hedgectl.execution.orders import Side
-    from hedgectl.registry import build_connector
+    from hedgectl.model.orders import Side
+    from hedgectl.connectors.factory import build_connector
 
     config = paper_config(venues.accounts_document())
 
@@ -290,7 +290,7 @@ def test_recovery_with_a_venue_down_reports_it_and_leaves_the_cycle_unresolved(h
                                                                                tmp_path):
     from hedgectl.config.starter import paper_config
     from hedgectl.journal import Journal, journal_path
-    from hedgectl.registry import ConnectorSet
+    from hedgectl.connectors.factory import ConnectorSet
     from hedgectl.strategies.hedge.recovery import recover_all
 
     venues = paper_venues_factory()

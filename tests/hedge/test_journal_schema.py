@@ -20,7 +20,7 @@ from hedgectl.config.starter import paper_document, write_config
 from hedgectl.errors import JournalUnavailable
 from hedgectl.journal import Journal, journal_path
 from hedgectl.journal.schema import SCHEMA_VERSION, migrate
-from hedgectl.registry import build_connector
+from hedgectl.connectors.factory import build_connector
 from hedgectl.sim.exchange.records import Side
 
 #: The journal's tables exactly as hedgectl wrote them before the journal had a schema version (version 0): data,

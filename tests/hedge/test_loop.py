@@ -293,7 +293,7 @@ def test_the_daily_loss_limit_counts_each_utc_day_apart(paper_venues_factory, tm
     from datetime import UTC, datetime
 
     from hedgectl.config.starter import paper_config
-    from hedgectl.registry import ConnectorSet
+    from hedgectl.connectors.factory import ConnectorSet
     from hedgectl.strategies.hedge.cycle import HedgeCycle, legs_from_config, override
     from hedgectl.strategies.hedge.loop import HedgeLoop, LoopSettings
     from tests.hedge.conftest import FAST

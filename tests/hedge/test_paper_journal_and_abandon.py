@@ -156,9 +156,9 @@ def test_abandon_is_refused_while_an_order_of_the_cycle_rests_at_the_venue(paper
     import asyncio
 
     from hedgectl.config.starter import paper_config
-    from hedgectl.execution.orders import OrderType, Side
+    from hedgectl.model.orders import OrderType, Side
     from hedgectl.journal import journal_path
-    from hedgectl.registry import ConnectorSet
+    from hedgectl.connectors.factory import ConnectorSet
     from hedgectl.strategies.hedge.recovery import abandon_cycle
 
     venues = paper_venues_factory(kinds=["backpack", "lighter"])

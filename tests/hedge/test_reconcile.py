@@ -8,9 +8,9 @@ from decimal import Decimal
 
 from hedgectl.clock import SimulatedClock
 from hedgectl.config.starter import paper_config
-from hedgectl.execution.orders import OrderState, Side
+from hedgectl.model.orders import OrderState, Side
 from hedgectl.journal import Journal, journal_path
-from hedgectl.registry import ConnectorSet
+from hedgectl.connectors.factory import ConnectorSet
 from hedgectl.sim.exchange.records import Side as VenueSide
 from hedgectl.strategies.hedge.recovery import RECORDS_SETTLE_SECS, reconcile_orders
 

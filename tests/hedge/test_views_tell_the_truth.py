@@ -8,7 +8,7 @@ from decimal import Decimal
 from rich.console import Console
 
 from hedgectl.cli.hedge_view import HedgeLiveView, position_cell
-from hedgectl.execution.pnl import Execution, leg_pnl
+from hedgectl.model.pnl import Execution, leg_pnl
 from hedgectl.strategies.hedge.phases import Outcome
 from hedgectl.strategies.hedge.status import LegStatus
 

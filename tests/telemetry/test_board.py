@@ -12,20 +12,8 @@ import httpx
 import pytest
 from rich.console import Console
 
-from hedgectl.telemetry.board import (
-    KEY_PRUNE,
-    KEY_QUIT,
-    BoardClient,
-    LegRow,
-    board_groups,
-    format_age,
-    key_commands,
-    legs_table,
-    net_position,
-    render_board,
-    watch,
-    watch_board,
-)
+from hedgectl.cli.board_view import KEY_PRUNE, KEY_QUIT, key_commands, legs_table, render_board, watch, watch_board
+from hedgectl.telemetry.board import BoardClient, LegRow, board_groups, format_age, net_position
 from hedgectl.telemetry.collector import ThreadedCollector
 from tests.telemetry.conftest import TOKEN
 

@@ -10,8 +10,8 @@ import httpx
 import pytest
 from rich.console import Console
 
-from hedgectl.telemetry.board import render_board
-from hedgectl.telemetry.plain import visible
+from hedgectl.cli.board_view import render_board
+from hedgectl.text import visible
 from tests.telemetry.conftest import TOKEN
 
 HOSTILE = [

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from rich.console import Console
 
-from hedgectl.telemetry.board import render_board
+from hedgectl.cli.board_view import render_board
 from hedgectl.telemetry.collector import HeartbeatStore, ThreadedCollector
 from tests.telemetry.conftest import TOKEN, ManualClock
 

@@ -51,8 +51,8 @@ from hedgectl.errors import (
     VenueProtocolError,
     VenueUnavailable,
 )
-from hedgectl.execution.client_ids import BACKPACK_RANGE
-from hedgectl.execution.orders import (
+from hedgectl.model.client_ids import BACKPACK_RANGE
+from hedgectl.model.orders import (
     OrderEvent,
     OrderIntent,
     OrderState,

@@ -10,7 +10,7 @@ from hedgectl.connectors.backpack import wire
 from hedgectl.connectors.base import OrderReport
 from hedgectl.decimals import ZERO
 from hedgectl.errors import OrderNotFound
-from hedgectl.execution.orders import OrderIntent, OrderType
+from hedgectl.model.orders import OrderIntent, OrderType
 
 logger = logging.getLogger(__name__)
 

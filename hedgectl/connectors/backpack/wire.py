@@ -27,7 +27,7 @@ from hedgectl.errors import (
     VenueProtocolError,
     VenueUnavailable,
 )
-from hedgectl.execution.orders import Side
+from hedgectl.model.orders import Side
 
 VENUE = "backpack"
 

@@ -16,7 +16,7 @@ CHECK_TIMEOUT_SECS = 60.0
 async def check_venues(config: Config, names: Sequence[str], *, data_dir: Path | None = None,
                        timeout: float = CHECK_TIMEOUT_SECS) -> VenueCheckReport:
     """The contract check of each named connector, on the venue symbol of ``[hedge] symbols`` for its kind."""
-    from hedgectl.registry import ConnectorSet
+    from hedgectl.connectors.factory import ConnectorSet
 
     symbols = {name: config.symbol_for(name) for name in names}  # a missing symbol is a usage error, up front
     async with ConnectorSet(config, data_dir=data_dir) as connectors:

@@ -54,7 +54,7 @@ from hedgectl.errors import (
     VenueProtocolError,
     VenueUnavailable,
 )
-from hedgectl.execution.orders import (
+from hedgectl.model.orders import (
     OrderEvent,
     OrderIntent,
     OrderState,

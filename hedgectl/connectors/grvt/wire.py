@@ -27,8 +27,8 @@ from hedgectl.errors import (
     VenueProtocolError,
     VenueUnavailable,
 )
-from hedgectl.execution.client_ids import ClientIdRange
-from hedgectl.execution.orders import Side
+from hedgectl.model.client_ids import ClientIdRange
+from hedgectl.model.orders import Side
 
 VENUE = "grvt"
 NANOS_PER_SECOND = 1_000_000_000

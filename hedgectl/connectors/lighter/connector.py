@@ -21,14 +21,15 @@ from hedgectl.connectors.confirmation import Confirmations
 from hedgectl.connectors.lighter.lost import LighterLostAnswers
 from hedgectl.connectors.lighter.nonce_ops import LighterNonces
 from hedgectl.connectors.lighter.nonces import NonceFile, nonce_slot
-from hedgectl.connectors.lighter.orders import CONFIRM_DELAYS, DEFAULT_MAX_SLIPPAGE, LIMIT_POLL_SECS, LighterOrders
+from hedgectl.connectors.lighter.orders import CONFIRM_DELAYS, LIMIT_POLL_SECS, LighterOrders
 from hedgectl.connectors.lighter.reads import LighterMarket, LighterReads
 from hedgectl.connectors.lighter.rest import LighterRest
 from hedgectl.connectors.lighter.sending import LighterSending
 from hedgectl.connectors.lighter.wire import VENUE
 from hedgectl.connectors.marks import PositionMarks
 from hedgectl.errors import ConfigError, VenueError
-from hedgectl.execution.client_ids import LIGHTER_RANGE, ClientIdAllocator
+from hedgectl.model.client_ids import LIGHTER_RANGE, ClientIdAllocator
+from hedgectl.registry import VENUES
 
 if TYPE_CHECKING:
     from hedgectl.config.model import ConnectorConfig
@@ -59,7 +60,7 @@ class LighterConnector(LighterOrders, LighterSending, LighterLostAnswers, Lighte
             raise ConfigError(f"connectors.{config.name}.nonce_manager: 'optimistic' or 'api', not {self.nonce_mode!r}")
         self.base_url = config.base_url.rstrip("/")
         self.timeout = float(config.timeout_secs)
-        self.default_max_slippage = DEFAULT_MAX_SLIPPAGE
+        self.default_max_slippage = VENUES[VENUE].default_slippage
         self.book_max_age_secs = 10.0
         self.max_send_attempts = 3
         self.max_nonce_retries = 5

@@ -15,7 +15,7 @@ from hedgectl.connectors.lighter.wire import ORDER_TYPE_MARKET, VENUE, is_not_fo
 from hedgectl.connectors.lost_answer import LostAnswerEvent
 from hedgectl.connectors.marks import moved_since
 from hedgectl.errors import AmbiguousOutcome, VenueError, VenueProtocolError
-from hedgectl.execution.orders import Side
+from hedgectl.model.orders import Side
 
 if TYPE_CHECKING:
     from hedgectl.connectors.lighter.orders import _OrderPlan

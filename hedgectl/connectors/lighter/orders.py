@@ -51,7 +51,7 @@ from hedgectl.errors import (
     VenueTimeout,
     VenueUnavailable,
 )
-from hedgectl.execution.orders import (
+from hedgectl.model.orders import (
     OrderEvent,
     OrderIntent,
     OrderState,
@@ -69,7 +69,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-DEFAULT_MAX_SLIPPAGE = Decimal("0.01")
 #: Delays between reads that confirm a market order; the first read goes out as soon as sendTx answers.
 CONFIRM_DELAYS = (0.0, 0.02, 0.03, 0.05, 0.1, 0.1, 0.2, 0.2, 0.3, 0.5)
 #: The longest the first confirming read waits for the venue's predicted execution time.

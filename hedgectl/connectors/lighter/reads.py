@@ -15,7 +15,7 @@ from hedgectl.connectors.base import Balance, Fill, MarketRules, OrderReport, Po
 from hedgectl.connectors.lighter.wire import VENUE, decimal_field, int_field, is_not_found, is_working, list_field
 from hedgectl.decimals import ROUND_DOWN, ROUND_FLOOR, ZERO, step_of_decimals
 from hedgectl.errors import AuthError, InvalidOrder, VenueError, VenueProtocolError
-from hedgectl.execution.orders import Side
+from hedgectl.model.orders import Side
 
 
 logger = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from hedgectl.connectors.lighter.wire import VENUE, error_for_code
 from hedgectl.connectors.lost_answer import LostAnswerEvent as E
 from hedgectl.errors import AmbiguousOutcome, NonceMismatch, RateLimited, VenueError, VenueUnavailable
-from hedgectl.execution.orders import OrderEvent, OrderState, OrderTracker
+from hedgectl.model.orders import OrderEvent, OrderState, OrderTracker
 
 if TYPE_CHECKING:
     from hedgectl.connectors.lighter.orders import _OrderPlan

@@ -12,12 +12,12 @@ from hedgectl.config.model import HedgeConfig
 from hedgectl.connectors.base import Connector
 from hedgectl.decimals import plain
 from hedgectl.errors import AuthError, InsufficientMargin, InvalidOrder
-from hedgectl.execution.pnl import LegPnl
+from hedgectl.model.pnl import LegPnl
+from hedgectl.registry import ROLES, VENUES
 from hedgectl.strategies.hedge.phases import Outcome
 from hedgectl.strategies.hedge.plan import HedgePlan
 from hedgectl.strategies.hedge.status import CycleStatus, LegStatus
 
-ROLE_ORDER = ("BP", "L1", "L2")
 #: Refusals that repeating the same order cannot fix.
 FINAL_REFUSALS = (InsufficientMargin, InvalidOrder, AuthError)
 
@@ -90,7 +90,7 @@ class EmergencyExit(Exception):
 def legs_from_config(connectors: dict[str, Connector], params: HedgeConfig) -> dict[str, HedgeLeg]:
     """Bind the roles of ``params.roles`` to started connectors, with each venue's symbol, slippage and retries."""
     legs = {}
-    for role in ROLE_ORDER:
+    for role in ROLES:
         name = params.roles[role]
         connector = connectors[name]
         venue = connector.venue
@@ -98,8 +98,8 @@ def legs_from_config(connectors: dict[str, Connector], params: HedgeConfig) -> d
             role=role,
             connector=connector,
             symbol=params.symbols[venue],
-            slippage=params.slippage.get(venue, Decimal("0.01")),
-            retries=params.retries.get(venue, 3),
+            slippage=params.slippage.get(venue, VENUES[venue].default_slippage),
+            retries=params.retries.get(venue, VENUES[venue].default_retries),
         )
     return legs
 

@@ -12,9 +12,10 @@ from hedgectl.connectors.base import Fill
 from hedgectl.decimals import ZERO
 from hedgectl.errors import VenueError
 from hedgectl.execution.flatten import FlattenResult, flatten_attempts, flatten_position
-from hedgectl.execution.pnl import Execution, LegPnl, leg_pnl, traded
+from hedgectl.model.pnl import Execution, LegPnl, leg_pnl, traded
 from hedgectl.journal import OrderRecord
-from hedgectl.strategies.hedge.base import ROLE_ORDER, HedgeResult
+from hedgectl.registry import ROLES
+from hedgectl.strategies.hedge.base import HedgeResult
 from hedgectl.strategies.hedge.legs import LegOrders
 from hedgectl.strategies.hedge.phases import Outcome, Phase
 from hedgectl.strategies.hedge.recovery import reconcile_orders
@@ -111,7 +112,7 @@ class Closing(LegOrders):
             reason=reason,
             cycle_id=self.cycle_id,
             plan=self.plan,
-            positions={role: flat[role].after for role in ROLE_ORDER},
+            positions={role: flat[role].after for role in ROLES},
             open_positions=[r.describe() for r in flat.values() if not r.flat] + unknown,
             duration_secs=self.clock.now() - self._started_at,
             naked_window_ms=self.naked_window_ms,
@@ -137,7 +138,7 @@ class Closing(LegOrders):
         open_legs: dict[str, LegPnl] = {}
         volumes: dict[str, dict[str, Any]] = {}
         cycle = self.journal.cycle(self.cycle_id)
-        for role in ROLE_ORDER:
+        for role in ROLES:
             leg = self.legs[role]
             orders = cycle.orders_for(role) if cycle else []
             try:

@@ -8,7 +8,7 @@ from decimal import Decimal
 from hedgectl.connectors.base import Position
 from hedgectl.decimals import ZERO, plain, quantize_down
 from hedgectl.errors import InvalidOrder, VenueError
-from hedgectl.execution.orders import Side
+from hedgectl.model.orders import Side
 from hedgectl.strategies.hedge.base import FINAL_REFUSALS, EmergencyExit
 from hedgectl.strategies.hedge.legs import LegOrders
 from hedgectl.strategies.hedge.phases import Phase

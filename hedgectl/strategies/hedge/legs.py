@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from hedgectl.decimals import ZERO, plain, quantize_down, significant
 from hedgectl.errors import BelowMinimumSize, VenueError
-from hedgectl.execution.orders import OrderIntent, OrderSnapshot, OrderState, Side, TransitionListener
+from hedgectl.model.orders import OrderIntent, OrderSnapshot, OrderState, Side, TransitionListener
 from hedgectl.strategies.hedge.base import FINAL_REFUSALS, EmergencyExit
 from hedgectl.strategies.hedge.phases import Phase
 from hedgectl.strategies.hedge.plan import HedgePlan

@@ -14,7 +14,7 @@ from typing import Any
 from hedgectl.connectors.base import MarketRules, TopOfBook
 from hedgectl.decimals import plain
 from hedgectl.errors import PreflightFailed, UsageError
-from hedgectl.execution.orders import Side
+from hedgectl.model.orders import Side
 
 #: The widest slippage bound accepted without ``--force``: 5 % of the touch. A bound is the price a market order may
 #: walk to; above a few percent it no longer protects anything (a thin book fills far from the mark).

@@ -8,8 +8,9 @@ from decimal import Decimal
 
 from hedgectl.decimals import plain
 from hedgectl.errors import PreflightFailed, VenueError
-from hedgectl.execution.orders import Side
-from hedgectl.strategies.hedge.base import ROLE_ORDER, HedgeLeg
+from hedgectl.model.orders import Side
+from hedgectl.registry import LIGHTER_ROLES, ROLES
+from hedgectl.strategies.hedge.base import HedgeLeg
 from hedgectl.strategies.hedge.plan import HedgePlan, LegPlan, check_leverage, check_min_notional, worst_price
 from hedgectl.strategies.hedge.sizing import common_size, common_step, size_from_collateral
 from hedgectl.strategies.hedge.state import CycleState
@@ -90,7 +91,7 @@ class Preflight(CycleState):
         l2_side = bp_side if params.l2_side == "same" else bp_side.opposite
         sides = {"BP": bp_side, "L1": bp_side.opposite, "L2": l2_side}
         legs: list[LegPlan] = []
-        for role in ROLE_ORDER:
+        for role in ROLES:
             leg = self.legs[role]
             leg_size = l2_size if role == "L2" and l2_size is not None else size
             fee_rate, fee_source = fees[role]
@@ -116,7 +117,7 @@ class Preflight(CycleState):
             f"{p.connector} {plain(p.margin.quantize(Decimal('0.01')))} of {plain(balances[p.role].available)}"
             for p in legs) + ")")
 
-        for role in ("L1", "L2"):
+        for role in LIGHTER_ROLES:
             connector = self.legs[role].connector
             update_leverage = getattr(connector, "update_leverage", None)
             if update_leverage is not None and not self.dry_run:

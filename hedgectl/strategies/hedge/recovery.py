@@ -23,9 +23,9 @@ from hedgectl.connectors.base import Connector, OrderReport
 from hedgectl.decimals import ZERO, plain, quantize_down
 from hedgectl.errors import LockHeld, OrderStateError, VenueError
 from hedgectl.execution.flatten import flatten_attempts, flatten_position, read_position
-from hedgectl.execution.orders import OrderIntent, OrderState, Side, TERMINAL_STATES
+from hedgectl.model.orders import OrderIntent, OrderState, Side, TERMINAL_STATES
 from hedgectl.journal import CycleRecord, Journal, OrderRecord
-from hedgectl.registry import ConnectorSet
+from hedgectl.connectors.factory import ConnectorSet
 
 logger = logging.getLogger(__name__)
 

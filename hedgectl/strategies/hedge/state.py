@@ -15,9 +15,10 @@ from hedgectl.clock import SYSTEM_CLOCK, Clock
 from hedgectl.config.model import HedgeConfig
 from hedgectl.connectors.base import Position
 from hedgectl.errors import PreflightFailed, VenueError
-from hedgectl.execution.orders import OrderIntent
+from hedgectl.model.orders import OrderIntent
 from hedgectl.journal import Journal
-from hedgectl.strategies.hedge.base import ROLE_ORDER, EmergencyExit, EventSink, HedgeLeg, HedgeNotifier
+from hedgectl.registry import ROLES
+from hedgectl.strategies.hedge.base import EmergencyExit, EventSink, HedgeLeg, HedgeNotifier
 from hedgectl.strategies.hedge.phases import Phase, check_move
 from hedgectl.strategies.hedge.plan import HedgePlan
 from hedgectl.strategies.hedge.status import CycleStatus, LegStatus
@@ -45,7 +46,7 @@ class CycleState:
         dry_run: bool = False,
         clock: Clock = SYSTEM_CLOCK,
     ):
-        missing = [role for role in ROLE_ORDER if role not in legs]
+        missing = [role for role in ROLES if role not in legs]
         if missing:
             raise PreflightFailed(f"hedge roles without a connector: {', '.join(missing)}")
         self.legs = legs
