@@ -57,6 +57,7 @@ def loop_settings(
     max_emergency_exits: int | None, stop_file: Path | None, dry_run: bool,
 ) -> LoopSettings | None:
     """The loop the command line asks for (its defaults from ``[loop]``), or None for a single cycle."""
+    from hedgectl.config.groups import scoped_name
     from hedgectl.strategies.hedge.loop import LoopSettings, stop_file_path
 
     looping = repeat is not None or forever
@@ -85,8 +86,9 @@ def loop_settings(
         max_loss_day=limits.get("day", defaults.max_loss_day),
         max_loss_total=limits.get("total", defaults.max_loss_total),
         max_emergency_exits=defaults.max_emergency_exits if max_emergency_exits is None else max_emergency_exits,
-        stop_file=stop_file_path(data_dir),
+        stop_file=stop_file_path(data_dir, scoped_name(config)),
         operator_stop_file=stop_file or defaults.stop_file,
+        group=scoped_name(config),
     )
 
 
@@ -98,14 +100,15 @@ async def run_loop(app_state, config, params, terminal, settings: LoopSettings, 
     from hedgectl import locks
     from hedgectl.cli.hedge import _aborted, _notifier, _raise_if_unresolved, _start_heartbeats
     from hedgectl.cli.hedge_view import HedgeLiveView
-    from hedgectl.journal import Journal, journal_path
+    from hedgectl.config.groups import group_journal_path
+    from hedgectl.journal import Journal
     from hedgectl.registry import ConnectorSet
     from hedgectl.runtime import run_strategy
     from hedgectl.strategies.hedge.cycle import HedgeCycle, legs_from_config
     from hedgectl.strategies.hedge.loop import HedgeLoop, loop_lock_key
 
     data_dir = app_state.data_dir(config)
-    journal = Journal(journal_path(data_dir))
+    journal = Journal(group_journal_path(data_dir, settings.group))
     connectors = ConnectorSet(config, data_dir=data_dir)
     notifier = _notifier(config, params)
     current: dict[str, Any] = {"cycle": None}
@@ -116,7 +119,9 @@ async def run_loop(app_state, config, params, terminal, settings: LoopSettings, 
         try:
             lock = locks.acquire(data_dir, loop_lock_key(settings.group), purpose="hedge loop")
         except LockHeld as exc:
-            raise LockHeld(f"a hedge loop already runs on {data_dir} ({exc}); 'hedgectl hedge stop' ends it") from None
+            which = "" if settings.group is None else f" for group '{settings.group}'"
+            stop = "'hedgectl hedge stop" + ("'" if settings.group is None else f" --group {settings.group}'")
+            raise LockHeld(f"a hedge loop already runs{which} on {data_dir} ({exc}); {stop} ends it") from None
         names = sorted(set(params.roles.values()))
         built = {name: await connectors.get(name) for name in names}
         signals.detach()
@@ -207,10 +212,19 @@ def render_report(terminal, report: LoopReport) -> None:
         terminal.error(str(report.error))
 
 
-def stop_loop(data_dir: Path) -> dict[str, Any]:
-    """Ask the loop on ``data_dir`` to end after its current cycle; what was done, as data."""
+def stop_loop(data_dir: Path, *, group: str | None = None, groups: list[str] | None = None) -> dict[str, Any]:
+    """Ask the loop of ``group`` on ``data_dir`` to end after its current cycle, or, without a group, every loop
+    running there (the default one and each of ``groups``); what was done, as data."""
+    from hedgectl.config.groups import DEFAULT_GROUP
     from hedgectl.strategies.hedge.loop import loop_running, request_stop, stop_file_path
 
-    if not loop_running(data_dir):
-        return {"running": False, "stop_file": str(stop_file_path(data_dir))}
-    return {"running": True, "stop_file": str(request_stop(data_dir))}
+    def scoped(name: str) -> str | None:
+        return None if name == DEFAULT_GROUP else name
+
+    names = [group] if group is not None else [DEFAULT_GROUP, *(g for g in groups or [] if g != DEFAULT_GROUP)]
+    running = [name for name in names if loop_running(data_dir, scoped(name))]
+    stop_files = {name: str(request_stop(data_dir, scoped(name))) for name in running}
+    data: dict[str, Any] = {"running": bool(running), "stopped": running, "stop_files": stop_files}
+    if len(names) == 1:
+        data["stop_file"] = stop_files.get(names[0], str(stop_file_path(data_dir, scoped(names[0]))))
+    return data

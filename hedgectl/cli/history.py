@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from hedgectl.cli.state import state
+from hedgectl.cli.state import GROUP_OPTION, state
 
 
 def history(
@@ -19,6 +19,7 @@ def history(
     ),
     since: str | None = typer.Option(None, "--since", help="With --stats: only cycles started on or after this UTC "
                                      "day (YYYY-MM-DD)."),
+    group: str | None = GROUP_OPTION,
 ) -> None:
     """Past hedge cycles, newest first."""
     from hedgectl.cli.hedge import _journal_file, journal_line
@@ -34,7 +35,7 @@ def history(
             since_day = parse_day(since) if since is not None else None
         except ValueError as exc:
             raise UsageError(f"--since: {exc}") from None
-    app_state = state(ctx)
+    app_state = state(ctx, group=group)
     path = _journal_file(app_state, paper)
     if stats:
         _stats(app_state, path, since_day, json_output)

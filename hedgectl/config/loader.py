@@ -29,6 +29,7 @@ from hedgectl.config.model import (
     TelegramConfig,
     TelemetryConfig,
 )
+from hedgectl.config.groups import GROUP_ONLY_KEYS, parse_groups
 from hedgectl.config.schema import Problems, check_keys, join, read
 from hedgectl.config.secrets import Secret, read_key_file, warn_if_exposed
 from hedgectl.errors import ConfigError
@@ -36,7 +37,7 @@ from hedgectl.registry import COMMON_CONNECTOR_KEYS, REQUIRED, VENUES, env_name
 
 logger = logging.getLogger(__name__)
 
-SECTIONS = ("general", "connectors", "hedge", "loop", "telemetry", "telegram", "min_order")
+SECTIONS = ("general", "connectors", "hedge", "groups", "loop", "telemetry", "telegram", "min_order")
 HEDGE_KEYS = (
     "roles",
     "symbols",
@@ -234,10 +235,13 @@ def parse_config(document: dict[str, Any], *, path: Path | None, env: Mapping[st
 
     # roles are checked against the connectors only when the file has a [hedge] table: a config for reading
     # positions alone need not name its connectors after the hedge's default roles
+    # with [groups], [hedge] only holds what the groups share: each group's roles are checked instead
     hedge_table = _table(document, "hedge", problems)
-    hedge = _parse_hedge(hedge_table, connectors if "hedge" in document else {}, problems)
+    checked = "hedge" in document and "groups" not in document
+    hedge = _parse_hedge(hedge_table, connectors if checked else {}, problems)
     loop = _parse_loop(_table(document, "loop", problems), problems, base_dir)
     telemetry, telemetry_missing = _parse_telemetry(_table(document, "telemetry", problems), problems, env, base_dir)
+    groups = parse_groups(document, hedge_table, connectors, telemetry, problems, _parse_hedge)
     telegram, telegram_missing = _parse_telegram(_table(document, "telegram", problems), problems, env, base_dir)
     missing += telemetry_missing + telegram_missing
 
@@ -256,6 +260,7 @@ def parse_config(document: dict[str, Any], *, path: Path | None, env: Mapping[st
         telemetry=telemetry,
         telegram=telegram,
         min_order=min_order,
+        groups=groups,
     )
     return LoadResult(config, problems.items, missing)
 
@@ -343,10 +348,10 @@ def _read_key_file_option(
         return key_file, {}
 
 
-def _parse_hedge(table: dict[str, Any], connectors: dict[str, ConnectorConfig], problems: Problems) -> HedgeConfig:
-    where = "hedge"
+def _parse_hedge(table: dict[str, Any], connectors: dict[str, ConnectorConfig], problems: Problems,
+                 where: str = "hedge") -> HedgeConfig:
     defaults = HedgeConfig()
-    check_keys(table, HEDGE_KEYS, where, problems)
+    check_keys(table, HEDGE_KEYS + (GROUP_ONLY_KEYS if where != "hedge" else ()), where, problems)
 
     def get(key: str, kind: str, **kw: Any) -> Any:
         return read(table, key, kind, where, problems, default=getattr(defaults, key), **kw)
@@ -393,7 +398,7 @@ def _parse_hedge(table: dict[str, Any], connectors: dict[str, ConnectorConfig], 
         if value < 0 or value > 20:
             problems.add(join(where, f"retries.{venue}"), "must be between 0 and 20")
     if connectors:
-        _check_roles(hedge, connectors, problems)
+        _check_roles(hedge, connectors, problems, where)
     return hedge
 
 
@@ -426,16 +431,17 @@ def _parse_loop(table: dict[str, Any], problems: Problems, base_dir: Path) -> Lo
     return loop
 
 
-def _check_roles(hedge: HedgeConfig, connectors: dict[str, ConnectorConfig], problems: Problems) -> None:
+def _check_roles(hedge: HedgeConfig, connectors: dict[str, ConnectorConfig], problems: Problems,
+                 table: str = "hedge") -> None:
     seen_accounts: dict[tuple, str] = {}
     for role, name in hedge.roles.items():
-        where = f"hedge.roles.{role}"
+        where = f"{table}.roles.{role}"
         connector = connectors.get(name)
         if connector is None:
             problems.add(where, f"names connector '{name}', which is not configured")
             continue
         if connector.venue not in hedge.symbols:
-            problems.add("hedge.symbols", f"no symbol for venue '{connector.venue}' (used by role {role})")
+            problems.add(f"{table}.symbols", f"no symbol for venue '{connector.venue}' (used by role {role})")
         account = account_identity(connector)
         if account in seen_accounts:
             problems.add(where, f"uses the same account as role {seen_accounts[account]}; each role needs its own")

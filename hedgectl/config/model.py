@@ -121,6 +121,10 @@ class Config:
     telegram: TelegramConfig = field(default_factory=TelegramConfig)
     min_order: MinOrderConfig = field(default_factory=MinOrderConfig)
     paper: bool = False
+    #: the [groups.NAME] tables (``hedgectl.config.groups.GroupConfig`` by name); empty: one group, ``default``
+    groups: dict[str, Any] = field(default_factory=dict)
+    #: the group this config was narrowed to (``select_group``), None when none was chosen
+    group: str | None = None
 
     def connector(self, name: str) -> ConnectorConfig:
         from hedgectl.errors import UsageError
