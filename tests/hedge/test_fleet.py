@@ -138,3 +138,23 @@ def test_a_paper_fleet_needs_no_config(cli_subprocess, tmp_path):
     fleet = json.loads(result.stdout.splitlines()[-1])
     assert [(g["name"], g["cycles"], g["last_outcome"]) for g in fleet["groups"]] == [
         ("paper1", 1, "completed"), ("paper2", 1, "completed")]
+
+
+def test_the_fleet_service_recipe_runs_a_fleet_and_treats_a_signal_stop_as_clean(cli_subprocess, tmp_path):
+    import shlex
+    from pathlib import Path
+
+    unit = (Path(__file__).parents[2] / "recipes" / "systemd" / "hedgectl-fleet.service").read_text()
+    settings = dict(line.split("=", 1) for line in unit.splitlines() if "=" in line and not line.startswith("#"))
+    # systemd signals the fleet alone (KillMode=mixed); the fleet passes it on to each group once
+    assert settings["KillMode"] == "mixed" and settings["KillSignal"] == "SIGTERM"
+    assert {"3", "130"} <= set(settings["SuccessExitStatus"].split())
+    command = shlex.split(settings["ExecStart"])
+    assert command[1:3] == ["fleet", "run"]
+    # the unit's own options, with one cycle per group on paper venues instead of forever
+    args = [arg for arg in command[3:] if arg != "--forever"]
+    result = cli_subprocess("fleet", "run", *args, "--repeat", "1", "--paper", "--stagger", "1", "--json",
+                            env={"HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path / "xdg")}, cwd=tmp_path,
+                            timeout=300)
+    assert result.exit_code == 0, result.stderr[-2000:]
+    assert [g["stop_reason"] for g in json.loads(result.stdout.splitlines()[-1])["groups"]] == ["done", "done"]
