@@ -35,6 +35,10 @@ def fleet_run(
     stagger: float = typer.Option(
         5.0, "--stagger", min=1.0, max=3600, help="Seconds between the starts of two groups (at least 1)."
     ),
+    restarts: int = typer.Option(
+        0, "--restarts", min=0, max=100000, help="Start a group again (after --stagger seconds) when a cycle of it "
+        "was refused before it traded, up to N times (default 0: the group stays stopped)."
+    ),
     paper: bool = PAPER_OPTION,
     seed: int | None = SEED_OPTION,
     json_output: bool = typer.Option(False, "--json", help="JSON: each group's events (with 'group'), then a "
@@ -71,14 +75,14 @@ def fleet_run(
         loop_args += ["--stop-file", str(stop_file.absolute())]
     terminal = app_state.terminal(json_mode=json_output)
     if paper:
-        states = _paper_fleet(app_state, groups, loop_args, stagger, seed, terminal)
+        states = _paper_fleet(app_state, groups, loop_args, stagger, restarts, seed, terminal)
     else:
         config = app_state.config()
         from hedgectl.config.loader import find_config_path
 
         found = find_config_path(app_state.config_path)
         states = _fleet(app_state, config, found.absolute() if found else None, groups, loop_args, stagger,
-                        terminal, env=None)
+                        restarts, terminal, env=None)
     _render_end(terminal, states)
     raise typer.Exit(fleet_exit_code([s.exit_code if s.exit_code is not None else 1 for s in states.values()]))
 
@@ -94,7 +98,7 @@ def _chosen(config, groups: list[str] | None) -> list[str]:
     return chosen
 
 
-def _fleet(app_state, config, config_path: Path | None, groups, loop_args, stagger, terminal, *, env):
+def _fleet(app_state, config, config_path: Path | None, groups, loop_args, stagger, restarts, terminal, *, env):
     from hedgectl import locks
     from hedgectl.strategies.hedge.fleet import FLEET_LOCK_KEY, Fleet, group_command
 
@@ -108,14 +112,14 @@ def _fleet(app_state, config, config_path: Path | None, groups, loop_args, stagg
         fleet = Fleet(
             chosen,
             lambda name: group_command(name, config_path=config_path, loop_args=loop_args, debug=app_state.debug),
-            data_dir=data_dir, env=env, stagger_secs=stagger, output=_output(terminal),
+            data_dir=data_dir, env=env, stagger_secs=stagger, restarts=restarts, output=_output(terminal),
         )
         return run(fleet.run())
     finally:
         lock.release()
 
 
-def _paper_fleet(app_state, groups, loop_args, stagger, seed, terminal):
+def _paper_fleet(app_state, groups, loop_args, stagger, restarts, seed, terminal):
     import logging
     import os
 
@@ -133,7 +137,8 @@ def _paper_fleet(app_state, groups, loop_args, stagger, seed, terminal):
         config_dir = ensure_data_dir(data_dir / "fleet-config")
         path = write_paper_fleet_config(venues, config_dir, data_dir=data_dir)
         config = load_config(path)
-        return _fleet(app_state, config, path, groups, loop_args, stagger, terminal, env=dict(os.environ))
+        return _fleet(app_state, config, path, groups, loop_args, stagger, restarts, terminal,
+                      env=dict(os.environ))
 
 
 def _output(terminal):
@@ -250,3 +255,38 @@ def _watch(terminal, data_dir: Path, interval: float) -> int:
                 time.sleep(interval)
     except KeyboardInterrupt:
         return ExitCode.OK
+
+
+def chaos_fleet(app_state, *, fleet: bool, duration: float | None, seed: int, json_output: bool) -> int:
+    """``sim chaos --fleet --duration SECS``: the fleet rehearsal under faults, its report, and its exit code."""
+    from hedgectl.errors import ExitCode
+    from hedgectl.rehearsal.fleet import run_fleet_rehearsal
+
+    if not fleet or duration is None:
+        raise UsageError("--fleet and --duration SECS go together")
+    terminal = app_state.terminal(json_mode=json_output)
+    if not app_state.debug:
+        import logging
+
+        # the venues log every order and fault; the rehearsal's own lines and report say what matters
+        logging.getLogger("hedgectl.sim").setLevel(logging.WARNING)
+        logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)
+    report = run_fleet_rehearsal(duration, seed=seed,
+                                 log=lambda line: terminal.event("rehearsal", {"line": line}, text=line))
+    data = report.as_dict()
+
+    def render():
+        from rich.text import Text
+
+        lines = [f"fleet rehearsal: seed {data['seed']}, {data['duration_secs']:g} s, exit code {data['exit_code']}",
+                 f"cycles per group: {data['cycles']}; outcomes: {data['outcomes']}",
+                 f"faults drawn: {data['faults_total']} {data['faults']}",
+                 f"unresolved {len(data['unresolved'])}, unsafe {len(data['unsafe'])}, duplicates "
+                 f"{len(data['duplicates'])}, shared accounts {len(data['shared_accounts'])}, nonce collisions "
+                 f"{len(data['nonce_collisions'])}"]
+        for key in ("unresolved", "unsafe", "duplicates", "shared_accounts", "nonce_collisions"):
+            lines += [f"  {key}: {item}" for item in data[key]]
+        return Text("\n".join(lines))
+
+    terminal.result(data, render)
+    return ExitCode.OK if report.ok else ExitCode.FAILURE

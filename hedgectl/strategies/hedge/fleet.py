@@ -62,6 +62,7 @@ class GroupState:
     stop_detail: str = ""
     exit_code: int | None = None
     pid: int | None = None
+    restarts: int = 0
 
     def pnl_on(self, day: str) -> Decimal:
         return Decimal(self.pnl_by_day.get(day, "0"))
@@ -120,6 +121,7 @@ class Fleet:
         data_dir: Path,
         env: dict[str, str] | None = None,
         stagger_secs: float = 5.0,
+        restarts: int = 0,
         output: FleetOutput | None = None,
         now: Callable[[], datetime] | None = None,
     ):
@@ -128,6 +130,7 @@ class Fleet:
         self.data_dir = data_dir
         self.env = env
         self.stagger_secs = stagger_secs
+        self.restarts = restarts
         self.output = output
         self.now = now or (lambda: datetime.now(UTC))
         self.received: list[signal.Signals] = []
@@ -210,6 +213,23 @@ class Fleet:
             state.exit_code = ExitCode.OK
             self._write_status()
             return
+        while True:
+            await self._run_child(name)
+            # a cycle refused before it traded (a venue down in its preflight) left nothing open: the group may
+            # start again, as often as the operator allows
+            if state.stop_reason != "refused" or state.restarts >= self.restarts or self._stopping.is_set():
+                return
+            try:
+                await asyncio.wait_for(self._stopping.wait(), timeout=self.stagger_secs)
+                return
+            except TimeoutError:
+                pass
+            state.restarts += 1
+            state.stop_reason, state.stop_detail = None, ""
+            self._say(name, None, f"group {name} starts again (restart {state.restarts} of {self.restarts})")
+
+    async def _run_child(self, name: str) -> None:
+        state = self.groups[name]
         child = await asyncio.create_subprocess_exec(
             *self.command(name), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
             stdin=asyncio.subprocess.DEVNULL, env=self.env, start_new_session=True,
@@ -217,6 +237,9 @@ class Fleet:
         self._children[name] = child
         state.state, state.pid = "running", child.pid
         self._write_status()
+        if self._stopping.is_set():
+            # the signal came while the process was being started: it gets it too
+            child.send_signal(self.received[-1])
         await asyncio.gather(self._read_events(name, child.stdout), self._read_errors(name, child.stderr))
         state.exit_code = await child.wait()
         state.state = "ended"
