@@ -23,7 +23,7 @@ def parse_pause(raw: str) -> tuple[float, float]:
     from hedgectl.config.model import MIN_PAUSE_SECS
 
     if not all(MIN_PAUSE_SECS <= value < float("inf") for value in values):
-        raise UsageError(f"--pause takes seconds of at least {MIN_PAUSE_SECS:g} (a cycle counts the venues' fills "
+        raise UsageError(f"--pause takes seconds of at least {MIN_PAUSE_SECS:g} (a cycle counts the venues' liquidations "
                          f"from a second before it starts), got {raw!r}")
     if values[0] > values[1]:
         raise UsageError(f"--pause: MIN ({low}) is greater than MAX ({high})")
@@ -98,7 +98,7 @@ async def run_loop(app_state, config, params, terminal, settings: LoopSettings, 
     import asyncio
 
     from hedgectl import locks
-    from hedgectl.cli.hedge import _aborted, _notifier, _raise_if_unresolved, _start_heartbeats
+    from hedgectl.cli.hedge import _aborted, _notifier, _raise_if_unresolved
     from hedgectl.cli.hedge_view import HedgeLiveView
     from hedgectl.config.groups import group_journal_path
     from hedgectl.journal import Journal
@@ -112,6 +112,7 @@ async def run_loop(app_state, config, params, terminal, settings: LoopSettings, 
     connectors = ConnectorSet(config, data_dir=data_dir)
     notifier = _notifier(config, params)
     current: dict[str, Any] = {"cycle": None}
+    heartbeat = None
     lock = None
     # until a cycle runs, nothing can be traded: a signal stops the command at once
     signals.attach(asyncio.current_task())
@@ -133,7 +134,9 @@ async def run_loop(app_state, config, params, terminal, settings: LoopSettings, 
             cycle = HedgeCycle(legs_from_config(built, params), params, journal=journal, data_dir=data_dir,
                                notifier=notifier, on_event=lambda name, data, text: terminal.event(name, data))
             current["cycle"] = cycle
-            heartbeat = _start_heartbeats(config, params, cycle.status)
+            nonlocal heartbeat
+            if heartbeat is None:
+                heartbeat = _loop_heartbeats(config, params, current)
             view = HedgeLiveView(cycle.status)
             try:
                 with terminal.live(lambda: view):
@@ -141,10 +144,6 @@ async def run_loop(app_state, config, params, terminal, settings: LoopSettings, 
             except Exception as exc:
                 _raise_if_unresolved(journal, cycle.cycle_id, exc)
                 raise
-            finally:
-                if heartbeat is not None:
-                    heartbeat.cancel()
-                    await asyncio.gather(heartbeat, return_exceptions=True)
             summary = result.as_dict()
             summary["positions"] = {role: summary["positions"].get(role) for role in ("BP", "L1", "L2")}
             if terminal.json_mode:
@@ -153,8 +152,14 @@ async def run_loop(app_state, config, params, terminal, settings: LoopSettings, 
                 terminal.result(summary, lambda: view.summary(result))
             return result
 
+        summaries = _daily_summaries(config, notifier, data_dir, settings.group)
         loop = HedgeLoop(settings, one_cycle, signals=signals, on_event=on_event)
-        report = await loop.run()
+        try:
+            report = await loop.run()
+        finally:
+            if summaries is not None:
+                summaries.cancel()
+                await asyncio.gather(summaries, return_exceptions=True)
         if notifier is not None:
             await _notify_stop(notifier, report)
         return report
@@ -162,12 +167,44 @@ async def run_loop(app_state, config, params, terminal, settings: LoopSettings, 
         raise _aborted(journal, current["cycle"]) from None
     finally:
         signals.detach()
+        if heartbeat is not None:
+            heartbeat.cancel()
+            await asyncio.gather(heartbeat, return_exceptions=True)
         if lock is not None:
             lock.release()
         if notifier is not None:
             await notifier.aclose()
         await connectors.close()
         journal.close()
+
+
+def _daily_summaries(config, notifier, data_dir: Path, group: str | None):
+    """The task that sends the group's daily Telegram summary at ``[telegram] daily_summary``, or None."""
+    if notifier is None or not config.telegram.daily_summary:
+        return None
+    import asyncio
+
+    from hedgectl.config.groups import group_journal_path
+    from hedgectl.notify.daily import parse_summary_time, run_daily_summaries
+
+    at = parse_summary_time(config.telegram.daily_summary)
+    return asyncio.ensure_future(run_daily_summaries(
+        notifier.notifier, at, [(group, group_journal_path(data_dir, group))], data_dir))
+
+
+def _loop_heartbeats(config, params, current: dict[str, Any]):
+    """One heartbeat task for the whole loop (when telemetry is enabled): it goes on through the pauses between
+    cycles, reporting what the last cycle read at its end, so the collector never sees a running loop go quiet."""
+    if not config.telemetry.enabled:
+        return None
+    from hedgectl.telemetry.heartbeat import start_heartbeat_task
+    from hedgectl.telemetry.readings import readings_from_status
+    from hedgectl.telemetry.settings import settings_from_config
+
+    async def source():
+        return readings_from_status(current["cycle"].status, params)
+
+    return start_heartbeat_task(settings_from_config(config.telemetry), source)
 
 
 #: Loop events that also make a line of text for a person (the cycles' own events draw the live view).

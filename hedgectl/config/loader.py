@@ -503,7 +503,16 @@ def _parse_telegram(
     table: dict[str, Any], problems: Problems, env: Mapping[str, str], base_dir: Path
 ) -> tuple[TelegramConfig, list[str]]:
     where = "telegram"
-    check_keys(table, ("enabled", "base_url", "key_file"), where, problems)
+    check_keys(table, ("enabled", "base_url", "key_file", "daily_summary"), where, problems)
+    daily_summary = read(table, "daily_summary", "str", where, problems, default=None)
+    if daily_summary is not None:
+        from hedgectl.notify.daily import parse_summary_time
+
+        try:
+            parse_summary_time(daily_summary)
+        except ValueError as exc:
+            problems.add(join(where, "daily_summary"), str(exc))
+            daily_summary = None
     enabled = read(table, "enabled", "bool", where, problems, default=False)
     base_url = read(table, "base_url", "url", where, problems, default="https://api.telegram.org")
     key_file, file_values = _read_key_file_option(table, where, problems, base_dir)
@@ -520,5 +529,6 @@ def _parse_telegram(
         bot_token=Secret(token_value, source=f"${TELEGRAM_TOKEN_ENV}" if env.get(TELEGRAM_TOKEN_ENV) else str(key_file))
         if token_value else None,
         chat_id=chat_id,
+        daily_summary=daily_summary,
     )
     return telegram, missing

@@ -62,8 +62,9 @@ class HedgeConfig:
         return self.symbols[venue]
 
 
-#: The shortest pause between two cycles of a loop: a cycle counts the venues' fills from one second before it
-#: starts (for clock skew), so a closer start would count the previous cycle's last fills as its own.
+#: The shortest pause between two cycles of a loop. A cycle reads the venues' fills from one second before it starts
+#: (for clock skew); its trades count only when they are its own orders', but a liquidation or deleveraging carries
+#: no order of ours and counts by time alone, so a closer start could count the previous cycle's last one twice.
 MIN_PAUSE_SECS = 2.0
 
 
@@ -95,6 +96,8 @@ class TelegramConfig:
     base_url: str = "https://api.telegram.org"
     bot_token: Secret | None = field(default=None, repr=False)
     chat_id: str | None = None
+    #: "HH:MM" (UTC): when a running loop sends the day's figures (``history --stats``); None: never
+    daily_summary: str | None = None
 
 
 @dataclass(frozen=True)
