@@ -106,6 +106,7 @@ async def run_loop(app_state, config, params, terminal, settings: LoopSettings, 
     from hedgectl.runtime import run_strategy
     from hedgectl.strategies.hedge.cycle import HedgeCycle, legs_from_config
     from hedgectl.strategies.hedge.loop import HedgeLoop, loop_lock_key
+    from hedgectl.strategies.hedge.venue_slots import take_venue_slots
 
     data_dir = app_state.data_dir(config)
     journal = Journal(group_journal_path(data_dir, settings.group))
@@ -130,7 +131,11 @@ async def run_loop(app_state, config, params, terminal, settings: LoopSettings, 
         def on_event(name: str, data: dict[str, Any], text: str) -> None:
             terminal.event(name, data, text=text if name in _LOOP_LINES else None)
 
+        venues = sorted({f"{config.connector(name).venue} {config.connector(name).base_url}" for name in names})
+
         async def one_cycle(number: int):
+            # another loop of this machine (a fleet's other group) may be opening a cycle on the same venue
+            await take_venue_slots(data_dir, venues)
             cycle = HedgeCycle(legs_from_config(built, params), params, journal=journal, data_dir=data_dir,
                                notifier=notifier, on_event=lambda name, data, text: terminal.event(name, data))
             current["cycle"] = cycle
