@@ -288,5 +288,11 @@ def chaos_fleet(app_state, *, fleet: bool, duration: float | None, seed: int, js
             lines += [f"  {key}: {item}" for item in data[key]]
         return Text("\n".join(lines))
 
-    terminal.result(data, render)
+    if terminal.json_mode:
+        terminal.event("fleet_rehearsal", data)  # the last line of the event stream, as 'fleet run' ends
+    else:
+        terminal.result(data, render)
+    # as the cycle rehearsal: 4 for an unsafe end, 1 for a duplicate or another problem, 0 when all is well
+    if report.unsafe or report.unresolved:
+        return ExitCode.POSITION_OPEN
     return ExitCode.OK if report.ok else ExitCode.FAILURE

@@ -158,3 +158,22 @@ def test_the_fleet_service_recipe_runs_a_fleet_and_treats_a_signal_stop_as_clean
                             timeout=300)
     assert result.exit_code == 0, result.stderr[-2000:]
     assert [g["stop_reason"] for g in json.loads(result.stdout.splitlines()[-1])["groups"]] == ["done", "done"]
+
+
+def test_the_fleet_rehearsal_runs_two_groups_under_faults_and_judges_them_by_the_venues(cli_subprocess, tmp_path):
+    result = cli_subprocess("sim", "chaos", "--fleet", "--duration", "20", "--seed", "5", "--json",
+                            env={"HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path / "xdg")}, cwd=tmp_path,
+                            timeout=400)
+    report = json.loads(result.stdout.splitlines()[-1])
+    assert result.exit_code == 0, (report, result.stderr[-2000:])
+    assert report["ok"] is True and report["seed"] == 5
+    assert report["faults_total"] >= 1
+    assert sum(report["cycles"].values()) >= 1
+    for key in ("unresolved", "unsafe", "duplicates", "shared_accounts", "nonce_collisions"):
+        assert report[key] == []
+
+
+def test_chaos_duration_without_fleet_is_a_usage_error(cli):
+    result = cli("sim", "chaos", "--duration", "30")
+    assert result.exit_code == 2
+    assert "--fleet and --duration SECS go together" in result.output
