@@ -30,8 +30,10 @@ def history(
     from hedgectl.errors import UsageError
     from hedgectl.journal import Journal
 
-    if (since is not None or notify) and not stats:
-        raise UsageError("--since and --notify need --stats")
+    if since is not None and not stats:
+        raise UsageError("--since needs --stats")
+    if notify and not stats:
+        raise UsageError("--notify needs --stats")
     if stats:
         from hedgectl.journal.stats import parse_day
 

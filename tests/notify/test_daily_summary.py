@@ -69,7 +69,7 @@ def test_history_stats_notify_sends_the_days_figures_equal_to_the_stats(world):
 def test_history_notify_without_stats_is_a_usage_error(world):
     result = world.run("history", "--notify")
     assert result.returncode == 2
-    assert "--notify need --stats" in result.stderr
+    assert "--notify needs --stats" in result.stderr
 
 
 def test_a_running_loop_sends_the_daily_summary_once(world):
