@@ -395,8 +395,13 @@ def stop(
     cycle; in a pause it ends at once."""
     from hedgectl.cli.hedge_loop import stop_loop
 
+    from hedgectl.strategies.hedge.fleet import fleet_groups
+
     app_state = state(ctx, group=group)
-    data = stop_loop(_journal_file(app_state, paper).parent, group=group, groups=_known_groups(app_state))
+    data_dir = _journal_file(app_state, paper).parent
+    # a fleet's groups, also those of a paper fleet, which no config file names
+    known = list(dict.fromkeys(_known_groups(app_state) + fleet_groups(data_dir)))
+    data = stop_loop(data_dir, group=group, groups=known)
     terminal = app_state.terminal(json_mode=json_output)
     if data["running"]:
         names = ", ".join(data["stopped"])

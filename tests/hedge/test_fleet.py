@@ -179,3 +179,26 @@ def test_chaos_duration_without_fleet_is_a_usage_error(cli):
     result = cli("sim", "chaos", "--duration", "30")
     assert result.exit_code == 2
     assert "--fleet and --duration SECS go together" in result.output
+
+
+def test_hedge_stop_paper_stops_a_paper_fleet(tmp_path):
+    import os
+    import sys
+
+    env = {**os.environ, "HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path / "xdg")}
+    command = [sys.executable, "-m", "hedgectl"]
+    process = subprocess.Popen([*command, "fleet", "run", "--paper", "--forever", "--pause", "600..600",
+                                "--stagger", "1", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env=env, cwd=tmp_path)
+    seen: list[dict] = []
+    try:
+        fleet_events(process, lambda e, s: sum(1 for x in s if x["event"] == "pause") == 2, seen)
+        stopped = subprocess.run([*command, "hedge", "stop", "--paper", "--json"], capture_output=True, text=True,
+                                 env=env, cwd=tmp_path, timeout=120)
+        assert sorted(json.loads(stopped.stdout)["stopped"]) == ["paper1", "paper2"]
+        code, events, err = finish(process, seen)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert code == 0, err[-2000:]
+    assert [g["stop_reason"] for g in events[-1]["groups"]] == ["stop_requested", "stop_requested"]

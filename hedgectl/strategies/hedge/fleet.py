@@ -303,6 +303,16 @@ def read_fleet_status(data_dir: Path) -> dict[str, Any] | None:
     return data
 
 
+def fleet_groups(data_dir: Path) -> list[str]:
+    """The groups of the fleet that runs (or last ran) on ``data_dir``, by its status file; names that could not
+    be a group's are left out."""
+    from hedgectl.config.groups import valid_group_name
+
+    data = read_fleet_status(data_dir) or {}
+    names = [group.get("name") for group in data.get("groups", []) if isinstance(group, dict)]
+    return [name for name in names if isinstance(name, str) and valid_group_name(name)]
+
+
 def fleet_running(data_dir: Path) -> bool:
     from hedgectl import locks
     from hedgectl.errors import LockHeld
@@ -333,6 +343,7 @@ __all__ = [
     "Fleet",
     "GroupState",
     "fleet_exit_code",
+    "fleet_groups",
     "fleet_running",
     "fleet_status_path",
     "group_command",
