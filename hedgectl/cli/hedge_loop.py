@@ -23,8 +23,8 @@ def parse_pause(raw: str) -> tuple[float, float]:
     from hedgectl.config.model import MIN_PAUSE_SECS
 
     if not all(MIN_PAUSE_SECS <= value < float("inf") for value in values):
-        raise UsageError(f"--pause takes seconds of at least {MIN_PAUSE_SECS:g} (a cycle counts the venues' liquidations "
-                         f"from a second before it starts), got {raw!r}")
+        raise UsageError(f"--pause takes seconds of at least {MIN_PAUSE_SECS:g} (a cycle counts the venues' "
+                         f"liquidations from a second before it starts), got {raw!r}")
     if values[0] > values[1]:
         raise UsageError(f"--pause: MIN ({low}) is greater than MAX ({high})")
     return values

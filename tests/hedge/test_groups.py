@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import tomli_w
 
 from hedgectl.config.groups import group_journal_path
 from hedgectl.config.starter import write_config
