@@ -149,7 +149,7 @@ def _output(terminal):
             return
         data = {k: v for k, v in event.items() if k not in ("event", "ts")}
         line = _line(event)
-        terminal.event(str(event.get("event")), {"group": group, **data}, text=f"[{group}] {line}" if line else None,
+        terminal.event(str(event.get("event")), {**data, "group": group}, text=f"[{group}] {line}" if line else None,
                        ts=event.get("ts") if isinstance(event.get("ts"), (int, float)) else None)
 
     return output
