@@ -37,6 +37,7 @@ COMMANDS = [
     LazyCommand("connectors", "hedgectl.cli.connectors:app", "List the configured venue connectors."),
     LazyCommand("sim", "hedgectl.cli.sim:app", "Paper venues: serve them, inject faults, inspect their state."),
     LazyCommand("hedge", "hedgectl.cli.hedge:app", "Run the tri-venue hedge, watch it, recover it after a crash."),
+    LazyCommand("fleet", "hedgectl.cli.fleet:app", "Run every hedge group's loop at once, and show them all."),
     LazyCommand(
         "telemetry", "hedgectl.cli.telemetry:app", "Heartbeats, the collector they go to, and a live board of it."
     ),
@@ -130,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 #: The commands that send orders, as the words that name them.
-_TRADING_COMMANDS = ({"hedge", "run"}, {"hedge", "recover"}, {"order", "market"}, {"order", "limit"},
+_TRADING_COMMANDS = ({"hedge", "run"}, {"fleet", "run"}, {"hedge", "recover"}, {"order", "market"}, {"order", "limit"},
                      {"order", "cancel-all"}, {"min-order", "probe"}, {"smoke-test"}, {"flatten"})
 
 

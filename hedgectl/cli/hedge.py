@@ -10,7 +10,7 @@ from typing import Any
 import typer
 
 from hedgectl.cli.paper import PAPER_OPTION, SEED_OPTION, command_env
-from hedgectl.cli.state import AppState, run, state
+from hedgectl.cli.state import GROUP_OPTION, AppState, run, state
 from hedgectl.errors import CycleAborted, ExitCode, UsageError
 from hedgectl.registry import ROLES
 
@@ -122,12 +122,13 @@ def run_hedge(
     paper: bool = PAPER_OPTION,
     seed: int | None = SEED_OPTION,
     json_output: bool = JSON_OPTION,
+    group: str | None = GROUP_OPTION,
 ) -> None:
     """Run one hedge cycle (or a loop of them with --repeat/--forever): BP entry, L1 hedge, wait, L2 entry, BP
     rebalance, monitor, flatten."""
     from hedgectl.strategies.hedge.cycle import override
 
-    app_state = state(ctx)
+    app_state = state(ctx, group=group)
     if direction is not None and direction not in ("long", "short"):
         raise UsageError(f"--direction must be long or short, got {direction!r}")
     if l2_side is not None and l2_side not in ("same", "opposite"):
@@ -157,6 +158,9 @@ def run_hedge(
 
     terminal = app_state.terminal(json_mode=json_output)
     with command_env(app_state, paper=paper, seed=seed) as env:
+        from hedgectl.config.groups import require_group
+
+        require_group(env.config, "say which group trades")
         params = override(env.config.hedge, **changes)
         slippage_map = _venue_map(slippage, "--slippage", _slippage)
         retries_map = _venue_map(retries, "--retries", _retries)
@@ -214,7 +218,7 @@ def _run_loop(app_state: AppState, config, params, terminal, settings, on_hangup
 
 def _check_roles(config, params) -> None:
     """Refuse role bindings that cannot work: unknown connectors, one account in two roles, a venue without symbol."""
-    from hedgectl.config.loader import account_identity
+    from hedgectl.config.model import account_identity
 
     seen: dict[tuple, str] = {}
     for role_name, connector_name in params.roles.items():
@@ -271,24 +275,36 @@ def stop(
     ctx: typer.Context,
     paper: bool = typer.Option(False, "--paper", help="The loop of a 'hedge run --paper' (its own data dir)."),
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
+    group: str | None = typer.Option(
+        None, "--group", metavar="NAME", help="Stop this group's loop only (default: every loop running on the "
+        "data directory, a fleet's included)."
+    ),
 ) -> None:
-    """Ask the running loop (hedge run --repeat/--forever) to end after its current cycle; in a pause it ends at
-    once."""
+    """Ask the running loop (hedge run --repeat/--forever, or every group of a fleet) to end after its current
+    cycle; in a pause it ends at once."""
     from hedgectl.cli.hedge_loop import stop_loop
 
-    app_state = state(ctx)
-    data = stop_loop(_journal_file(app_state, paper).parent)
+    from hedgectl.strategies.hedge.fleet import fleet_groups
+
+    app_state = state(ctx, group=group)
+    data_dir = _journal_file(app_state, paper).parent
+    # a fleet's groups, also those of a paper fleet, which no config file names
+    known = list(dict.fromkeys(_known_groups(app_state) + fleet_groups(data_dir)))
+    data = stop_loop(data_dir, group=group, groups=known)
     terminal = app_state.terminal(json_mode=json_output)
     if data["running"]:
-        terminal.result(data, lambda: "stop requested: the loop ends after its current cycle")
+        names = ", ".join(data["stopped"])
+        terminal.result(data, lambda: f"stop requested ({names}): each loop ends after its current cycle")
     else:
-        terminal.result(data, lambda: "no hedge loop is running on this data directory; nothing to stop")
+        where = f"for group '{group}'" if group else "on this data directory"
+        terminal.result(data, lambda: f"no hedge loop is running {where}; nothing to stop")
 
 
 @app.command("status")
 def status(
     ctx: typer.Context,
     paper: bool = typer.Option(False, "--paper", help="The journal of paper runs."),
+    group: str | None = GROUP_OPTION,
     json_output: bool = typer.Option(False, "--json", help="Print JSON (with --watch: one object per change)."),
     watch: bool = typer.Option(
         False, "--watch", help="Draw the live view of the cycle another process runs, from the journal, until it is "
@@ -300,7 +316,7 @@ def status(
     from hedgectl.journal import Journal
     from hedgectl.strategies.hedge.record import cycle_record
 
-    app_state = state(ctx)
+    app_state = state(ctx, group=group)
     path = _journal_file(app_state, paper)
     if watch:
         raise typer.Exit(_watch(app_state.terminal(json_mode=json_output), path, interval))
@@ -375,12 +391,23 @@ def _watch_line(data: dict[str, Any]) -> str:
 
 
 def _journal_file(app_state: AppState, paper: bool):
+    """The journal of the command's group (each group keeps its own) in the config's data directory."""
     from hedgectl.config.datadir import data_dir_path, ensure_data_dir
-    from hedgectl.config.loader import find_config_path
     from hedgectl.journal import journal_path
+    from hedgectl.config.loader import find_config_path
 
     config = app_state.config() if find_config_path(app_state.config_path) is not None else None
-    return journal_path(ensure_data_dir(data_dir_path(config, paper=paper)))
+    return journal_path(ensure_data_dir(data_dir_path(config, paper=paper)), app_state.group)
+
+
+def _known_groups(app_state: AppState) -> list[str]:
+    """The groups of the config (none without a config file)."""
+    from hedgectl.config.groups import group_names
+    from hedgectl.config.loader import find_config_path
+
+    if find_config_path(app_state.config_path) is None:
+        return []
+    return group_names(app_state.config())
 
 
 def journal_line(path, label: str = "journal:"):
@@ -402,10 +429,12 @@ def recover(
     paper: bool = typer.Option(False, "--paper", help="The journal of paper runs (with --abandon)."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask (for unattended use)."),
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
+    group: str | None = GROUP_OPTION,
 ) -> None:
     """Reconcile unresolved cycles with the venues after a crash, then flatten (or hedge) what is open."""
     from hedgectl.journal import Journal
 
+    state(ctx, group=group)
     if action not in ("flatten", "hedge"):
         raise UsageError(f"--action must be flatten or hedge, got {action!r}")
     if abandon is not None:

@@ -23,8 +23,8 @@ def parse_pause(raw: str) -> tuple[float, float]:
     from hedgectl.config.model import MIN_PAUSE_SECS
 
     if not all(MIN_PAUSE_SECS <= value < float("inf") for value in values):
-        raise UsageError(f"--pause takes seconds of at least {MIN_PAUSE_SECS:g} (a cycle counts the venues' fills "
-                         f"from a second before it starts), got {raw!r}")
+        raise UsageError(f"--pause takes seconds of at least {MIN_PAUSE_SECS:g} (a cycle counts the venues' "
+                         f"liquidations from a second before it starts), got {raw!r}")
     if values[0] > values[1]:
         raise UsageError(f"--pause: MIN ({low}) is greater than MAX ({high})")
     return values
@@ -57,6 +57,7 @@ def loop_settings(
     max_emergency_exits: int | None, stop_file: Path | None, dry_run: bool,
 ) -> LoopSettings | None:
     """The loop the command line asks for (its defaults from ``[loop]``), or None for a single cycle."""
+    from hedgectl.config.groups import scoped_name
     from hedgectl.strategies.hedge.loop import LoopSettings, stop_file_path
 
     looping = repeat is not None or forever
@@ -85,8 +86,9 @@ def loop_settings(
         max_loss_day=limits.get("day", defaults.max_loss_day),
         max_loss_total=limits.get("total", defaults.max_loss_total),
         max_emergency_exits=defaults.max_emergency_exits if max_emergency_exits is None else max_emergency_exits,
-        stop_file=stop_file_path(data_dir),
+        stop_file=stop_file_path(data_dir, scoped_name(config)),
         operator_stop_file=stop_file or defaults.stop_file,
+        group=scoped_name(config),
     )
 
 
@@ -118,10 +120,19 @@ def render_report(terminal, report: LoopReport) -> None:
         terminal.error(str(report.error))
 
 
-def stop_loop(data_dir: Path) -> dict[str, Any]:
-    """Ask the loop on ``data_dir`` to end after its current cycle; what was done, as data."""
+def stop_loop(data_dir: Path, *, group: str | None = None, groups: list[str] | None = None) -> dict[str, Any]:
+    """Ask the loop of ``group`` on ``data_dir`` to end after its current cycle, or, without a group, every loop
+    running there (the default one and each of ``groups``); what was done, as data."""
+    from hedgectl.config.groups import DEFAULT_GROUP
     from hedgectl.strategies.hedge.loop import loop_running, request_stop, stop_file_path
 
-    if not loop_running(data_dir):
-        return {"running": False, "stop_file": str(stop_file_path(data_dir))}
-    return {"running": True, "stop_file": str(request_stop(data_dir))}
+    def scoped(name: str) -> str | None:
+        return None if name == DEFAULT_GROUP else name
+
+    names = [group] if group is not None else [DEFAULT_GROUP, *(g for g in groups or [] if g != DEFAULT_GROUP)]
+    running = [name for name in names if loop_running(data_dir, scoped(name))]
+    stop_files = {name: str(request_stop(data_dir, scoped(name))) for name in running}
+    data: dict[str, Any] = {"running": bool(running), "stopped": running, "stop_files": stop_files}
+    if len(names) == 1:
+        data["stop_file"] = stop_files.get(names[0], str(stop_file_path(data_dir, scoped(names[0]))))
+    return data

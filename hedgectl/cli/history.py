@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from hedgectl.cli.state import state
+from hedgectl.cli.state import GROUP_OPTION, state
 
 
 def history(
@@ -19,6 +19,11 @@ def history(
     ),
     since: str | None = typer.Option(None, "--since", help="With --stats: only cycles started on or after this UTC "
                                      "day (YYYY-MM-DD)."),
+    group: str | None = GROUP_OPTION,
+    notify: bool = typer.Option(
+        False, "--notify", help="With --stats: also send the figures of one UTC day (--since's, default today) to "
+        "Telegram, as the daily summary (for cron)."
+    ),
 ) -> None:
     """Past hedge cycles, newest first."""
     from hedgectl.cli.hedge import _journal_file, journal_line
@@ -27,6 +32,8 @@ def history(
 
     if since is not None and not stats:
         raise UsageError("--since needs --stats")
+    if notify and not stats:
+        raise UsageError("--notify needs --stats")
     if stats:
         from hedgectl.journal.stats import parse_day
 
@@ -34,10 +41,12 @@ def history(
             since_day = parse_day(since) if since is not None else None
         except ValueError as exc:
             raise UsageError(f"--since: {exc}") from None
-    app_state = state(ctx)
+    app_state = state(ctx, group=group)
     path = _journal_file(app_state, paper)
     if stats:
         _stats(app_state, path, since_day, json_output)
+        if notify:
+            _notify(app_state, path, since_day)
         return
     journal = Journal(path)
     try:
@@ -83,6 +92,32 @@ def history(
         return Group(table, journal_line(path))
 
     app_state.terminal(json_mode=json_output).result({"cycles": rows, "journal": str(path)}, render)
+
+
+def _notify(app_state, path, day) -> None:
+    """Send one UTC day's figures to Telegram as the daily summary; exit 1 when it did not go out."""
+    from datetime import UTC, datetime
+
+    from hedgectl.cli.state import run
+    from hedgectl.errors import ExitCode, UsageError
+    from hedgectl.notify.daily import send_summary
+    from hedgectl.notify.telegram import TelegramNotifier
+
+    telegram = app_state.config().telegram
+    if not (telegram.enabled and telegram.bot_token and telegram.chat_id):
+        raise UsageError("--notify needs Telegram: [telegram] enabled = true with its bot token and chat id")
+    day = (day or datetime.now(UTC).date()).isoformat()
+
+    async def send() -> bool:
+        notifier = TelegramNotifier(telegram.bot_token.reveal(), telegram.chat_id, base_url=telegram.base_url)
+        try:
+            return await send_summary(notifier, path, day, group=app_state.group)
+        finally:
+            await notifier.aclose()
+
+    if not run(send()):
+        app_state.terminal().error(f"the daily summary of {day} was not sent (see the warning above)")
+        raise typer.Exit(ExitCode.FAILURE)
 
 
 def _stats(app_state, path, since_day, json_output: bool) -> None:

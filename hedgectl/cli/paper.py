@@ -48,5 +48,8 @@ def command_env(app_state: AppState, *, paper: bool, seed: int | None = None) ->
     if not app_state.debug:
         # the embedded venues' own trade log would drown the command's output; --debug shows it
         logging.getLogger("hedgectl.sim").setLevel(logging.WARNING)
+    from hedgectl.config.groups import select_group
+
     with ThreadedPaperVenues(**options) as venues:
-        yield CommandEnv(paper_config(venues.accounts_document(), data_dir=data_dir), venues)
+        config = paper_config(venues.accounts_document(), data_dir=data_dir)
+        yield CommandEnv(select_group(config, app_state.group), venues)

@@ -10,7 +10,7 @@ import typer
 
 from hedgectl.cli.common import JSON_OPTION, check_interval, select_connectors, venue_session
 from hedgectl.cli.paper import PAPER_OPTION, SEED_OPTION
-from hedgectl.cli.state import run, state
+from hedgectl.cli.state import GROUP_OPTION, run, state
 from hedgectl.config.model import Config
 from hedgectl.decimals import plain
 from hedgectl.errors import ExitCode
@@ -32,16 +32,20 @@ def positions(
     json_output: bool = JSON_OPTION,
     paper: bool = PAPER_OPTION,
     seed: int | None = SEED_OPTION,
+    group: str | None = GROUP_OPTION,
 ) -> None:
     """Show signed positions, entry, mark, PnL, liquidation price and collateral per connector, and the hedge NET.
 
     Venues are read concurrently; a venue that fails shows its error in its row and the exit code is 1.
     With --json: {"positions": [...], "errors": [...], "net": {...}}; with --watch --json one JSON line per reading.
     """
-    app_state = state(ctx)
+    app_state = state(ctx, group=group)
     terminal = app_state.terminal(json_mode=json_output)
     check_interval(interval)
     with venue_session(app_state, paper=paper, seed=seed) as session:
+        if group is not None and not names and not all_connectors:
+            # a group's positions are those of its own accounts
+            names = list(dict.fromkeys(session.config.hedge.roles.values()))
         selected = select_connectors(session.config, names, all_connectors, default_all=True)
         if watch:
             _watch(session, selected, interval, terminal)

@@ -281,12 +281,21 @@ def chaos(
         "double SIGINT or SIGQUIT in a random phase, then recover where it exits 4."
     ),
     json_output: bool = JSON_OPTION,
+    fleet: bool = typer.Option(
+        False, "--fleet", help="Run a fleet of two groups ('fleet run') under faults for --duration seconds instead."
+    ),
+    duration: float | None = typer.Option(None, "--duration", min=10, help="Seconds a --fleet rehearsal runs."),
 ) -> None:
     """Run hedge cycles under random faults against embedded paper venues and check every end state at the venues."""
     import logging
 
     from hedgectl.rehearsal.plan import BRIDGE_CHOICES
     from hedgectl.rehearsal.runner import run_chaos
+
+    if fleet or duration is not None:
+        from hedgectl.cli.fleet import chaos_fleet
+
+        raise typer.Exit(chaos_fleet(state(ctx), fleet=fleet, duration=duration, seed=seed, json_output=json_output))
 
     if bridge not in BRIDGE_CHOICES:
         raise UsageError(f"--bridge must be one of {', '.join(BRIDGE_CHOICES)}, not {bridge!r}")

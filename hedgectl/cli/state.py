@@ -21,6 +21,8 @@ class AppState:
     config_path: Path | None = None
     debug: bool = False
     quiet: bool = False
+    #: the hedge group a command was pointed at (``--group``); None: the config's [hedge], the default group
+    group: str | None = None
     _config: Config | None = field(default=None, repr=False)
 
     def terminal(self, *, json_mode: bool = False) -> Terminal:
@@ -31,7 +33,9 @@ class AppState:
         if self._config is None:
             from hedgectl.config.loader import load_config
 
-            self._config = load_config(self.config_path)
+            from hedgectl.config.groups import select_group
+
+            self._config = select_group(load_config(self.config_path), self.group)
         return self._config
 
     def data_dir(self, config: Config) -> Path:
@@ -41,11 +45,24 @@ class AppState:
         return ensure_data_dir(data_dir_path(config, paper=config.paper))
 
 
-def state(ctx: typer.Context) -> AppState:
+def state(ctx: typer.Context, *, group: str | None = None) -> AppState:
+    """The command's shared state; ``group`` (a command's ``--group``) narrows its config to that group."""
     root = ctx.find_root()
     if not isinstance(root.obj, AppState):
         root.obj = AppState()
+    if group is not None:
+        from hedgectl.config.groups import valid_group_name
+        from hedgectl.errors import UsageError
+
+        if not valid_group_name(group):
+            raise UsageError(f"--group takes a group name (letters, digits, '-', '_'), got {group!r}")
+        root.obj.group = group
+        root.obj._config = None
     return root.obj
+
+
+GROUP_OPTION = typer.Option(None, "--group", metavar="NAME", help="The hedge group ([groups.NAME]; without "
+                            "[groups]: 'default', the [hedge] table).")
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:

@@ -8,7 +8,7 @@ import sys
 import typer
 
 from hedgectl.cli.paper import PAPER_OPTION, SEED_OPTION, command_env
-from hedgectl.cli.state import run, state
+from hedgectl.cli.state import GROUP_OPTION, run, state
 from hedgectl.errors import ExitCode, UsageError
 
 app = typer.Typer(help="Heartbeats, the collector they go to, and a live board of it.", no_args_is_help=True)
@@ -56,13 +56,14 @@ def push(
     paper: bool = PAPER_OPTION,
     seed: int | None = SEED_OPTION,
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
+    group: str | None = GROUP_OPTION,
 ) -> None:
     """Post one heartbeat per role (BP, L1, L2) from live venue reads, then exit (for cron)."""
     from hedgectl.telemetry.heartbeat import push_once
     from hedgectl.telemetry.readings import read_roles
     from hedgectl.telemetry.settings import settings_from_config
 
-    app_state = state(ctx)
+    app_state = state(ctx, group=group)
     terminal = app_state.terminal(json_mode=json_output)
     with command_env(app_state, paper=paper, seed=seed) as env:
         try:

@@ -27,7 +27,10 @@ from hedgectl.config.model import (
     MinOrderConfig,
     TelegramConfig,
     TelemetryConfig,
+    account_identity,
+    parse_summary_time,
 )
+from hedgectl.config.groups import GROUP_ONLY_KEYS, parse_groups
 from hedgectl.config.schema import Problems, check_keys, join, read
 from hedgectl.config.secrets import Secret, read_key_file, warn_if_exposed
 from hedgectl.errors import ConfigError
@@ -35,7 +38,7 @@ from hedgectl.registry import COMMON_CONNECTOR_KEYS, REQUIRED, ROLES, VENUES, en
 
 logger = logging.getLogger(__name__)
 
-SECTIONS = ("general", "connectors", "hedge", "loop", "telemetry", "telegram", "min_order")
+SECTIONS = ("general", "connectors", "hedge", "groups", "loop", "telemetry", "telegram", "min_order")
 HEDGE_KEYS = (
     "roles",
     "symbols",
@@ -233,10 +236,13 @@ def parse_config(document: dict[str, Any], *, path: Path | None, env: Mapping[st
 
     # roles are checked against the connectors only when the file has a [hedge] table: a config for reading
     # positions alone need not name its connectors after the hedge's default roles
+    # with [groups], [hedge] only holds what the groups share: each group's roles are checked instead
     hedge_table = _table(document, "hedge", problems)
-    hedge = _parse_hedge(hedge_table, connectors if "hedge" in document else {}, problems)
+    checked = "hedge" in document and "groups" not in document
+    hedge = _parse_hedge(hedge_table, connectors if checked else {}, problems)
     loop = _parse_loop(_table(document, "loop", problems), problems, base_dir)
     telemetry, telemetry_missing = _parse_telemetry(_table(document, "telemetry", problems), problems, env, base_dir)
+    groups = parse_groups(document, hedge_table, connectors, telemetry, problems, _parse_hedge)
     telegram, telegram_missing = _parse_telegram(_table(document, "telegram", problems), problems, env, base_dir)
     missing += telemetry_missing + telegram_missing
 
@@ -255,6 +261,7 @@ def parse_config(document: dict[str, Any], *, path: Path | None, env: Mapping[st
         telemetry=telemetry,
         telegram=telegram,
         min_order=min_order,
+        groups=groups,
     )
     return LoadResult(config, problems.items, missing)
 
@@ -342,10 +349,10 @@ def _read_key_file_option(
         return key_file, {}
 
 
-def _parse_hedge(table: dict[str, Any], connectors: dict[str, ConnectorConfig], problems: Problems) -> HedgeConfig:
-    where = "hedge"
+def _parse_hedge(table: dict[str, Any], connectors: dict[str, ConnectorConfig], problems: Problems,
+                 where: str = "hedge") -> HedgeConfig:
     defaults = HedgeConfig()
-    check_keys(table, HEDGE_KEYS, where, problems)
+    check_keys(table, HEDGE_KEYS + (GROUP_ONLY_KEYS if where != "hedge" else ()), where, problems)
 
     def get(key: str, kind: str, **kw: Any) -> Any:
         return read(table, key, kind, where, problems, default=getattr(defaults, key), **kw)
@@ -392,7 +399,7 @@ def _parse_hedge(table: dict[str, Any], connectors: dict[str, ConnectorConfig], 
         if value < 0 or value > 20:
             problems.add(join(where, f"retries.{venue}"), "must be between 0 and 20")
     if connectors:
-        _check_roles(hedge, connectors, problems)
+        _check_roles(hedge, connectors, problems, where)
     return hedge
 
 
@@ -425,33 +432,22 @@ def _parse_loop(table: dict[str, Any], problems: Problems, base_dir: Path) -> Lo
     return loop
 
 
-def _check_roles(hedge: HedgeConfig, connectors: dict[str, ConnectorConfig], problems: Problems) -> None:
+def _check_roles(hedge: HedgeConfig, connectors: dict[str, ConnectorConfig], problems: Problems,
+                 table: str = "hedge") -> None:
     seen_accounts: dict[tuple, str] = {}
     for role, name in hedge.roles.items():
-        where = f"hedge.roles.{role}"
+        where = f"{table}.roles.{role}"
         connector = connectors.get(name)
         if connector is None:
             problems.add(where, f"names connector '{name}', which is not configured")
             continue
         if connector.venue not in hedge.symbols:
-            problems.add("hedge.symbols", f"no symbol for venue '{connector.venue}' (used by role {role})")
+            problems.add(f"{table}.symbols", f"no symbol for venue '{connector.venue}' (used by role {role})")
         account = account_identity(connector)
         if account in seen_accounts:
             problems.add(where, f"uses the same account as role {seen_accounts[account]}; each role needs its own")
         else:
             seen_accounts[account] = role
-
-
-def account_identity(connector: ConnectorConfig) -> tuple:
-    """What tells this connector's venue account from another's: the venue, its URL and the venue's account fields."""
-    fields = VENUES[connector.venue].account_fields
-    values = []
-    for name in fields:
-        if name in connector.secrets:
-            values.append(connector.secrets[name].reveal())
-        else:
-            values.append(connector.options.get(name))
-    return (connector.venue, connector.base_url, *values)
 
 
 def _parse_telemetry(
@@ -496,7 +492,14 @@ def _parse_telegram(
     table: dict[str, Any], problems: Problems, env: Mapping[str, str], base_dir: Path
 ) -> tuple[TelegramConfig, list[str]]:
     where = "telegram"
-    check_keys(table, ("enabled", "base_url", "key_file"), where, problems)
+    check_keys(table, ("enabled", "base_url", "key_file", "daily_summary"), where, problems)
+    daily_summary = read(table, "daily_summary", "str", where, problems, default=None)
+    if daily_summary is not None:
+        try:
+            parse_summary_time(daily_summary)
+        except ValueError as exc:
+            problems.add(join(where, "daily_summary"), str(exc))
+            daily_summary = None
     enabled = read(table, "enabled", "bool", where, problems, default=False)
     base_url = read(table, "base_url", "url", where, problems, default="https://api.telegram.org")
     key_file, file_values = _read_key_file_option(table, where, problems, base_dir)
@@ -513,5 +516,6 @@ def _parse_telegram(
         bot_token=Secret(token_value, source=f"${TELEGRAM_TOKEN_ENV}" if env.get(TELEGRAM_TOKEN_ENV) else str(key_file))
         if token_value else None,
         chat_id=chat_id,
+        daily_summary=daily_summary,
     )
     return telegram, missing

@@ -5,13 +5,15 @@ Built by ``hedgectl.config.loader`` from TOML plus environment, or by ``paper_co
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from datetime import UTC, time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from hedgectl.config.secrets import Secret
-from hedgectl.registry import DEFAULT_ROLE_CONNECTORS, default_retries, default_slippages, default_symbols
+from hedgectl.registry import DEFAULT_ROLE_CONNECTORS, VENUES, default_retries, default_slippages, default_symbols
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,18 @@ class ConnectorConfig:
     read_retries: int = 3
     #: names of secrets the connector needs that were not found, with where they may come from
     missing_secrets: tuple[str, ...] = ()
+
+
+def account_identity(connector: ConnectorConfig) -> tuple:
+    """What tells this connector's venue account from another's: the venue, its URL and the venue's account fields."""
+    fields = VENUES[connector.venue].account_fields
+    values = []
+    for name in fields:
+        if name in connector.secrets:
+            values.append(connector.secrets[name].reveal())
+        else:
+            values.append(connector.options.get(name))
+    return (connector.venue, connector.base_url, *values)
 
 
 @dataclass(frozen=True)
@@ -57,8 +71,9 @@ class HedgeConfig:
         return self.symbols[venue]
 
 
-#: The shortest pause between two cycles of a loop: a cycle counts the venues' fills from one second before it
-#: starts (for clock skew), so a closer start would count the previous cycle's last fills as its own.
+#: The shortest pause between two cycles of a loop. A cycle reads the venues' fills from one second before it starts
+#: (for clock skew); its trades count only when they are its own orders', but a liquidation or deleveraging carries
+#: no order of ours and counts by time alone, so a closer start could count the previous cycle's last one twice.
 MIN_PAUSE_SECS = 2.0
 
 
@@ -84,12 +99,25 @@ class TelemetryConfig:
     token: Secret | None = field(default=None, repr=False)
 
 
+_HH_MM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+
+
+def parse_summary_time(raw: str) -> time:
+    """``[telegram] daily_summary``: ``HH:MM`` (UTC, 24 h) as a time; ValueError otherwise."""
+    match = _HH_MM.match(raw.strip())
+    if match is None:
+        raise ValueError(f"expected HH:MM (UTC, 00:00 to 23:59), got {raw!r}")
+    return time(int(match.group(1)), int(match.group(2)), tzinfo=UTC)
+
+
 @dataclass(frozen=True)
 class TelegramConfig:
     enabled: bool = False
     base_url: str = "https://api.telegram.org"
     bot_token: Secret | None = field(default=None, repr=False)
     chat_id: str | None = None
+    #: "HH:MM" (UTC): when a running loop sends the day's figures (``history --stats``); None: never
+    daily_summary: str | None = None
 
 
 @dataclass(frozen=True)
@@ -116,6 +144,10 @@ class Config:
     telegram: TelegramConfig = field(default_factory=TelegramConfig)
     min_order: MinOrderConfig = field(default_factory=MinOrderConfig)
     paper: bool = False
+    #: the [groups.NAME] tables (``hedgectl.config.groups.GroupConfig`` by name); empty: one group, ``default``
+    groups: dict[str, Any] = field(default_factory=dict)
+    #: the group this config was narrowed to (``select_group``), None when none was chosen
+    group: str | None = None
 
     def connector(self, name: str) -> ConnectorConfig:
         from hedgectl.errors import UsageError

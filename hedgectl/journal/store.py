@@ -21,6 +21,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hedgectl.config.groups import DEFAULT_GROUP
 from hedgectl.decimals import plain
 from hedgectl.errors import JournalUnavailable, OrderStateError
 from hedgectl.model.orders import (
@@ -42,8 +43,12 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-def journal_path(data_dir: Path) -> Path:
-    return data_dir / "journal.sqlite3"
+def journal_path(data_dir: Path, group: str | None = None) -> Path:
+    """A hedge group's journal: each group keeps its own, so its status and history never show another group's
+    cycles; the default group's keeps its historic name."""
+    if group in (None, DEFAULT_GROUP):
+        return data_dir / "journal.sqlite3"
+    return data_dir / f"journal-{group}.sqlite3"
 
 
 def _companion(path: Path, suffix: str) -> Path:

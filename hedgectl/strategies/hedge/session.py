@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from hedgectl import locks
+from hedgectl.config.groups import scoped_name
 from hedgectl.connectors.factory import ConnectorSet
 from hedgectl.errors import Aborted, CycleAborted, ExitCode, HedgectlError, Interrupted, LockHeld
 from hedgectl.journal import CycleRecord, Journal, journal_path
@@ -24,6 +25,7 @@ from hedgectl.strategies.hedge.cycle import HedgeCycle, HedgeResult, legs_from_c
 from hedgectl.strategies.hedge.loop import HedgeLoop, LoopReport, LoopSettings, loop_lock_key
 from hedgectl.strategies.hedge.recovery import AbandonReport, RecoveryReport, abandon_cycle, recover_all
 from hedgectl.strategies.hedge.status import CycleStatus
+from hedgectl.strategies.hedge.venue_slots import take_venue_slots
 
 if TYPE_CHECKING:
     from hedgectl.config.model import Config, HedgeConfig
@@ -115,7 +117,7 @@ def start_heartbeats(config: Config, params: HedgeConfig, status: CycleStatus) -
     return start_heartbeat_task(settings_from_config(config.telemetry), source)
 
 
-async def _stop_heartbeats(heartbeat: asyncio.Task | None) -> None:
+async def _cancel_task(heartbeat: asyncio.Task | None) -> None:
     if heartbeat is not None:
         heartbeat.cancel()
         await asyncio.gather(heartbeat, return_exceptions=True)
@@ -124,11 +126,12 @@ async def _stop_heartbeats(heartbeat: asyncio.Task | None) -> None:
 class HedgeSession:
     """The journal, connectors and notifier one command's cycles share; ``close`` releases them all."""
 
-    def __init__(self, config: Config, params: HedgeConfig, data_dir: Path, *, notify: bool = True):
+    def __init__(self, config: Config, params: HedgeConfig, data_dir: Path, *, notify: bool = True,
+                 group: str | None = None):
         self.config = config
         self.params = params
         self.data_dir = data_dir
-        self.journal = Journal(journal_path(data_dir))
+        self.journal = Journal(journal_path(data_dir, group))
         self.connectors = ConnectorSet(config, data_dir=data_dir)
         self.notifier = notifier_from_config(config, params) if notify else None
         self._built: dict[str, Any] | None = None
@@ -155,7 +158,7 @@ async def run_cycle(config: Config, params: HedgeConfig, data_dir: Path, display
                     signals: StopSignals, dry_run: bool = False) -> HedgeResult:
     """One hedge cycle as ``hedge run`` runs it, under the command's ``signals``; a dry run only plans (its result
     is not passed to ``display.finished``)."""
-    session = HedgeSession(config, params, data_dir, notify=not dry_run)
+    session = HedgeSession(config, params, data_dir, notify=not dry_run, group=scoped_name(config))
     heartbeat = None
     cycle = None
     # until the cycle runs, nothing can be traded: a signal stops the command at once
@@ -178,7 +181,7 @@ async def run_cycle(config: Config, params: HedgeConfig, data_dir: Path, display
         raise aborted(session.journal, cycle) from None
     finally:
         signals.detach()
-        await _stop_heartbeats(heartbeat)
+        await _cancel_task(heartbeat)
         await session.close()
 
 
@@ -186,34 +189,43 @@ async def run_loop(config: Config, params: HedgeConfig, data_dir: Path, settings
                    display: CycleDisplay, *, signals: StopSignals) -> LoopReport:
     """Run the loop's cycles, each as ``hedge run`` runs one (fresh cycle, same preflight and locks), over one set
     of connectors, with the loop's lock on ``data_dir`` held throughout."""
-    session = HedgeSession(config, params, data_dir)
+    session = HedgeSession(config, params, data_dir, group=settings.group)
     current: dict[str, HedgeCycle | None] = {"cycle": None}
     lock = None
+    heartbeat = None
+    summaries = None
     # until a cycle runs, nothing can be traded: a signal stops the command at once
     signals.attach(asyncio.current_task())
     try:
         try:
             lock = locks.acquire(data_dir, loop_lock_key(settings.group), purpose="hedge loop")
         except LockHeld as exc:
-            raise LockHeld(f"a hedge loop already runs on {data_dir} ({exc}); 'hedgectl hedge stop' ends it") from None
+            which = "" if settings.group is None else f" for group '{settings.group}'"
+            stop = "'hedgectl hedge stop" + ("'" if settings.group is None else f" --group {settings.group}'")
+            raise LockHeld(f"a hedge loop already runs{which} on {data_dir} ({exc}); {stop} ends it") from None
         await session.start_connectors()
         signals.detach()
+        names = sorted(set(params.roles.values()))
+        venues = sorted({f"{config.connector(name).venue} {config.connector(name).base_url}" for name in names})
 
         async def one_cycle(number: int) -> HedgeResult:
+            nonlocal heartbeat
+            # another loop of this machine (a fleet's other group) may be opening a cycle on the same venue
+            await take_venue_slots(data_dir, venues)
             cycle = session.cycle(on_event=display.cycle_event)
             current["cycle"] = cycle
-            heartbeat = start_heartbeats(config, params, cycle.status)
+            if heartbeat is None:
+                heartbeat = _loop_heartbeats(config, params, current)
             try:
                 with display.watching(cycle.status):
                     result = await run_strategy(cycle, signals=signals)
             except Exception as exc:
                 raise_if_unresolved(session.journal, cycle.cycle_id, exc)
                 raise
-            finally:
-                await _stop_heartbeats(heartbeat)
             display.finished(result, number)
             return result
 
+        summaries = _daily_summaries(config, session.notifier, data_dir, settings.group)
         report = await HedgeLoop(settings, one_cycle, signals=signals, on_event=display.loop_event).run()
         if session.notifier is not None:
             await _notify_stop(session.notifier, report)
@@ -222,9 +234,40 @@ async def run_loop(config: Config, params: HedgeConfig, data_dir: Path, settings
         raise aborted(session.journal, current["cycle"]) from None
     finally:
         signals.detach()
+        await _cancel_task(summaries)
+        await _cancel_task(heartbeat)
         if lock is not None:
             lock.release()
         await session.close()
+
+
+def _loop_heartbeats(config: Config, params: HedgeConfig, current: dict[str, HedgeCycle | None]):
+    """One heartbeat task for the whole loop (when telemetry is enabled): it goes on through the pauses between
+    cycles, reporting what the last cycle read at its end, so the collector never sees a running loop go quiet."""
+    if not config.telemetry.enabled:
+        return None
+    from hedgectl.telemetry.heartbeat import start_heartbeat_task
+    from hedgectl.telemetry.readings import readings_from_status
+    from hedgectl.telemetry.settings import settings_from_config
+
+    async def source():
+        cycle = current["cycle"]
+        assert cycle is not None  # the task starts with the first cycle
+        return readings_from_status(cycle.status, params)
+
+    return start_heartbeat_task(settings_from_config(config.telemetry), source)
+
+
+def _daily_summaries(config: Config, notifier: HedgeTelegramNotifier | None, data_dir: Path,
+                     group: str | None) -> asyncio.Future | None:
+    """The task that sends the group's daily Telegram summary at ``[telegram] daily_summary``, or None."""
+    if notifier is None or not config.telegram.daily_summary:
+        return None
+    from hedgectl.notify.daily import parse_summary_time, run_daily_summaries
+
+    at = parse_summary_time(config.telegram.daily_summary)
+    return asyncio.ensure_future(run_daily_summaries(
+        notifier.notifier, at, [(group, journal_path(data_dir, group))], data_dir))
 
 
 async def _notify_stop(notifier: HedgeTelegramNotifier, report: LoopReport) -> None:
