@@ -13,9 +13,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from hedgectl.config.model import ROLES, Config, ConnectorConfig, HedgeConfig, TelemetryConfig
+from hedgectl.config.model import Config, ConnectorConfig, HedgeConfig, TelemetryConfig
 from hedgectl.config.schema import Problems, check_keys, join, read
 from hedgectl.errors import UsageError
+from hedgectl.registry import ROLES
 
 #: The one group of a config without [groups]: its [hedge] table.
 DEFAULT_GROUP = "default"
