@@ -27,6 +27,7 @@ from hedgectl.rehearsal.plan import BRIDGE_CHOICES, BRIDGE_VENUES, CyclePlan, Sc
 from hedgectl.rehearsal.report import ChaosReport, CycleReport
 from hedgectl.rehearsal.signals import SIGNALLED_EXIT_CODES, SignalSender, ignore_without_passing_on
 from hedgectl.sim.exchange import Exchange
+from hedgectl.strategies.hedge.session import ENDED_BEFORE_ABORT
 
 if TYPE_CHECKING:
     from hedgectl.sim.runner import ThreadedPaperVenues
@@ -418,9 +419,15 @@ class ChaosRunner:
         if report.killed:
             report.outcome = "killed"
             return None
+        stderr = (cycle_dir / "hedge-run.stderr").read_text(errors="replace").strip() if summary is None else ""
         if summary is None and sender is not None and sender.sent and process.returncode in (4, 130):
             report.outcome = "aborted by signal" if process.returncode == 4 else "interrupted"
-            report.reason = (cycle_dir / "hedge-run.stderr").read_text(errors="replace").strip()[-300:]
+            report.reason = stderr[-300:]
+        elif summary is None and sender is not None and sender.sent and ENDED_BEFORE_ABORT in stderr:
+            # the second signal came after the cycle had resolved: the exit code is its outcome's, and no summary
+            # is printed; the end state is judged from the venues like any other
+            report.outcome = "ended before the second signal"
+            report.reason = stderr[-300:]
         elif summary is None:
             # no summary: refused before trading (a venue error in the preflight), or a crash once trading started
             report.outcome = "crashed" if schedule.trading else "refused"

@@ -38,6 +38,8 @@ logger = logging.getLogger(__name__)
 _OUTCOME_EXIT = {"completed": ExitCode.OK, "emergency_exit": ExitCode.SAFETY_EXIT, "aborted": ExitCode.FAILURE}
 #: How long the loop's last notification may take: the loop's end stands whether or not it gets out.
 _STOP_NOTICE_SECS = 20
+#: What the error of a cycle that had resolved before a second signal says (the rehearsal recognises it).
+ENDED_BEFORE_ABORT = "when a second signal came; nothing is open"
 
 
 class CycleDisplay(Protocol):
@@ -76,7 +78,7 @@ def aborted(journal: Journal, cycle: HedgeCycle | None) -> HedgectlError:
             "run 'hedgectl hedge recover'"
         )
     return EndedBeforeAbort(
-        f"cycle {cycle.cycle_id} had ended ({record.outcome}) when a second signal came; nothing is open",
+        f"cycle {cycle.cycle_id} had ended ({record.outcome}) {ENDED_BEFORE_ABORT}",
         _OUTCOME_EXIT.get(record.outcome or "", ExitCode.FAILURE),
     )
 
