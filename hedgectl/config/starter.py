@@ -193,6 +193,7 @@ def paper_document(accounts: dict[str, Any]) -> tuple[dict[str, Any], dict[str, 
             document["connectors"][name] = {
                 "venue": "lighter",
                 "base_url": lighter["url"],
+                **({"ws_url": lighter["ws_url"]} if lighter.get("ws_url") else {}),
                 "account_index": account["account_index"],
                 "api_key_index": account["api_key_index"],
             }

@@ -248,3 +248,86 @@ def _parse(data: Any) -> dict[str, Any] | None:
     except (ValueError, RecursionError):
         return None
     return frame if isinstance(frame, dict) else None
+
+
+class PushSlot:
+    """What the stream pushed about one order in flight: the furthest report, and an event that wakes the order's
+    confirmation (also set by a reconciliation, so that it reads by REST at once)."""
+
+    def __init__(self, symbol: str, side: Any) -> None:
+        self.symbol = symbol
+        self.side = side
+        self.report: Any = None
+        self.arrived = asyncio.Event()
+
+    def offer(self, report: Any) -> bool:
+        """Keep ``report`` unless it says less than the one kept (a duplicate or a stale, out-of-order frame)."""
+        if report.symbol != self.symbol or report.side != self.side:
+            return False
+        kept = self.report
+        if kept is not None and (report.filled_size < kept.filled_size
+                                 or (report.filled_size == kept.filled_size and (kept.done or not report.done))):
+            return False
+        self.report = report
+        self.arrived.set()
+        return True
+
+    def take(self) -> Any:
+        """The report pushed since the last take (None when none), and re-arm the event."""
+        report, self.report = self.report, None
+        self.arrived.clear()
+        return report
+
+
+class PushedReports:
+    """The orders in flight that a stream's reports can confirm, by client order index."""
+
+    def __init__(self) -> None:
+        self._slots: dict[int, PushSlot] = {}
+
+    def register(self, client_order_index: int, symbol: str, side: Any) -> PushSlot:
+        """The slot of the order with this client index (made on first use)."""
+        slot = self._slots.get(client_order_index)
+        if slot is None:
+            slot = self._slots[client_order_index] = PushSlot(symbol, side)
+        return slot
+
+    def release(self, client_order_index: int) -> None:
+        self._slots.pop(client_order_index, None)
+
+    def offer(self, report: Any) -> bool:
+        """Hand a pushed report to the order it names; False when no order in flight has that client index."""
+        slot = self._slots.get(report.client_order_index) if report.client_order_index is not None else None
+        return slot.offer(report) if slot is not None else False
+
+    def wake_all(self) -> None:
+        for slot in self._slots.values():
+            slot.arrived.set()
+
+    @staticmethod
+    async def pause(slot: PushSlot, seconds: float, clock: Clock) -> None:
+        """Wait ``seconds``, or less when a report is pushed (or a reconciliation asks for a REST read now)."""
+        await clock.wait(slot.arrived, seconds)
+
+    @staticmethod
+    async def race(slot: PushSlot, read: Awaitable[Any], *, streaming: bool) -> Any:
+        """The REST ``read``'s result; None when, the stream being up, a pushed report came first (the read is then
+        abandoned: whichever of the two comes first confirms)."""
+        if not streaming:
+            return await read
+        reading = asyncio.ensure_future(read)
+        pushed = asyncio.ensure_future(slot.arrived.wait())
+        try:
+            await asyncio.wait({reading, pushed}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            pushed.cancel()
+        if reading.done():
+            return reading.result()
+        if slot.report is None:
+            # woken by a reconciliation, not by a report: the REST read is what it asked for
+            slot.arrived.clear()
+            return await reading
+        reading.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await reading
+        return None

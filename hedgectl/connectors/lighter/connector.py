@@ -72,6 +72,7 @@ from hedgectl.connectors.lighter.wire import (
     tx_outcome,
 )
 from hedgectl.connectors.marks import Baseline, PositionMarks, moved_since
+from hedgectl.connectors.stream import PushedReports
 from hedgectl.connectors.tasks import collect_task
 from hedgectl.decimals import ROUND_DOWN, ROUND_FLOOR, ZERO, plain, step_of_decimals
 from hedgectl.errors import (
@@ -83,6 +84,7 @@ from hedgectl.errors import (
     InvalidOrder,
     NonceMismatch,
     OrderNotFound,
+    OrderStateError,
     RateLimited,
     VenueError,
     VenueProtocolError,
@@ -105,6 +107,7 @@ from hedgectl.execution.orders import (
 if TYPE_CHECKING:
     from hedgectl.config.model import ConnectorConfig
     from hedgectl.connectors.lighter.signer import LighterSigner, SendResult, SignedTx
+    from hedgectl.connectors.lighter.stream import LighterAccountStream
 
 logger = logging.getLogger(__name__)
 
@@ -230,6 +233,11 @@ class LighterConnector(Connector):
         self._tasks: set[asyncio.Task] = set()
         #: client order index -> (the plan's wire fields, the signed transaction, when it was signed)
         self._presigned: dict[int, tuple[tuple, SignedTx, float]] = {}
+        self.ws_url = options.get("ws_url") or _default_ws_url(self.base_url)
+        self.streams_enabled = options.get("streams", True) is not False
+        self.stream: LighterAccountStream | None = None
+        #: the orders in flight the account stream can confirm (whichever of push and REST read comes first)
+        self.pushed_reports = PushedReports()
 
     def __repr__(self) -> str:
         return f"LighterConnector({self.name!r}, account={self.account_index}, api_key={self.api_key_index})"
@@ -250,6 +258,9 @@ class LighterConnector(Connector):
     # --- lifecycle -------------------------------------------------------------------------------------------
 
     async def close(self) -> None:
+        stream, self.stream = self.stream, None
+        if stream is not None:
+            await stream.close()
         tasks, self._tasks = list(self._tasks), set()
         for task in tasks:
             task.cancel()
@@ -302,7 +313,40 @@ class LighterConnector(Connector):
             # on the order path
             self._nonce.next_nonce = await signer.fetch_next_nonce(timeout=self.timeout)
         await self.top_of_book(symbol)
+        self.open_stream()
         return rules
+
+    # --- account stream: an accelerator beside the REST reads, never the only truth -----------------------------
+
+    def open_stream(self) -> None:
+        """Start the account stream (unless disabled); it connects, reconciles and is trusted in the background."""
+        if not self.streams_enabled or self.stream is not None:
+            return
+        from hedgectl.connectors.lighter.stream import LighterAccountStream
+
+        self.stream = LighterAccountStream(self, self.ws_url, auth_token=self._stream_auth_token, clock=self.clock)
+        self.stream.start()
+
+    @property
+    def streaming(self) -> bool:
+        return self.stream is not None and self.stream.up
+
+    async def _stream_auth_token(self) -> str:
+        signer = await self._ensure_signer()
+        return signer.auth_token()
+
+    def known_markets(self) -> dict[str, LighterMarket]:
+        return dict(self._markets)
+
+    def pushed_order(self, order: dict[str, Any]) -> bool:
+        """Read an order the stream pushed into the report the REST read makes, for the order in flight it names."""
+        try:
+            report = self._report(order)
+        except (VenueError, ValueError, TypeError, ArithmeticError):
+            return False
+        if not ZERO <= report.filled_size <= report.size:
+            return False
+        return self.pushed_reports.offer(report)
 
     async def check(self) -> None:
         """The account exists, the venue knows our api key, and an authenticated read is accepted."""
@@ -792,14 +836,19 @@ class LighterConnector(Connector):
 
     async def _work(self, tracker: OrderTracker, plan: _OrderPlan) -> None:
         """The order's task: send (owning the nonce), resolve a lost answer, then confirm from the venue."""
+        intent = plan.intent
+        self.pushed_reports.register(intent.client_order_index, intent.symbol, intent.side)
         try:
             accepted = await self._send_order(tracker, plan)
         finally:
             plan.settled.set()
+        if not accepted:
+            self.pushed_reports.release(intent.client_order_index)
         if accepted:
             try:
                 await self._confirm(tracker, plan)
             finally:
+                self.pushed_reports.release(intent.client_order_index)
                 self._persist_nonce()
                 if plan.order_type == ORDER_TYPE_MARKET and tracker.snapshot().filled_size < plan.intent.size:
                     # the bound came from a book the price may have left (slippage, no liquidity): the next
@@ -1048,13 +1097,17 @@ class LighterConnector(Connector):
             delays[0] = first
         step = 0
         last_error: VenueError | None = None
+        slot = self.pushed_reports.register(intent.client_order_index, intent.symbol, intent.side)
         while not tracker.snapshot().is_final:
             delay = delays[step] if step < len(delays) else (delays[-1] if is_market else LIMIT_POLL_SECS)
             step += 1
             if delay:
-                await self.clock.sleep(delay)
+                await self.pushed_reports.pause(slot, delay, self.clock)
+            if self._apply_pushed(tracker, slot):
+                continue
             try:
-                report = await self._confirming_report(plan)
+                report = await self.pushed_reports.race(slot, self._confirming_report(plan), streaming=self.streaming)
+                self._apply_pushed(tracker, slot)
             except (VenueUnavailable, RateLimited, VenueProtocolError) as exc:
                 last_error = exc
                 report = None
@@ -1133,6 +1186,18 @@ class LighterConnector(Connector):
             status="filled" if filled >= plan.intent.size else "canceled", average_price=quote / filled,
             reduce_only=plan.intent.reduce_only,
         )
+
+    def _apply_pushed(self, tracker: OrderTracker, slot: Any) -> bool:
+        """Apply the report the stream pushed, if any; whether the order is now final."""
+        report = slot.take()
+        if report is None:
+            return False
+        try:
+            self._apply_report(tracker, report)
+        except OrderStateError as exc:
+            # a pushed report that contradicts what the venue already said is left to the REST reads
+            logger.info("%s: pushed report of order %s not applied: %s", self.name, report.client_order_index, exc)
+        return tracker.snapshot().is_final
 
     def _apply_report(self, tracker: OrderTracker, report: OrderReport) -> None:
         intent = tracker.intent
@@ -1301,6 +1366,12 @@ def _first_delay(predicted_execution_ms: int | None, round_trip_ms: float | None
         seconds = predicted_execution_ms / 1000
     seconds -= (round_trip_ms or 0) / 2000
     return min(max(seconds, 0.0), FIRST_CONFIRM_MAX_DELAY)
+
+
+def _default_ws_url(base_url: str) -> str:
+    """The account stream beside the REST API: ``https://host`` serves ``wss://host/stream``."""
+    scheme, rest = base_url.split("://", 1) if "://" in base_url else ("https", base_url)
+    return f"{'wss' if scheme == 'https' else 'ws'}://{rest.rstrip('/')}/stream"
 
 
 def _seconds(timestamp: Any) -> float:
