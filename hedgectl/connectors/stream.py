@@ -148,7 +148,8 @@ class AccountStream:
                 self._went_down(reason)
                 if self.clock.monotonic() - started >= HEALTHY_SECS:
                     delay = BACKOFF_FIRST_SECS
-                await self.clock.sleep(delay * (1 + 0.25 * self._rng.random()))
+                # pacing of the wire, not a window: real time, also under a simulated clock
+                await asyncio.sleep(delay * (1 + 0.25 * self._rng.random()))
                 delay = min(delay * BACKOFF_FACTOR, BACKOFF_MAX_SECS)
 
     def _went_down(self, reason: str) -> None:
@@ -234,7 +235,7 @@ class AccountStream:
     async def _keepalive(self) -> None:
         assert self.keepalive_secs is not None
         while True:
-            await self.clock.sleep(self.keepalive_secs)
+            await asyncio.sleep(self.keepalive_secs)
             frame = self.keepalive_frame()
             if frame is not None:
                 await self.send(frame)
