@@ -182,6 +182,8 @@ class _OrderPlan:
     first_sent_at: float | None = None  # epoch seconds, when the first transaction was signed to be sent
     signed_ahead: bool = False  # the last transaction sent was the one signed ahead
     baseline: Baseline | None = None  # the market's position mark taken for the send
+    #: submit_order has read the send's verdict: a pushed report may end the order only after that
+    handed_over: asyncio.Event = field(default_factory=asyncio.Event)
 
     def wire_fields(self) -> tuple:
         """What the signature covers besides the nonce: two plans with equal fields sign the same transaction."""
@@ -753,7 +755,8 @@ class LighterConnector(Connector):
             await asyncio.wait({settled, task}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             settled.cancel()
-        snapshot = tracker.snapshot()
+            snapshot = tracker.snapshot()
+            plan.handed_over.set()
         if snapshot.state is OrderState.FAILED:
             await asyncio.wait({task})
             raise snapshot.error or InvalidOrder("order refused", venue=VENUE, connector=self.name)
@@ -846,6 +849,7 @@ class LighterConnector(Connector):
             self.pushed_reports.release(intent.client_order_index)
         if accepted:
             try:
+                await plan.handed_over.wait()
                 await self._confirm(tracker, plan)
             finally:
                 self.pushed_reports.release(intent.client_order_index)
