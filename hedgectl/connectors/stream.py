@@ -332,3 +332,14 @@ class PushedReports:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await reading
         return None
+
+
+def without_streams(config: Any) -> Any:
+    """``config`` with every connector's account stream switched off: the REST-only path (``--no-streams``)."""
+    import dataclasses
+
+    connectors = {
+        name: dataclasses.replace(connector, options={**connector.options, "streams": False})
+        for name, connector in config.connectors.items()
+    }
+    return dataclasses.replace(config, connectors=connectors)
