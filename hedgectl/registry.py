@@ -66,6 +66,8 @@ VENUES: dict[str, VenueSpec] = {
         default_base_url="https://api.backpack.exchange",
         options=(
             OptionSpec("window_ms", "int", 5000, minimum=1, maximum=60000, help="X-Window of signed requests"),
+            OptionSpec("ws_url", "ws_url", None, help="account stream URL; default wss://ws.backpack.exchange"),
+            OptionSpec("streams", "bool", True, help="confirm fills by the account stream as well as by REST"),
         ),
         secrets=(
             SecretSpec("api_key", "API_KEY", "base64 Ed25519 public key", secret=False),

@@ -205,6 +205,9 @@ class PaperVenue:
 
         def liquidate(fault: Fault) -> None:
             exchange.liquidate(fault.account)
+            streams = getattr(self, "streams", None)
+            if streams is not None:
+                streams.publish()  # a liquidation is pushed as it happens
 
         def price_move(fault: Fault) -> None:
             self.market.shock(fault.percent, fault.symbol)
