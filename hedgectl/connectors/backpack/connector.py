@@ -19,14 +19,14 @@ import logging
 import time
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from hedgectl.clock import SYSTEM_CLOCK, Clock
 from hedgectl.config.model import ConnectorConfig
 from hedgectl.connectors.backpack import wire
-from hedgectl.connectors.backpack.signing import Signer
+from hedgectl.connectors.backpack.signing import Signer, signing_string
 from hedgectl.connectors.base import (
     Balance,
     Connector,
@@ -45,6 +45,7 @@ from hedgectl.errors import (
     ConfigError,
     InvalidOrder,
     OrderNotFound,
+    OrderStateError,
     RateLimited,
     VenueError,
     VenueProtocolError,
@@ -63,6 +64,9 @@ from hedgectl.execution.orders import (
     TransitionListener,
 )
 from hedgectl.transport import map_transport_errors, possibly_sent, retry_after_secs
+
+if TYPE_CHECKING:
+    from hedgectl.connectors.backpack.stream import BackpackAccountStream
 
 logger = logging.getLogger(__name__)
 
@@ -141,6 +145,9 @@ class BackpackConnector(Connector):
         self._watches: dict[int, _Watch] = {}
         self._tasks: set[asyncio.Task] = set()
         self._marks = PositionMarks()
+        self.ws_url = config.options.get("ws_url") or _default_ws_url(config.base_url)
+        self.streams_enabled = config.options.get("streams", True) is not False
+        self.stream: BackpackAccountStream | None = None
         super().__init__(config, data_dir=data_dir, clock=clock)
 
     def __repr__(self) -> str:
@@ -163,6 +170,9 @@ class BackpackConnector(Connector):
             )
 
     async def close(self) -> None:
+        stream, self.stream = self.stream, None
+        if stream is not None:
+            await stream.close()
         unconfirmed = [w.tracker.intent.client_order_index for w in self._watches.values()]
         if unconfirmed:
             logger.warning("%s: closing while orders %s are still being confirmed", self.name, unconfirmed)
@@ -188,7 +198,49 @@ class BackpackConnector(Connector):
         clock, _ = await asyncio.gather(self.sync_clock(force=True), self._read_marks(), return_exceptions=True)
         if isinstance(clock, BaseException):
             raise clock
+        self.open_stream()
         return rules
+
+    # --- account stream: an accelerator beside the REST reads, never the only truth -----------------------------
+
+    def open_stream(self) -> None:
+        """Start the account stream (unless disabled); it connects, reconciles and is trusted in the background."""
+        if not self.streams_enabled or self.stream is not None:
+            return
+        from hedgectl.connectors.backpack.stream import BackpackAccountStream
+
+        self.stream = BackpackAccountStream(self, self.ws_url, clock=self.clock)
+        self.stream.start()
+
+    @property
+    def streaming(self) -> bool:
+        return self.stream is not None and self.stream.up
+
+    def sign_stream_subscription(self, timestamp_ms: int, window_ms: int) -> list[str]:
+        """The ``signature`` of a private SUBSCRIBE frame: key, signature, timestamp, window (all strings)."""
+        signature = self._signer.sign(signing_string("subscribe", None, timestamp_ms, window_ms))
+        return [self._signer.api_key, signature, str(timestamp_ms), str(window_ms)]
+
+    def pushed_order(self, report: OrderReport, reason: str | None) -> bool:
+        """Apply an order report the stream pushed as a REST read's is applied, and wake the order's confirmation."""
+        watch = self._watches.get(report.client_order_index) if report.client_order_index is not None else None
+        if watch is None:
+            return False
+        intent = watch.tracker.intent
+        if report.symbol != intent.symbol or report.side is not intent.side:
+            return False
+        try:
+            self._fold(watch.tracker, report, reason)
+        except OrderStateError as exc:
+            logger.info("%s: pushed report of order %d not applied: %s", self.name, intent.client_order_index, exc)
+            return False
+        watch.wake.set()
+        return True
+
+    def wake_confirmations(self) -> None:
+        """Every order being confirmed reads by REST now (after the stream reconnected)."""
+        for watch in self._watches.values():
+            watch.wake.set()
 
     async def _read_marks(self) -> None:
         try:
@@ -682,6 +734,15 @@ class BackpackConnector(Connector):
                 self._fold(watch.tracker, wire.order_report(document), wire.expiry_reason(document))
         for watch in self._watches.values():
             watch.wake.set()
+
+
+def _default_ws_url(base_url: str) -> str:
+    """The venue's one stream host beside its REST API; another REST host (a paper venue) serves it at ``/ws``."""
+    scheme, _, rest = base_url.rstrip("/").partition("://")
+    host = rest.split("/", 1)[0]
+    if host == "api.backpack.exchange":
+        return "wss://ws.backpack.exchange"
+    return f"{'wss' if scheme == 'https' else 'ws'}://{host}/ws"
 
 
 def _older_newest_first(rows: list[Any], since_ms: int) -> bool:
