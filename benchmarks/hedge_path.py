@@ -1,7 +1,8 @@
 """The hedge's critical path against paper venues that add a fixed latency to every request.
 
 Naked window: from the moment the BP entry's fill is known to the moment the L1 hedge's fill is confirmed, over the
-protocol minimum (two injected round trips: sending the order and one confirming read). Critical-path overhead:
+protocol minimum: with the account streams, one round trip L (the order reaches the venue after L/2, its fill is
+pushed back in another L/2); without them, two (sending the order and one confirming read). Critical-path overhead:
 from the BP fill known to the L1 order reaching the paper venue (signing, journaling and the HTTP write included;
 timed at the venue, so loopback delivery and the venue's header parsing are in it too).
 """
@@ -16,6 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from hedgectl.config.starter import paper_config
+from hedgectl.connectors.stream import without_streams
 from hedgectl.journal import Journal, journal_path
 from hedgectl.registry import ConnectorSet
 from hedgectl.sim.runner import ThreadedPaperVenues
@@ -28,25 +30,29 @@ SEND_PATH = "/api/v1/sendTx"
 @dataclass
 class HedgePathResult:
     injected_ms: float
+    streams: bool = True
     naked_ms: list[float] = field(default_factory=list)
     critical_ms: list[float] = field(default_factory=list)
 
     @property
     def protocol_minimum_ms(self) -> float:
-        return 2 * self.injected_ms
+        return self.injected_ms if self.streams else 2 * self.injected_ms
 
     def naked_ratios(self) -> list[float]:
         return [value / self.protocol_minimum_ms for value in self.naked_ms]
 
 
-def measure_hedge_path(cycles: int = 30, injected_ms: float = 50.0) -> HedgePathResult:
-    """Run ``cycles`` complete hedge cycles (alternating direction) with ``injected_ms`` on every request."""
+def measure_hedge_path(cycles: int = 30, injected_ms: float = 50.0, *, streams: bool = True) -> HedgePathResult:
+    """Run ``cycles`` complete hedge cycles (alternating direction) with ``injected_ms`` on every request (and half of
+    it on every push), with or without the account streams."""
     logging.getLogger("hedgectl").setLevel(logging.WARNING)
-    result = HedgePathResult(injected_ms=injected_ms)
+    result = HedgePathResult(injected_ms=injected_ms, streams=streams)
     with ThreadedPaperVenues(kinds=("backpack", "lighter"), tick_seconds=0) as venues, \
             tempfile.TemporaryDirectory(prefix="hedgectl-bench-") as temp:
         data_dir = Path(temp)
         config = paper_config(venues.accounts_document(), data_dir=data_dir)
+        if not streams:
+            config = without_streams(config)
         arrivals = venues.call_sync(venues.venues.venue("lighter").record_arrivals)
         for kind in ("backpack", "lighter"):
             venues.arm(kind, "latency", ms=int(injected_ms))
