@@ -3,6 +3,7 @@ with the answers the REST path gives (the L1 hedge filled for exactly what BP fi
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
@@ -34,3 +35,15 @@ def test_a_stream_fault_at_the_hedge_ends_safe_with_the_rest_answers(hedge_run, 
     bp_entry = run.orders("BP", "entry")[0]
     l1 = run.orders("L1", "hedge")[0]
     assert l1.state is OrderState.FILLED and l1.filled_size == bp_entry.filled_size
+
+
+def test_a_liquidation_is_read_when_it_is_pushed_not_at_the_next_poll(hedge_run):
+    # the poll comes every 600 s, beyond the test timeout: only the push can start the emergency exit in time
+    def liquidate_after_the_first_poll(venues: Any) -> None:
+        threading.Timer(0.5, lambda: venues.arm("lighter", "liquidate", account="lighter2")).start()
+
+    run = hedge_run(at_phase={"monitor": liquidate_after_the_first_poll}, poll_interval_secs=600,
+                    monitor_timeout_secs=900)
+    assert run.result.outcome is Outcome.EMERGENCY_EXIT
+    assert "L2" in run.result.reason and "liquidated" in run.result.reason
+    assert run.all_flat()

@@ -801,9 +801,30 @@ class HedgeCycle:
                         self._enter(Phase.REBALANCE, reason=f"net exposure {plain(net)}")
                         await self._rebalance(plan)
                         self._enter(Phase.MONITOR)
-                await self._stopped_within(max(0.0, min(self.params.poll_interval_secs, deadline - self.clock.now())))
+                await self._stopped_or_pushed_within(
+                    max(0.0, min(self.params.poll_interval_secs, deadline - self.clock.now())))
         finally:
             self.status.countdown_until = None
+
+    async def _stopped_or_pushed_within(self, seconds: float) -> bool:
+        """Wait up to ``seconds`` for the operator's stop, or less when a leg's account stream pushes a change: a
+        liquidation is then read (by REST) at once, and the poll stays the watchdog. True when the stop came."""
+        streams = [stream for stream in (getattr(leg.connector, "stream", None) for leg in self.legs.values())
+                   if stream is not None]
+        if not streams:
+            return await self._stopped_within(seconds)
+        woken = asyncio.Event()
+        for stream in streams:
+            stream.changed.clear()
+        waiters = [asyncio.ensure_future(event.wait()) for event in [self._stop, *(s.changed for s in streams)]]
+        for waiter in waiters:
+            waiter.add_done_callback(lambda _: woken.set())
+        try:
+            await self.clock.wait(woken, seconds)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+        return self._stop.is_set()
 
     async def _stopped_within(self, seconds: float) -> bool:
         """Wait up to ``seconds`` for the operator's stop; True when it came."""
