@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from hedgectl.clock import SYSTEM_CLOCK, Clock
+from hedgectl.text import visible
 
 logger = logging.getLogger(__name__)
 
@@ -153,6 +154,7 @@ class AccountStream:
                 delay = min(delay * BACKOFF_FACTOR, BACKOFF_MAX_SECS)
 
     def _went_down(self, reason: str) -> None:
+        reason = visible(reason, 200)  # may carry the venue's own words
         was_up = self.state is StreamState.UP
         self.state = StreamState.DOWN
         self._ws = None
