@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from benchmarks import bench_collector
-from benchmarks.hedge_path import measure_hedge_path
+from benchmarks.hedge_path import measure_hedge_path, measure_liquidation_reaction
 from benchmarks.processes import PaperWorld, measure_cold_start, measure_fan_out, measure_memory
 
 HEDGE_CONNECTORS = ["backpack", "lighter1", "lighter2"]
@@ -70,6 +70,12 @@ def collect(cycles: int, runs: int, collector_seconds: float) -> list[tuple[str,
         f"median {statistics.median(ratios):.2f}, p95 {percentile(ratios, 0.95):.2f}"
         f" (median {statistics.median(hedge.naked_ms):.1f} ms; minimum {hedge.protocol_minimum_ms:.0f} ms)",
         "median <= 1.15, p95 <= 1.35",
+    ))
+    reactions = measure_liquidation_reaction(runs=5, injected_ms=50)
+    rows.append((
+        "paper liquidation of L2 -> first emergency order at a venue (L = 50 ms, streams, 5 cycles)",
+        f"median {statistics.median(reactions):.1f} ms, max {max(reactions):.1f} ms (poll interval 5 s)",
+        "<= 1.2 x L/2 + 10 ms = 40 ms",
     ))
     rest = measure_hedge_path(cycles=cycles, injected_ms=50, streams=False)
     rest_ratios = rest.naked_ratios()
