@@ -80,7 +80,7 @@ class LighterAccountStream(AccountStream):
                     continue
                 if isinstance(frame, dict) and frame.get("type") == "connected":
                     break
-        token = await self._auth_token()  # fresh for every connection: a replayed one may have expired
+        token = await self._auth_token()  # asked for at every connection: the signer renews it before it expires
         account = self.connector.account_index
         for channel in CHANNELS:
             await ws.send_str(json.dumps({"type": "subscribe", "channel": f"{channel}/{account}", "auth": token}))
