@@ -19,8 +19,9 @@ DEFAULT_VENUES = {role: kinds[0] for role, kinds in ROLE_VENUES.items()}
 #: Where each paper venue takes orders: request faults may target that path alone.
 ORDER_PATHS = {"backpack": "/api/v1/order", "lighter": "/api/v1/sendTx", "grvt": "/full/v1/create_order"}
 #: The fault kinds a schedule draws from, in a fixed order (a seed's plan depends on it). ``lag`` is drawn only with
-#: ``--lag``, from a stream of its own, so that the plans of the seeds the recorded runs name stay as they were.
-DRAWN_KINDS = tuple(kind for kind in FaultKind if kind is not FaultKind.LAG)
+#: ``--lag``, from a stream of its own, so that the plans of the seeds the recorded runs name stay as they were; the
+#: stream faults likewise are left out here.
+DRAWN_KINDS = tuple(kind for kind in FaultKind if kind is not FaultKind.LAG and not kind.value.startswith("stream_"))
 #: The venues that can play the bridge (BP) role; ``--bridge mixed`` draws one of them per cycle.
 BRIDGE_VENUES = ROLE_VENUES["BP"]
 BRIDGE_CHOICES = BRIDGE_VENUES + ("mixed",)

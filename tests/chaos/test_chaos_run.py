@@ -60,7 +60,9 @@ def test_the_schedules_draw_every_fault_kind():
     from hedgectl.rehearsal.plan import DRAWN_KINDS
 
     drawn = {fault.kind for index in range(60) for fault in plan_cycle(cycle_seed(1, index)).faults}
-    assert drawn == set(DRAWN_KINDS) == set(FaultKind) - {FaultKind.LAG}
+    # stream faults are not drawn: they would change the plan of every recorded seed
+    streams = {kind for kind in FaultKind if kind.value.startswith("stream_")}
+    assert drawn == set(DRAWN_KINDS) == set(FaultKind) - {FaultKind.LAG} - streams
 
 
 def test_an_order_landing_after_its_cycle_was_checked_is_caught_by_the_final_sweep():

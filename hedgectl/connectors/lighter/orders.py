@@ -142,7 +142,8 @@ class LighterOrders:
                 plan.presigned = tx
         tracker.apply(OrderEvent.SUBMIT, info={"api_key_index": self.api_key_index})
         plan.baseline = self._marks.take(intent.symbol)
-        plan.watch = watch = self.confirmations.watch(tracker, listeners=listeners or (), data=plan)
+        plan.watch = watch = self.confirmations.watch(tracker, listeners=listeners or (), data=plan,
+                                                      verdict_read=False)
         task = self.confirmations.spawn(self._work(tracker, plan), name=f"lighter-order-{intent.client_order_index}",
                                         watch=watch, on_done=lambda: self._release_mark(tracker, plan))
         settled = asyncio.ensure_future(plan.settled.wait())
@@ -150,7 +151,9 @@ class LighterOrders:
             await asyncio.wait({settled, task}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             settled.cancel()
-        snapshot = tracker.snapshot()
+            snapshot = tracker.snapshot()
+            # only now may a report pushed meanwhile end the order: the verdict above is the send's own
+            self.confirmations.verdict_read(watch)
         if snapshot.state is OrderState.FAILED:
             await asyncio.wait({task})
             raise snapshot.error or InvalidOrder("order refused", venue=VENUE, connector=self.name)
