@@ -42,6 +42,28 @@ def test_fill_is_confirmed_by_push_while_the_rest_records_still_lag(paper_lighte
     assert paper_lighter.signed_size() == Decimal("0.2")
 
 
+def test_a_push_ends_the_confirmation_while_its_rest_read_is_still_in_flight(paper_lighter: PaperLighter, caplog):
+    async def scenario(connector):
+        await connector.prepare(ETH)
+        await stream_up(connector)
+        # the order's REST read outlasts the test; the push leaves late enough that the read is already out
+        paper_lighter.arm("latency", account="lighter1", ms=LAG_MS, path="/api/v1/accountOrders")
+        paper_lighter.arm("stream_delay", account="lighter1", ms=500, count=10)
+        handle = await connector.submit_market_order(ETH, Side.BUY, Decimal("0.2"))
+        snapshot = await handle.wait_final(60)
+        await asyncio.wait({handle.task}, timeout=60)
+        return snapshot, handle.task.done()
+
+    with caplog.at_level(logging.INFO):
+        snapshot, task_done = paper_lighter.run(scenario)
+    [fault] = [f for f in paper_lighter.state()["faults"] if f["kind"] == "latency"]
+    assert fault["used"] >= 1  # a REST read of the order was held at the venue
+    assert snapshot.state is OrderState.FILLED and snapshot.filled_size == Decimal("0.2")
+    assert task_done
+    # the held read was abandoned at the push, not waited for until it timed out
+    assert not [record for record in caplog.records if "confirming order" in record.getMessage()]
+
+
 def test_without_streams_the_same_lag_leaves_the_fill_unconfirmed(paper_lighter: PaperLighter):
     async def scenario(connector):
         connector.streams_enabled = False
