@@ -73,6 +73,8 @@ VENUES: dict[str, VenueSpec] = {
         default_base_url="https://api.backpack.exchange",
         options=(
             OptionSpec("window_ms", "int", 5000, minimum=1, maximum=60000, help="X-Window of signed requests"),
+            OptionSpec("ws_url", "ws_url", None, help="account stream URL; default wss://ws.backpack.exchange"),
+            OptionSpec("streams", "bool", True, help="confirm fills by the account stream as well as by REST"),
         ),
         secrets=(
             SecretSpec("api_key", "API_KEY", "base64 Ed25519 public key", secret=False),
@@ -91,6 +93,8 @@ VENUES: dict[str, VenueSpec] = {
             OptionSpec("api_key_index", "int", None, minimum=0, maximum=254, help="api key index (or in key file)"),
             OptionSpec("chain_id", "int", None, help="304 mainnet, 300 testnet; default from the URL"),
             OptionSpec("nonce_manager", "choice", "optimistic", choices=("optimistic", "api")),
+            OptionSpec("ws_url", "ws_url", None, help="account stream URL; default: base_url's host at /stream"),
+            OptionSpec("streams", "bool", True, help="confirm fills by the account stream as well as by REST"),
         ),
         secrets=(SecretSpec("private_key", "PRIVATE_KEY", "api private key, 40-byte hex"),),
         default_symbol="ETH",

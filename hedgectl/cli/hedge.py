@@ -119,6 +119,9 @@ def run_hedge(
     stop_file: Path | None = typer.Option(
         None, "--stop-file", help="End the loop after the current cycle when this file exists (for cron)."
     ),
+    no_streams: bool = typer.Option(
+        False, "--no-streams", help="Confirm by REST reads only (no account streams; config: streams = false)."
+    ),
     paper: bool = PAPER_OPTION,
     seed: int | None = SEED_OPTION,
     json_output: bool = JSON_OPTION,
@@ -161,7 +164,12 @@ def run_hedge(
         from hedgectl.config.groups import require_group
 
         require_group(env.config, "say which group trades")
-        params = override(env.config.hedge, **changes)
+        config = env.config
+        if no_streams:
+            from hedgectl.connectors.stream import without_streams
+
+            config = without_streams(config)
+        params = override(config.hedge, **changes)
         slippage_map = _venue_map(slippage, "--slippage", _slippage)
         retries_map = _venue_map(retries, "--retries", _retries)
         check_names(slippage_map, VENUES, option="--slippage", kind="venue")
@@ -177,7 +185,7 @@ def run_hedge(
             raise UsageError(f"--role takes {known}, got {', '.join(sorted(unknown_roles))}")
         if roles_map:
             params = override(params, roles={**params.roles, **roles_map})
-        _check_roles(env.config, params)
+        _check_roles(config, params)
         check_slippage(params.slippage, force=force)
         if params.wait_min_secs > params.wait_max_secs:
             raise UsageError(
@@ -187,14 +195,14 @@ def run_hedge(
         from hedgectl.runtime import StopSignals
 
         settings = loop_settings(
-            env.config, app_state.data_dir(env.config), repeat=repeat, forever=forever, pause=pause,
+            config, app_state.data_dir(config), repeat=repeat, forever=forever, pause=pause,
             max_loss=max_loss, max_emergency_exits=max_emergency_exits, stop_file=stop_file, dry_run=dry_run,
         )
         if settings is not None:
-            raise typer.Exit(_run_loop(app_state, env.config, params, terminal, settings, on_hangup))
+            raise typer.Exit(_run_loop(app_state, config, params, terminal, settings, on_hangup))
         with StopSignals(what="the hedge cycle", on_hangup=on_hangup) as signals:
             try:
-                result = run(_run_cycle(app_state, env.config, params, terminal, dry_run=dry_run, signals=signals))
+                result = run(_run_cycle(app_state, config, params, terminal, dry_run=dry_run, signals=signals))
             except asyncio.CancelledError:
                 raise CycleAborted(
                     "aborted by a second signal without flattening: positions may be open; "

@@ -139,7 +139,8 @@ def fault(
     kind: str | None = typer.Argument(
         None,
         help="latency, error, rate_limit, reject, drop_after_execute, partial_fill, nonce_skew, liquidate, "
-        "price_move, down or lag.",
+        "price_move, down, lag, or a stream fault: stream_disconnect, stream_stall, stream_miss, stream_duplicate, "
+        "stream_delay (Backpack and Lighter).",
     ),
     account: str | None = typer.Option(None, "--account", help="Only requests of this account (e.g. lighter2)."),
     count: int | None = typer.Option(None, "--count", help=f"Fire this many times, then disarm; {bounds_help('count')}."),
@@ -276,6 +277,10 @@ def chaos(
     lag: bool = typer.Option(
         False, "--lag", help="Also draw venue records trailing the engine (the lag fault) in most cycles."
     ),
+    streams: bool = typer.Option(
+        False, "--streams", help="Also draw account stream faults (disconnect, stall, missed, duplicated or late "
+        "pushes) in most cycles."
+    ),
     signals: bool = typer.Option(
         False, "--signals", help="Run each cycle as a 'hedge run' process and send it SIGHUP, SIGTERM, SIGINT, a "
         "double SIGINT or SIGQUIT in a random phase, then recover where it exits 4."
@@ -328,7 +333,7 @@ def chaos(
             refresh()
 
         report = run_chaos(cycles, seed=seed, kill=kill, replay=replay, on_cycle=on_cycle, bridge=bridge,
-                           lag=lag, signals=signals)
+                           lag=lag, signals=signals, streams=streams)
     terminal.result(report.as_dict(), lambda: _render_chaos(report))
     counts = report.counts()
     if counts["unsafe"]:
@@ -346,6 +351,7 @@ def _render_chaos(report):
     title = "hedgectl sim chaos" + (" --kill" if report.kill else "") + (" --signals" if report.signals else "") + (
         f" --bridge {report.bridge}" if report.bridge != "backpack" else "") + (
         " --lag" if any(cycle.plan.lag for cycle in report.cycles) else "") + (
+        " --streams" if any(cycle.plan.streams for cycle in report.cycles) else "") + (
         f" (seed {report.seed})" if report.seed is not None else " (replay)"
     )
     table = Table("", "", title=title, show_header=False)

@@ -124,6 +124,10 @@ def _convert(value: Any, kind: str, choices: tuple[str, ...], base_dir: Path | N
         if not isinstance(value, str):
             raise ValueError(f"expected a URL string, got {_type_name(value)}")
         return check_url(value)
+    if kind == "ws_url":
+        if not isinstance(value, str):
+            raise ValueError(f"expected a ws:// or wss:// URL string, got {_type_name(value)}")
+        return check_ws_url(value)
     if kind == "path":
         if not isinstance(value, str) or not value.strip():
             raise ValueError(f"expected a file path string, got {_type_name(value)}")
@@ -152,6 +156,18 @@ def _convert(value: Any, kind: str, choices: tuple[str, ...], base_dir: Path | N
                 raise ValueError(f"key '{sub_key}': {exc}") from None
         return converted
     raise AssertionError(f"unknown kind {kind}")
+
+
+def check_ws_url(value: str) -> str:
+    """Accept a ws(s) URL with a host (a venue's stream); return it without a trailing slash."""
+    parsed = urllib.parse.urlparse(value.strip())
+    if parsed.scheme not in ("ws", "wss") or not parsed.hostname:
+        raise ValueError(f"expected a ws:// or wss:// URL, got {value!r}")
+    try:
+        parsed.port
+    except ValueError:
+        raise ValueError(f"bad port in URL {value!r}") from None
+    return value.strip().rstrip("/")
 
 
 def check_url(value: str) -> str:

@@ -183,7 +183,8 @@ def paper_document(accounts: dict[str, Any]) -> tuple[dict[str, Any], dict[str, 
     if backpack:
         for account in backpack["accounts"]:
             name = account["name"]
-            document["connectors"][name] = {"venue": "backpack", "base_url": backpack["url"], "window_ms": 5000}
+            document["connectors"][name] = {"venue": "backpack", "base_url": backpack["url"], "window_ms": 5000,
+                                            **({"ws_url": backpack["ws_url"]} if backpack.get("ws_url") else {})}
             secrets[env_name(name, "API_KEY")] = account["api_key"]
             secrets[env_name(name, "API_SECRET")] = account["api_secret"]
     lighter = accounts.get("lighter")
@@ -193,6 +194,7 @@ def paper_document(accounts: dict[str, Any]) -> tuple[dict[str, Any], dict[str, 
             document["connectors"][name] = {
                 "venue": "lighter",
                 "base_url": lighter["url"],
+                **({"ws_url": lighter["ws_url"]} if lighter.get("ws_url") else {}),
                 "account_index": account["account_index"],
                 "api_key_index": account["api_key_index"],
             }

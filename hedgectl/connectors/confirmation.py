@@ -3,7 +3,11 @@
 The core owns the orders being confirmed (``Watch``), their background tasks and ``close()``, the handles given to
 callers, the one entry through which any source of venue reports (the REST poll, a push stream) is applied to an
 order (``apply_report``), the polling loop with its backoff and its rule "unreadable for too long -> ambiguous", and
-the check that a cancel-all left no order open. A venue supplies what is its own: how to look an order up, what in
+the check that a cancel-all left no order open. Whichever source comes first confirms: a report applied while the
+poll's read is in flight and that ends the order ends the confirmation at once (the read is abandoned). A report
+that arrives through ``apply_report`` before the sender has read the send's verdict is held until it has
+(``verdict_read``): a refusal pushed before the send's answer must neither turn a returned handle into a raised
+error nor a raised error into a returned handle. A venue supplies what is its own: how to look an order up, what in
 its report is a refusal, and how to prove that an order whose answer was lost never landed (``lost_answer``).
 
 An order sent and never confirmed ends as ``AmbiguousOutcome`` on every venue: the callers (the cycle, flatten,
@@ -58,14 +62,19 @@ class Watch:
     """An order the connector is still confirming: its tracker, the event that wakes its polling loop early, the
     resolution of its lost answer (when it was lost), and what the venue keeps of it (``data``)."""
 
-    __slots__ = ("tracker", "wake", "lost", "data", "listeners")
+    __slots__ = ("tracker", "wake", "lost", "data", "listeners", "verdict_read", "held")
 
-    def __init__(self, tracker: OrderTracker, *, listeners: Iterable[Any] = (), data: Any = None):
+    def __init__(self, tracker: OrderTracker, *, listeners: Iterable[Any] = (), data: Any = None,
+                 verdict_read: bool = True):
         self.tracker = tracker
         self.wake = asyncio.Event()
         self.listeners = list(listeners)
         self.lost: LostAnswer | None = None
         self.data = data
+        #: False while the sender has not yet read the send's verdict: ``apply_report`` holds reports until then
+        self.verdict_read = verdict_read
+        #: the furthest report held meanwhile, with its reason and info
+        self.held: tuple[OrderReport, str | None, dict[str, Any] | None] | None = None
 
     @property
     def client_order_index(self) -> int:
@@ -97,9 +106,11 @@ class Confirmations:
 
     # --- the registry --------------------------------------------------------------------------------------------
 
-    def watch(self, tracker: OrderTracker, *, listeners: Iterable[Any] = (), data: Any = None) -> Watch:
-        """Register an order sent (or about to be): reports for its client order index reach it from now on."""
-        watch = Watch(tracker, listeners=listeners, data=data)
+    def watch(self, tracker: OrderTracker, *, listeners: Iterable[Any] = (), data: Any = None,
+              verdict_read: bool = True) -> Watch:
+        """Register an order sent (or about to be): reports for its client order index reach it from now on. With
+        ``verdict_read=False`` they are held until the sender calls ``verdict_read(watch)``."""
+        watch = Watch(tracker, listeners=listeners, data=data, verdict_read=verdict_read)
         self.watches[watch.client_order_index] = watch
         return watch
 
@@ -167,14 +178,31 @@ class Confirmations:
                      info: dict[str, Any] | None = None) -> OrderSnapshot | None:
         """The one entry for every source of venue reports (the poll, a push stream): apply ``report`` to the order
         with its client order index, if it is being confirmed, and wake its confirmation at once. Returns the
-        order's snapshot after it, or None when no order of ours waits for this report."""
+        order's snapshot after it, or None when no order of ours waits for this report (none with that client
+        order index, or one of another market or side). Before the sender has read the send's verdict the report
+        is held (the furthest one) and applied when it has."""
         if report.client_order_index is None:
             return None
         watch = self.watches.get(report.client_order_index)
         if watch is None:
             return None
+        intent = watch.tracker.intent
+        if report.symbol != intent.symbol or report.side is not intent.side:
+            return None
+        if not watch.verdict_read:
+            if watch.held is None or _further(report, watch.held[0]):
+                watch.held = (report, reason, info)
+            return watch.tracker.snapshot()
         self.apply_to(watch, report, reason=reason, info=info)
         return watch.tracker.snapshot()
+
+    def verdict_read(self, watch: Watch) -> None:
+        """The sender has read the send's verdict: the report held meanwhile (if any) is applied now."""
+        watch.verdict_read = True
+        held, watch.held = watch.held, None
+        if held is not None and not watch.is_final:
+            report, reason, info = held
+            self.apply_to(watch, report, reason=reason, info=info)
 
     def apply_to(self, watch: Watch, report: OrderReport, *, reason: str | None = None,
                  info: dict[str, Any] | None = None) -> VenueError | None:
@@ -260,7 +288,7 @@ class Confirmations:
                 if watch.is_final:
                     return
             try:
-                await step()
+                await self._step_unless_final(watch, step)
             except UNREADABLE as exc:
                 last_error = exc
                 unreadable_since = unreadable_since if unreadable_since is not None else self.clock.monotonic()
@@ -276,6 +304,29 @@ class Confirmations:
                 if last_error is not None:
                     why += f" (last error: {last_error})"
                 raise self.ambiguous(watch, why)
+
+    @staticmethod
+    async def _step_unless_final(watch: Watch, step: Callable[[], Awaitable[None]]) -> None:
+        """One round of reads, racing the reports applied meanwhile (a push): once one of them ends the order, the
+        round is abandoned and the confirmation ends at once."""
+        reading = asyncio.ensure_future(step())
+        try:
+            while not reading.done():
+                watch.wake.clear()
+                woken = asyncio.ensure_future(watch.wake.wait())
+                try:
+                    await asyncio.wait({reading, woken}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    woken.cancel()
+                if not reading.done() and watch.is_final:
+                    reading.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await reading
+                    return
+        except asyncio.CancelledError:
+            reading.cancel()
+            raise
+        reading.result()
 
     async def verify_cancelled(
         self,
@@ -300,6 +351,13 @@ class Confirmations:
                                  connector=self.connector)
             await self.clock.sleep(delay(round_))
             round_ += 1
+
+
+def _further(report: OrderReport, than: OrderReport) -> bool:
+    """Whether ``report`` says more than ``than``: more filled, or as much and done (a duplicate or an older,
+    out-of-order report never replaces a further one)."""
+    return report.filled_size > than.filled_size or (report.filled_size == than.filled_size and report.done
+                                                      and not than.done)
 
 
 __all__ = ["UNREADABLE", "Confirmations", "Watch", "backoff", "schedule"]

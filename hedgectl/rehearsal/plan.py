@@ -19,8 +19,13 @@ DEFAULT_VENUES = {role: kinds[0] for role, kinds in ROLE_VENUES.items()}
 #: Where each paper venue takes orders: request faults may target that path alone.
 ORDER_PATHS = {"backpack": "/api/v1/order", "lighter": "/api/v1/sendTx", "grvt": "/full/v1/create_order"}
 #: The fault kinds a schedule draws from, in a fixed order (a seed's plan depends on it). ``lag`` is drawn only with
-#: ``--lag``, from a stream of its own, so that the plans of the seeds the recorded runs name stay as they were.
-DRAWN_KINDS = tuple(kind for kind in FaultKind if kind is not FaultKind.LAG)
+#: ``--lag``, from a stream of its own, so that the plans of the seeds the recorded runs name stay as they were; the
+#: stream faults likewise only with ``--streams`` (``STREAM_DRAWN_KINDS``).
+DRAWN_KINDS = tuple(kind for kind in FaultKind if kind is not FaultKind.LAG and not kind.value.startswith("stream_"))
+#: The account stream faults ``--streams`` draws, in a fixed order (a seed's plan depends on it).
+STREAM_DRAWN_KINDS = tuple(kind for kind in FaultKind if kind.value.startswith("stream_"))
+#: The venues that serve account streams (the others refuse stream faults).
+STREAM_VENUES = ("backpack", "lighter")
 #: The venues that can play the bridge (BP) role; ``--bridge mixed`` draws one of them per cycle.
 BRIDGE_VENUES = ROLE_VENUES["BP"]
 BRIDGE_CHOICES = BRIDGE_VENUES + ("mixed",)
@@ -67,6 +72,7 @@ class CyclePlan:
     bridge: str = "backpack"  # the venue of the BP role in this cycle
     bridge_choice: str = "backpack"  # what the run asked for (``--bridge``): replays need it
     lag: bool = False  # the run draws trailing-record faults (``--lag``): replays need it
+    streams: bool = False  # the run draws account stream faults (``--streams``): replays need it
     stop_signal: SignalPlan | None = None  # the operator's signal sent to the cycle (``--signals``)
 
     def hedge_parameters(self) -> dict[str, Any]:
@@ -102,13 +108,15 @@ def cycle_seed(run_seed: int, index: int) -> int:
 
 
 def plan_cycle(seed: int, *, kill: bool = False, bridge: str = "backpack", lag: bool = False,
-               signals: bool = False) -> CyclePlan:
+               signals: bool = False, streams: bool = False) -> CyclePlan:
     """Draw a cycle's parameters and fault schedule (one to four faults of every kind) from ``seed``.
 
     ``bridge`` is the venue of the BP role, or "mixed" to draw it from the seed. The draw of the bridge uses its own
     stream, so a seed gives the same direction, sizes, timings and faults whatever venue bridges. With ``lag``,
     six cycles in ten also get records trailing one venue (or one leg's account) from the start, from a stream of
-    their own too. With ``signals`` the cycle also gets an operator's stop signal, from a stream of its own.
+    their own too. With ``signals`` the cycle also gets an operator's stop signal, from a stream of its own. With
+    ``streams``, seven cycles in ten also get one or two account stream faults (on the legs whose venue serves
+    streams), from a stream of their own: the plan without them stays the seed's plan of a run without ``--streams``.
     """
     if bridge not in BRIDGE_CHOICES:
         raise ValueError(f"unknown bridge {bridge!r}: choose one of {', '.join(BRIDGE_CHOICES)}")
@@ -124,12 +132,37 @@ def plan_cycle(seed: int, *, kill: bool = False, bridge: str = "backpack", lag: 
     faults = tuple(_draw_fault(rng, venues) for _ in range(rng.choice((1, 1, 2, 2, 3, 4))))
     if lag:
         faults += _draw_lag(random.Random(derived_seed(seed, "chaos-lag")), venues)
+    if streams:
+        faults += _draw_stream_faults(random.Random(derived_seed(seed, "chaos-streams")), venues)
     kill_after = None
     if kill:
         # half of the kills land in the first 300 ms, where the entry and the hedge are in flight
         kill_after = round(rng.uniform(0.0, 0.3) if rng.random() < 0.5 else rng.uniform(0.0, 3.0), 3)
     return CyclePlan(seed, direction, l2_side, size, wait, monitor, faults, kill_after, bridge=venue,
-                     bridge_choice=bridge, lag=lag, stop_signal=draw_signal(seed) if signals else None)
+                     bridge_choice=bridge, lag=lag, stop_signal=draw_signal(seed) if signals else None,
+                     streams=streams)
+
+
+def _draw_stream_faults(rng: random.Random, role_venues: dict[str, str]) -> tuple[ScheduledFault, ...]:
+    """One or two faults of the legs' account streams (disconnect, stall, missed, duplicated or late pushes), on
+    the roles whose venue serves streams; or nothing."""
+    if rng.random() >= 0.7:
+        return ()
+    roles = [role for role in ROLES if role_venues[role] in STREAM_VENUES]
+    faults = []
+    for _ in range(rng.choice((1, 2))):
+        kind = rng.choice(STREAM_DRAWN_KINDS)
+        role = rng.choice(roles)
+        options: dict[str, Any] = {}
+        if kind is FaultKind.STREAM_STALL:
+            options = {"seconds": rng.choice((0.5, 2.0, 5.0, 20.0))}
+        elif kind in (FaultKind.STREAM_MISS, FaultKind.STREAM_DUPLICATE):
+            options = {"count": rng.randint(1, 5)}
+        elif kind is FaultKind.STREAM_DELAY:
+            options = {"ms": rng.choice((20, 100, 400, 1500)), "count": rng.randint(1, 10)}
+        faults.append(ScheduledFault(_draw_trigger(rng), role_venues[role], role, kind,
+                                     tuple(sorted(options.items()))))
+    return tuple(faults)
 
 
 def _draw_lag(rng: random.Random, role_venues: dict[str, str]) -> tuple[ScheduledFault, ...]:
@@ -176,11 +209,13 @@ def _draw_fault(rng: random.Random, role_venues: dict[str, str]) -> ScheduledFau
             options["path"] = ORDER_PATHS[venue]
         if rng.random() < 0.25:
             role = None
+    return ScheduledFault(_draw_trigger(rng), venue, role, kind, tuple(sorted(options.items())))
+
+
+def _draw_trigger(rng: random.Random) -> str:
     draw = rng.random()
     if draw < 0.2:
-        trigger = "start"
-    elif draw < 0.8:
-        trigger = rng.choice(TRIGGER_PHASES)
-    else:
-        trigger = f"after:{round(rng.uniform(0.0, 3.0), 2)}"
-    return ScheduledFault(trigger, venue, role, kind, tuple(sorted(options.items())))
+        return "start"
+    if draw < 0.8:
+        return rng.choice(TRIGGER_PHASES)
+    return f"after:{round(rng.uniform(0.0, 3.0), 2)}"

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hedgectl.rehearsal.checks import EndState, LegAccount
-from hedgectl.rehearsal.plan import DRAWN_KINDS, CyclePlan
+from hedgectl.rehearsal.plan import DRAWN_KINDS, STREAM_DRAWN_KINDS, CyclePlan
 from hedgectl.sim.faults import FaultKind
 
 
@@ -46,6 +46,7 @@ class CycleReport:
         bridge = self.plan.bridge_choice
         return (f"--replay {self.plan.seed}" + (" --kill" if self.kill else "")
                 + (f" --bridge {bridge}" if bridge != "backpack" else "") + (" --lag" if self.plan.lag else "")
+                + (" --streams" if self.plan.streams else "")
                 + (" --signals" if self.plan.stop_signal is not None else ""))
 
     def as_dict(self) -> dict[str, Any]:
@@ -97,6 +98,8 @@ class ChaosReport:
     def fault_kinds(self) -> dict[str, int]:
         kinds = Counter(fault.kind.value for cycle in self.cycles for fault in cycle.plan.faults)
         drawn = DRAWN_KINDS + ((FaultKind.LAG,) if any(cycle.plan.lag for cycle in self.cycles) else ())
+        if any(cycle.plan.streams for cycle in self.cycles):
+            drawn += STREAM_DRAWN_KINDS
         return {kind.value: kinds.get(kind.value, 0) for kind in drawn}
 
     def longest_naked_window(self) -> CycleReport | None:

@@ -468,11 +468,13 @@ def run_chaos(
     bridge: str = "backpack",
     lag: bool = False,
     signals: bool = False,
+    streams: bool = False,
 ) -> ChaosReport:
     """Run ``cycles`` cycles seeded from ``seed`` (or the one cycle of seed ``replay``) on one set of venues, the
     bridge (BP) role on ``bridge``: "backpack", "grvt", or "mixed" (drawn per cycle from its seed); with ``signals``
-    each cycle is a ``hedge run`` process sent an operator's stop signal."""
-    options = dict(kill=kill, bridge=bridge, lag=lag, signals=signals)
+    each cycle is a ``hedge run`` process sent an operator's stop signal; with ``streams`` the cycles also draw
+    account stream faults."""
+    options = dict(kill=kill, bridge=bridge, lag=lag, signals=signals, streams=streams)
     plans = [(0, plan_cycle(replay, **options))] if replay is not None else [
         (index, plan_cycle(cycle_seed(seed, index), **options)) for index in range(cycles)
     ]

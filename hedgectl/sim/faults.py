@@ -37,16 +37,24 @@ class FaultKind(str, enum.Enum):
     DOWN = "down"
     LAG = "lag"
     REJECT_AFTER_ACCEPT = "reject_after_accept"
+    STREAM_DISCONNECT = "stream_disconnect"
+    STREAM_STALL = "stream_stall"
+    STREAM_MISS = "stream_miss"
+    STREAM_DUPLICATE = "stream_duplicate"
+    STREAM_DELAY = "stream_delay"
 
 
 REQUEST_KINDS = frozenset({FaultKind.LATENCY, FaultKind.ERROR, FaultKind.RATE_LIMIT})
 ORDER_KINDS = frozenset({FaultKind.REJECT, FaultKind.DROP_AFTER_EXECUTE, FaultKind.PARTIAL_FILL})
-IMMEDIATE_KINDS = frozenset({FaultKind.NONCE_SKEW, FaultKind.LIQUIDATE, FaultKind.PRICE_MOVE, FaultKind.DOWN})
+IMMEDIATE_KINDS = frozenset({FaultKind.NONCE_SKEW, FaultKind.LIQUIDATE, FaultKind.PRICE_MOVE, FaultKind.DOWN,
+                             FaultKind.STREAM_DISCONNECT, FaultKind.STREAM_STALL})
+#: Kinds a venue's account streams apply to their pushes (only venues that serve streams declare them).
+STREAM_KINDS = frozenset({FaultKind.STREAM_MISS, FaultKind.STREAM_DUPLICATE, FaultKind.STREAM_DELAY})
 #: Kinds a venue applies in its record listings; only venues that declare them (``FaultBoard.handles``) accept them.
 RECORD_KINDS = frozenset({FaultKind.LAG})
 #: Kinds only the venues that declare them (``FaultBoard.handles``) accept: the record kinds, and a transaction that
 #: fails after it was accepted (Lighter).
-DECLARED_KINDS = RECORD_KINDS | {FaultKind.REJECT_AFTER_ACCEPT}
+DECLARED_KINDS = RECORD_KINDS | STREAM_KINDS | {FaultKind.REJECT_AFTER_ACCEPT}
 
 
 class DropMode(str, enum.Enum):
@@ -125,6 +133,12 @@ class Fault:
       lag: ``ms`` by which the venue's order, trade and transaction records trail its engine: while armed, those
         listings leave out what is younger than ``ms`` (positions and balances stay current), as the indexes of a
         real venue trail its sequencer. ``count`` limits the number of listings it affects.
+      stream_disconnect: the account streams (of ``account``, or all) are closed now; clients reconnect.
+      stream_stall: the account streams stay open but send nothing (no data, no pings) for ``seconds``; what
+        happens meanwhile is never pushed.
+      stream_miss: the next ``count`` pushes (default 1) to ``account``'s streams are never sent.
+      stream_duplicate: the next ``count`` pushes (default 1) are sent twice.
+      stream_delay: pushes are delivered ``ms`` (plus ``jitter_ms``) late, in order, for ``count`` pushes.
     """
 
     kind: FaultKind
@@ -179,6 +193,8 @@ class Fault:
                 values["mode"] = DropMode(str(data["mode"]))
         except (ValueError, InvalidOperation) as exc:
             raise FaultError(f"bad fault option: {exc}") from None
+        if kind in (FaultKind.STREAM_MISS, FaultKind.STREAM_DUPLICATE):
+            values.setdefault("count", 1)
         fault = cls(**values)
         fault.validate()
         return fault

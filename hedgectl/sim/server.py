@@ -205,6 +205,9 @@ class PaperVenue:
 
         def liquidate(fault: Fault) -> None:
             exchange.liquidate(fault.account)
+            streams = getattr(self, "streams", None)
+            if streams is not None:
+                streams.publish()  # a liquidation is pushed as it happens
 
         def price_move(fault: Fault) -> None:
             self.market.shock(fault.percent, fault.symbol)
@@ -232,12 +235,16 @@ class PaperVenue:
         if self._down:
             self.drop_connection(request)
             return web.Response(status=503)
+        one_way = 0.0
         if self.faults.faults:
             account = await self.account_for(request)
             path = request.path
             latency = self.faults.take(FaultKind.LATENCY, account, path)
             if latency is not None:
-                await asyncio.sleep(self.faults.latency_seconds(latency))
+                # a round trip of L is L/2 to the venue and L/2 back: what the venue does happens half-way, which
+                # is also when its streams can push it (another L/2 to the client)
+                one_way = self.faults.latency_seconds(latency) / 2
+                await asyncio.sleep(one_way)
             rate_limit = self.faults.take(FaultKind.RATE_LIMIT, account, path)
             if rate_limit is not None:
                 return self.rate_limit_response(rate_limit)
@@ -245,9 +252,12 @@ class PaperVenue:
             if error is not None:
                 return self.error_response(error)
         try:
-            return await handler(request)
+            response = await handler(request)
         except (web.HTTPNotFound, web.HTTPMethodNotAllowed):
-            return self.not_found_response(request)
+            response = self.not_found_response(request)
+        if one_way and not response.prepared:
+            await asyncio.sleep(one_way)
+        return response
 
     @staticmethod
     def drop_connection(request: web.Request) -> None:

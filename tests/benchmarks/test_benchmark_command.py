@@ -8,7 +8,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 ROWS = (
-    "naked window / protocol minimum",
+    "naked window / push minimum L",
+    "naked window / REST minimum 2L",
+    "paper liquidation of L2 -> first emergency order at a venue",
     "critical path: BP fill known -> L1 order at the venue",
     "cold start: hedgectl --help",
     "cold start: hedgectl positions --all --json",

@@ -60,7 +60,9 @@ def test_the_schedules_draw_every_fault_kind():
     from hedgectl.rehearsal.plan import DRAWN_KINDS
 
     drawn = {fault.kind for index in range(60) for fault in plan_cycle(cycle_seed(1, index)).faults}
-    assert drawn == set(DRAWN_KINDS) == set(FaultKind) - {FaultKind.LAG}
+    # stream faults are not drawn: they would change the plan of every recorded seed
+    streams = {kind for kind in FaultKind if kind.value.startswith("stream_")}
+    assert drawn == set(DRAWN_KINDS) == set(FaultKind) - {FaultKind.LAG} - streams
 
 
 def test_an_order_landing_after_its_cycle_was_checked_is_caught_by_the_final_sweep():
@@ -156,6 +158,33 @@ def test_a_rehearsal_with_trailing_records_ends_safe(cli):
     report = json.loads(result.stdout)
     assert report["fault_kinds"]["lag"] >= 1
     assert report["counts"]["unsafe"] == 0 and report["counts"]["duplicates"] == 0
+
+
+def test_streams_add_stream_faults_from_a_stream_of_their_own_on_the_venues_that_serve_streams():
+    from hedgectl.rehearsal.plan import STREAM_DRAWN_KINDS
+    from hedgectl.rehearsal.report import CycleReport
+
+    seeds = [cycle_seed(5, index) for index in range(60)]
+    with_streams = [plan_cycle(seed, streams=True, bridge="mixed") for seed in seeds]
+    drawn = {f.kind for plan in with_streams for f in plan.faults if f.kind in STREAM_DRAWN_KINDS}
+    assert drawn == set(STREAM_DRAWN_KINDS) == {kind for kind in FaultKind if kind.value.startswith("stream_")}
+    streamed = [plan for plan in with_streams if any(f.kind in STREAM_DRAWN_KINDS for f in plan.faults)]
+    assert 20 <= len(streamed) <= 55
+    for seed, plan in zip(seeds, with_streams):
+        plain = plan_cycle(seed, bridge="mixed")
+        assert plan.faults[:len(plain.faults)] == plain.faults  # the rest of the plan is the seed's own
+        added = plan.faults[len(plain.faults):]
+        assert all(f.kind in STREAM_DRAWN_KINDS and f.venue in ("backpack", "lighter") and f.role for f in added)
+    assert CycleReport(index=0, plan=streamed[0], kill=False).replay_hint().endswith(" --streams")
+
+
+def test_a_rehearsal_with_stream_faults_ends_safe(cli):
+    result = cli("sim", "chaos", "--streams", "--cycles", "3", "--seed", "2", "--json")
+    assert result.exit_code == 0, result.output[-3000:]
+    report = json.loads(result.stdout)
+    assert sum(count for kind, count in report["fault_kinds"].items() if kind.startswith("stream_")) >= 1
+    assert report["counts"]["unsafe"] == 0 and report["counts"]["duplicates"] == 0
+    assert report["failing"] == []
 
 
 def test_signals_come_from_a_stream_of_their_own_and_cover_every_kind_and_phase():

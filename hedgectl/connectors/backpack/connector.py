@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -26,7 +26,7 @@ from hedgectl.clock import SYSTEM_CLOCK, Clock
 from hedgectl.config.model import ConnectorConfig
 from hedgectl.connectors.backpack import wire
 from hedgectl.connectors.backpack.order_reads import BackpackOrderReads
-from hedgectl.connectors.backpack.signing import Signer
+from hedgectl.connectors.backpack.signing import Signer, signing_string
 from hedgectl.connectors.base import (
     Balance,
     Connector,
@@ -40,6 +40,7 @@ from hedgectl.connectors.base import (
 from hedgectl.connectors.confirmation import Confirmations, Watch
 from hedgectl.connectors.lost_answer import LostAnswerEvent
 from hedgectl.connectors.marks import Baseline, PositionMarks, moved_since
+from hedgectl.connectors.stream import StreamingConnector
 from hedgectl.decimals import ZERO, plain
 from hedgectl.errors import (
     AmbiguousOutcome,
@@ -65,6 +66,9 @@ from hedgectl.model.orders import (
 )
 from hedgectl.transport import map_transport_errors, possibly_sent, retry_after_secs
 
+if TYPE_CHECKING:
+    from hedgectl.connectors.stream import AccountStream
+
 logger = logging.getLogger(__name__)
 
 
@@ -82,7 +86,7 @@ class _Sent:
     released: bool = False  # the market's mark has been given back
 
 
-class BackpackConnector(BackpackOrderReads, Connector):
+class BackpackConnector(BackpackOrderReads, StreamingConnector, Connector):
     """One Backpack account (perpetuals). Symbols are Backpack's own (``ETH_USDC_PERP``)."""
 
     venue = "backpack"
@@ -132,6 +136,7 @@ class BackpackConnector(BackpackOrderReads, Connector):
         super().__init__(config, data_dir=data_dir, clock=clock)
         self.confirmations = Confirmations(connector=self.name, venue=self.venue, clock=self.clock,
                                            refusal=self._refusal, log=logger)
+        self._stream_options(config.options, _default_ws_url(config.base_url))
 
     def __repr__(self) -> str:
         return f"BackpackConnector(name={self.name!r}, base_url={self.config.base_url!r})"
@@ -157,6 +162,7 @@ class BackpackConnector(BackpackOrderReads, Connector):
         return self.confirmations.tasks
 
     async def close(self) -> None:
+        await self.close_stream()
         await self.confirmations.close()
         if self._http is not None:
             http, self._http = self._http, None
@@ -174,7 +180,18 @@ class BackpackConnector(BackpackOrderReads, Connector):
         clock, _ = await asyncio.gather(self.sync_clock(force=True), self._read_marks(), return_exceptions=True)
         if isinstance(clock, BaseException):
             raise clock
+        self.open_stream()
         return rules
+
+    def _new_stream(self) -> AccountStream:
+        from hedgectl.connectors.backpack.stream import BackpackAccountStream
+
+        return BackpackAccountStream(self, self.ws_url, clock=self.clock)
+
+    def sign_stream_subscription(self, timestamp_ms: int, window_ms: int) -> list[str]:
+        """The ``signature`` of a private SUBSCRIBE frame: key, signature, timestamp, window (all strings)."""
+        signature = self._signer.sign(signing_string("subscribe", None, timestamp_ms, window_ms))
+        return [self._signer.api_key, signature, str(timestamp_ms), str(window_ms)]
 
     async def _read_marks(self) -> None:
         try:
@@ -409,7 +426,7 @@ class BackpackConnector(BackpackOrderReads, Connector):
         sent_at = self.venue_time_ms() / 1000
         # Absence proves nothing until the signed request is too old for the venue to accept.
         absent_after = self.clock.monotonic() + self.landing_horizon_secs
-        watch = self.confirmations.watch(tracker, listeners=listeners or (),
+        watch = self.confirmations.watch(tracker, listeners=listeners or (), verdict_read=False,
                                          data=_Sent(sent_at, absent_after, self._marks.take(intent.symbol)))
         tracker.apply(OrderEvent.SUBMIT, info={"client_id": intent.client_order_index})
         try:
@@ -442,6 +459,8 @@ class BackpackConnector(BackpackOrderReads, Connector):
 
     def _handle(self, watch: Watch) -> TrackingMarketOrder | TrackingLimitOrder:
         intent = watch.tracker.intent
+        # the send's verdict is read: a report the stream pushed meanwhile may apply now
+        self.confirmations.verdict_read(watch)
         task = None
         if watch.is_final:
             self._settle(watch)
@@ -553,3 +572,12 @@ class BackpackConnector(BackpackOrderReads, Connector):
                                                 info={"status": report.status})
         for watch in self.confirmations.watches.values():
             watch.wake.set()
+
+
+def _default_ws_url(base_url: str) -> str:
+    """The venue's one stream host beside its REST API; another REST host (a paper venue) serves it at ``/ws``."""
+    scheme, _, rest = base_url.rstrip("/").partition("://")
+    host = rest.split("/", 1)[0]
+    if host == "api.backpack.exchange":
+        return "wss://ws.backpack.exchange"
+    return f"{'wss' if scheme == 'https' else 'ws'}://{host}/ws"

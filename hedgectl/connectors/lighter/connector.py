@@ -4,6 +4,7 @@ The connector is put together from modules of one job each: ``reads`` (markets, 
 ``sending``, ``orders`` (plan, task, confirmation) and ``lost`` (what became of an order whose answer was lost).
 Orders are confirmed from the venue (accountOrders by client order index, then trades), never from "sendTx
 answered 200"; fills are never inferred from positions, the position only vouches that a lost order did not run.
+The account stream (``stream``), when up, pushes the same order reports, which confirm whichever comes first.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import asyncio
 import logging
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from hedgectl.clock import SYSTEM_CLOCK, Clock
@@ -27,6 +28,8 @@ from hedgectl.connectors.lighter.rest import LighterRest
 from hedgectl.connectors.lighter.sending import LighterSending
 from hedgectl.connectors.lighter.wire import VENUE
 from hedgectl.connectors.marks import PositionMarks
+from hedgectl.connectors.stream import StreamingConnector
+from hedgectl.decimals import ZERO
 from hedgectl.errors import ConfigError, VenueError
 from hedgectl.model.client_ids import LIGHTER_RANGE, ClientIdAllocator
 from hedgectl.registry import VENUES
@@ -34,11 +37,13 @@ from hedgectl.registry import VENUES
 if TYPE_CHECKING:
     from hedgectl.config.model import ConnectorConfig
     from hedgectl.connectors.lighter.signer import LighterSigner, SignedTx
+    from hedgectl.connectors.stream import AccountStream
 
 logger = logging.getLogger(__name__)
 
 
-class LighterConnector(LighterOrders, LighterSending, LighterLostAnswers, LighterNonces, LighterReads, Connector):
+class LighterConnector(LighterOrders, LighterSending, LighterLostAnswers, LighterNonces, LighterReads,
+                       StreamingConnector, Connector):
     """One Lighter account and api key (options: account_index, api_key_index, chain_id, nonce_manager)."""
 
     venue = VENUE
@@ -86,6 +91,7 @@ class LighterConnector(LighterOrders, LighterSending, LighterLostAnswers, Lighte
                                            refusal=self._refusal_of_report, log=logger)
         #: client order index -> (the plan's wire fields, the signed transaction, when it was signed)
         self._presigned: dict[int, tuple[tuple, SignedTx, float]] = {}
+        self._stream_options(options, _default_ws_url(self.base_url))
 
     def __repr__(self) -> str:
         return f"LighterConnector({self.name!r}, account={self.account_index}, api_key={self.api_key_index})"
@@ -110,6 +116,7 @@ class LighterConnector(LighterOrders, LighterSending, LighterLostAnswers, Lighte
         return self.confirmations.tasks
 
     async def close(self) -> None:
+        await self.close_stream()
         await self.confirmations.close()
         self._persist_nonce()
         signer, self._signer = self._signer, None
@@ -155,7 +162,34 @@ class LighterConnector(LighterOrders, LighterSending, LighterLostAnswers, Lighte
             # on the order path
             self._nonce.next_nonce = await signer.fetch_next_nonce(timeout=self.timeout)
         await self.top_of_book(symbol)
+        self.open_stream()
         return rules
+
+    # --- account stream: an accelerator beside the REST reads, never the only truth -----------------------------
+
+    def _new_stream(self) -> AccountStream:
+        from hedgectl.connectors.lighter.stream import LighterAccountStream
+
+        return LighterAccountStream(self, self.ws_url, auth_token=self._stream_auth_token, clock=self.clock)
+
+    async def _stream_auth_token(self) -> str:
+        signer = await self._ensure_signer()
+        return signer.auth_token()
+
+    def known_markets(self) -> dict[str, LighterMarket]:
+        return dict(self._markets)
+
+    def pushed_order(self, order: dict[str, Any]) -> bool:
+        """Read an order the stream pushed into the report the REST read makes, and apply it to the order in
+        flight it names, as the REST read's would be."""
+        try:
+            report = self._report(order)
+        except (VenueError, ValueError, TypeError, ArithmeticError):
+            return False
+        if not ZERO <= report.filled_size <= report.size:
+            return False
+        return self.pushed_report(report, reason=report.status if report.done and report.filled_size < report.size
+                                  else None)
 
     async def check(self) -> None:
         """The account exists, the venue knows our api key, and an authenticated read is accepted."""
@@ -165,6 +199,12 @@ class LighterConnector(LighterOrders, LighterSending, LighterLostAnswers, Lighte
         await self.with_read_retries("trades", lambda: self._auth_get("trades", {
             "account_index": self.account_index, "sort_by": "timestamp", "limit": 1,
         }))
+
+
+def _default_ws_url(base_url: str) -> str:
+    """The account stream beside the REST API: ``https://host`` serves ``wss://host/stream``."""
+    scheme, rest = base_url.split("://", 1) if "://" in base_url else ("https", base_url)
+    return f"{'wss' if scheme == 'https' else 'ws'}://{rest.rstrip('/')}/stream"
 
 
 _allocators: dict[tuple[str, int, Path | None], ClientIdAllocator] = {}

@@ -54,12 +54,14 @@ from hedgectl.errors import (
 from hedgectl.model.orders import (
     OrderEvent,
     OrderIntent,
+    OrderSnapshot,
     OrderState,
     OrderTracker,
     OrderType,
     Side,
     TrackingLimitOrder,
     TrackingMarketOrder,
+    Transition,
     TransitionListener,
 )
 
@@ -100,6 +102,8 @@ class _OrderPlan:
     signed_ahead: bool = False  # the last transaction sent was the one signed ahead
     baseline: Baseline | None = None  # the market's position mark taken for the send
     watch: Watch | None = None  # the order as the confirmation core follows it
+    #: submit_order has read the send's verdict: a report pushed meanwhile may apply only after that
+    handed_over: asyncio.Event = field(default_factory=asyncio.Event)
 
     def wire_fields(self) -> tuple:
         """What the signature covers besides the nonce: two plans with equal fields sign the same transaction."""
@@ -128,7 +132,7 @@ class LighterOrders:
         max_slippage: Decimal | None = None,
         listeners: list[TransitionListener] | None = None,
     ) -> TrackingMarketOrder | TrackingLimitOrder:
-        tracker = OrderTracker(intent, listeners=listeners)
+        tracker = OrderTracker(intent, listeners=[*(listeners or ()), self._forget_book_after])
         try:
             plan = await self._plan(intent, max_slippage)
         except VenueError as exc:
@@ -142,7 +146,8 @@ class LighterOrders:
                 plan.presigned = tx
         tracker.apply(OrderEvent.SUBMIT, info={"api_key_index": self.api_key_index})
         plan.baseline = self._marks.take(intent.symbol)
-        plan.watch = watch = self.confirmations.watch(tracker, listeners=listeners or (), data=plan)
+        plan.watch = watch = self.confirmations.watch(tracker, listeners=listeners or (), data=plan,
+                                                      verdict_read=False)
         task = self.confirmations.spawn(self._work(tracker, plan), name=f"lighter-order-{intent.client_order_index}",
                                         watch=watch, on_done=lambda: self._release_mark(tracker, plan))
         settled = asyncio.ensure_future(plan.settled.wait())
@@ -150,7 +155,8 @@ class LighterOrders:
             await asyncio.wait({settled, task}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             settled.cancel()
-        snapshot = tracker.snapshot()
+            snapshot = tracker.snapshot()
+            plan.handed_over.set()
         if snapshot.state is OrderState.FAILED:
             await asyncio.wait({task})
             raise snapshot.error or InvalidOrder("order refused", venue=VENUE, connector=self.name)
@@ -245,6 +251,11 @@ class LighterOrders:
             plan.settled.set()
         if accepted:
             try:
+                # a report pushed meanwhile applies only now: after the caller of submit_order has the send's own
+                # verdict, and after a lost answer's resolution, which reads the venue by REST on its own terms
+                await plan.handed_over.wait()
+                assert plan.watch is not None
+                self.confirmations.verdict_read(plan.watch)
                 await self._confirm(tracker, plan)
             finally:
                 self._persist_nonce()
@@ -252,6 +263,16 @@ class LighterOrders:
                     # the bound came from a book the price may have left (slippage, no liquidity): the next
                     # market order reads the book afresh instead of repeating a bound the venue cannot meet
                     self._books.pop(plan.intent.symbol, None)
+
+    def _forget_book_after(self, snapshot: OrderSnapshot, transition: Transition) -> None:
+        """A market order that ends short once sent: its bound came from a book the price may have left (slippage,
+        no liquidity), so the next market order reads the book afresh instead of repeating a bound the venue cannot
+        meet. Done at the transition, not when the order's task ends: a pushed report can end the order, and its
+        holder send the next one, before the task has wound down."""
+        intent = snapshot.intent
+        if (snapshot.is_final and intent.order_type is OrderType.MARKET and snapshot.filled_size < intent.size
+                and transition.from_state not in (OrderState.NEW, OrderState.SUBMITTING)):
+            self._books.pop(intent.symbol, None)
 
     def _release_mark(self, tracker: OrderTracker, plan: _OrderPlan) -> None:
         """Give the market's mark back when the order's task ends: moved by its fill, or unknown if not final."""

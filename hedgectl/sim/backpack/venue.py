@@ -79,6 +79,9 @@ class PaperBackpack(PaperVenue):
         self._verify_keys: dict[str, VerifyKey] = {}
         self.arm_engine_faults(self.exchange)
         self.faults.handles(FaultKind.LAG)
+        from hedgectl.sim.backpack.stream import BackpackStreams
+
+        self.streams = BackpackStreams(self)
 
     # ----- accounts ---------------------------------------------------------------------------------------------
 
@@ -100,6 +103,7 @@ class PaperBackpack(PaperVenue):
     def accounts_section(self) -> dict[str, Any]:
         return {
             "url": self.url,
+            "ws_url": "ws" + self.url.removeprefix("http") + "/ws",
             "accounts": [
                 {"name": key.account, "api_key": key.public, "api_secret": key.secret}
                 for key in self.api_keys.values()
@@ -161,6 +165,7 @@ class PaperBackpack(PaperVenue):
         }
         for path, handler in public.items():
             router.add_get(path, self._public(handler))
+        router.add_get("/ws", self.streams.serve)
         signed = {
             ("POST", "/api/v1/order"): self._order_execute,
             ("GET", "/api/v1/order"): self._order_query,
@@ -195,7 +200,10 @@ class PaperBackpack(PaperVenue):
                 params = await self._params(request)
                 api_key = authenticate(request.headers, instruction, params, self.now_ms(), self._verify_keys)
                 account = self.api_keys[api_key].account
-                return await handler(request, account, params)
+                try:
+                    return await handler(request, account, params)
+                finally:
+                    self.streams.publish()  # what the request changed goes out on the account streams
             except ApiError as error:
                 return error.response()
 

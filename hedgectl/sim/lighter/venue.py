@@ -21,6 +21,8 @@ from hedgectl.sim.exchange.state import accounts_snapshot, restore_accounts, sta
 from hedgectl.sim.faults import Fault, FaultError, FaultKind
 from hedgectl.sim.lighter.keys import KeyRing
 from hedgectl.sim.lighter.ledger import LighterAccount, LighterLedger
+from hedgectl.sim.lighter.stream import PATH as STREAM_PATH
+from hedgectl.sim.lighter.stream import LighterStreams
 from hedgectl.sim.lighter.records import (
     LIQUIDITY_POOL_ACCOUNT_INDEX,
     LighterOrder,
@@ -114,6 +116,9 @@ class PaperLighter(PaperVenue):
         self.faults.on_arm(FaultKind.PRICE_MOVE, self._arm_price_move)
         self.faults.handles(FaultKind.LAG)
         self.faults.handles(FaultKind.REJECT_AFTER_ACCEPT)
+        self.streams = LighterStreams(self)
+        # a liquidation by a market move is pushed as it happens, like one by an order
+        market.subscribe(self.streams.publish)
 
     def _lag_cutoff_ms(self, request: web.Request, account: str | None) -> int | None:
         """With a lag fault armed for ``account``, the newest record time a listing may show; None without."""
@@ -148,6 +153,7 @@ class PaperLighter(PaperVenue):
     def accounts_section(self) -> dict[str, Any]:
         return {
             "url": self.url,
+            "ws_url": self.ws_url,
             "accounts": [
                 {
                     "name": account.name,
@@ -158,6 +164,11 @@ class PaperLighter(PaperVenue):
                 for account in self.ledger.accounts.values()
             ],
         }
+
+    @property
+    def ws_url(self) -> str:
+        """The account stream's URL (what ``wss://mainnet.zklighter.elliot.ai/stream`` is on the live venue)."""
+        return "ws" + self.url.removeprefix("http") + STREAM_PATH
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -231,6 +242,7 @@ class PaperLighter(PaperVenue):
     def _arm_liquidate(self, fault: Fault) -> None:
         for account in self._accounts_for_fault(fault):
             self.exchange.liquidate(account.name)
+        self.streams.publish()
 
     def _arm_price_move(self, fault: Fault) -> None:
         self.market.shock(fault.percent, fault.symbol)
@@ -286,6 +298,7 @@ class PaperLighter(PaperVenue):
         }
         for path, handler in reads.items():
             router.add_get(API + path, self._read(handler))
+        router.add_get(STREAM_PATH, self.streams.serve)
         router.add_post(API + "sendTx", self._send_tx)
         router.add_post(API + "sendTxBatch", self._send_tx_batch)
 
@@ -367,6 +380,7 @@ class PaperLighter(PaperVenue):
             record = self.ledger.execute(tx, now, fill_fraction=fill_fraction, margin_reject=margin_reject,
                                          failure=failure)
             hashes.append(record.tx_hash)
+        self.streams.publish()
         return hashes
 
     def _order_faults(self, request: web.Request, tx: SignedTx) -> tuple[Decimal | None, bool, str | None]:

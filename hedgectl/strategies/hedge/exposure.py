@@ -112,7 +112,8 @@ class ExposureWatch(LegOrders):
                         self._enter(Phase.REBALANCE, reason=f"net exposure {plain(net)}")
                         await self._rebalance(plan)
                         self._enter(Phase.MONITOR)
-                await self._stopped_within(max(0.0, min(self.params.poll_interval_secs, deadline - self.clock.now())))
+                await self._stopped_or_pushed_within(
+                    max(0.0, min(self.params.poll_interval_secs, deadline - self.clock.now())))
         finally:
             self.status.countdown_until = None
 

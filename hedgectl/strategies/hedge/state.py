@@ -117,6 +117,26 @@ class CycleState:
         """Wait up to ``seconds`` for the operator's stop; True when it came."""
         return await self.clock.wait(self._stop, seconds)
 
+    async def _stopped_or_pushed_within(self, seconds: float) -> bool:
+        """Wait up to ``seconds`` for the operator's stop, or less when a leg's account stream pushes a change: a
+        liquidation is then read (by REST) at once, and the poll stays the watchdog. True when the stop came."""
+        streams = [stream for stream in (getattr(leg.connector, "stream", None) for leg in self.legs.values())
+                   if stream is not None]
+        if not streams:
+            return await self._stopped_within(seconds)
+        woken = asyncio.Event()
+        for stream in streams:
+            stream.changed.clear()
+        waiters = [asyncio.ensure_future(event.wait()) for event in [self._stop, *(s.changed for s in streams)]]
+        for waiter in waiters:
+            waiter.add_done_callback(lambda _: woken.set())
+        try:
+            await self.clock.wait(woken, seconds)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+        return self._stop.is_set()
+
     async def _read_all(self) -> dict[str, Position | VenueError]:
         """One concurrent read of every leg; a failure is kept as the error (unknown), never as zero."""
 
