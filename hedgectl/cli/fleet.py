@@ -39,6 +39,9 @@ def fleet_run(
         0, "--restarts", min=0, max=100000, help="Start a group again (after --stagger seconds) when a cycle of it "
         "was refused before it traded, up to N times (default 0: the group stays stopped)."
     ),
+    no_streams: bool = typer.Option(
+        False, "--no-streams", help="Every group confirms orders and watches positions by REST reads only."
+    ),
     paper: bool = PAPER_OPTION,
     seed: int | None = SEED_OPTION,
     json_output: bool = typer.Option(False, "--json", help="JSON: each group's events (with 'group'), then a "
@@ -73,6 +76,8 @@ def fleet_run(
         loop_args += ["--max-emergency-exits", str(max_emergency_exits)]
     if stop_file is not None:
         loop_args += ["--stop-file", str(stop_file.absolute())]
+    if no_streams:
+        loop_args.append("--no-streams")
     terminal = app_state.terminal(json_mode=json_output)
     if paper:
         states = _paper_fleet(app_state, groups, loop_args, stagger, restarts, seed, terminal)
