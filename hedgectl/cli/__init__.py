@@ -162,8 +162,10 @@ def _usage_line(exc: typer.TyperException) -> str:
 
 
 def run() -> None:
+    from hedgectl.cli.lazy import hold_collector
     from hedgectl.runtime import hold_signals_until_exit, ignore_stop_signals
 
+    hold_collector()
     hold_signals_until_exit()  # this process ends with the command: its signal handling lasts until the exit
     code = main()
     ignore_stop_signals()
