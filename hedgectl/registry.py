@@ -51,6 +51,8 @@ class SecretSpec:
 
 @dataclass(frozen=True)
 class VenueSpec:
+    """What hedgectl knows of one venue kind: its connector, defaults, options and secrets."""
+
     kind: str
     connector: str  # "module:Class"
     default_base_url: str

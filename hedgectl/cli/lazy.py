@@ -3,6 +3,7 @@ the modules they need (the root help lists each command from its registered help
 
 from __future__ import annotations
 
+import gc
 import importlib
 from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass
@@ -24,10 +25,34 @@ class LazyCommand:
     help: str
 
 
+#: Whether this process holds the cycle collector off until a command's module is loaded (``hold_collector``).
+_collector_held = False
+
+
+def hold_collector() -> None:
+    """Keep the cycle collector off while the command line and the command's module load, for a process that runs one
+    command: start-up makes tens of thousands of objects that live as long as the process (modules, classes,
+    functions) and next to no garbage, and the collector's runs over them cost about 7 ms of a `positions`."""
+    global _collector_held
+    _collector_held = True
+    gc.disable()
+
+
+def _release_collector() -> None:
+    global _collector_held
+    if _collector_held:
+        _collector_held = False
+        gc.freeze()  # start-up's objects stay for good: the collections of a long command need not walk them again
+        gc.enable()
+
+
 def load(entry: LazyCommand) -> Any:
-    """Import and return the command's ``typer.Typer`` or function."""
+    """Import and return the command's ``typer.Typer`` or function (the collector is back on from here)."""
     module_name, _, attribute = entry.target.partition(":")
-    return getattr(importlib.import_module(module_name), attribute)
+    try:
+        return getattr(importlib.import_module(module_name), attribute)
+    finally:
+        _release_collector()
 
 
 def build(entry: LazyCommand) -> Any:

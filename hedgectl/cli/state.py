@@ -18,6 +18,8 @@ T = TypeVar("T")
 
 @dataclass
 class AppState:
+    """The root options of one invocation, and the config they lead to (loaded on first use)."""
+
     config_path: Path | None = None
     debug: bool = False
     quiet: bool = False

@@ -91,6 +91,8 @@ class LoopConfig:
 
 @dataclass(frozen=True)
 class TelemetryConfig:
+    """Where and how often the bots report their heartbeats (``[telemetry]``)."""
+
     enabled: bool = False
     base_url: str | None = None
     group: str | None = None
@@ -112,6 +114,8 @@ def parse_summary_time(raw: str) -> time:
 
 @dataclass(frozen=True)
 class TelegramConfig:
+    """The Telegram notifier (``[telegram]``): bot, chat and the daily summary's time."""
+
     enabled: bool = False
     base_url: str = "https://api.telegram.org"
     bot_token: Secret | None = field(default=None, repr=False)
@@ -122,12 +126,16 @@ class TelegramConfig:
 
 @dataclass(frozen=True)
 class MinOrderConfig:
+    """The defaults of ``min-order probe`` (``[min_order]``): its target connectors and attempts."""
+
     targets: tuple[str, ...] = ()
     attempts: int = 1
 
 
 @dataclass(frozen=True)
 class GeneralConfig:
+    """Settings of no venue: where hedgectl keeps its data."""
+
     data_dir: Path | None = None
 
 

@@ -93,6 +93,8 @@ class MarketRules:
 
 @dataclass(frozen=True)
 class TopOfBook:
+    """The best bid and ask of a market (with their sizes, and the mark when the venue gives one)."""
+
     symbol: str
     bid: Decimal | None
     bid_size: Decimal | None

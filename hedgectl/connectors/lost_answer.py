@@ -75,6 +75,8 @@ TERMINAL_LOST_ANSWER_STATES = frozenset(
 
 @dataclass(frozen=True)
 class LostAnswerTransition:
+    """One step of an order whose answer was lost, as the listener records it."""
+
     at: float
     client_order_index: int
     event: LostAnswerEvent

@@ -19,6 +19,8 @@ from hedgectl.errors import VenueError
 
 @dataclass
 class _Mark:
+    """One market's last position reading and how many of our orders are under way in it."""
+
     size: Decimal | None = None
     busy: int = 0  # orders of ours in this market not yet final (in flight or resting)
     epoch: int = 0  # bumped whenever one of our orders is sent in this market

@@ -92,18 +92,46 @@ def test_a_bad_value_is_refused_with_typers_own_message(cli):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_positions_as_json_loads_neither_pydantic_nor_rich(paper_venues, tmp_path):
-    config = write_paper_config(paper_venues, tmp_path)
+#: What reading positions as JSON must not load: Typer's pydantic conversion and Rich (only a table needs them), the
+#: signing stacks (the Lighter SDK, eth-account, aiohttp: reads are not signed with them), the journal (sqlite), the
+#: telemetry, the notifier, the paper venues, the strategies and every other command module.
+NOT_FOR_A_READ = (
+    "pydantic", "rich", "typer._adapters", "importlib.metadata",
+    "lighter", "eth_account", "aiohttp", "hedgectl.connectors.lighter.signer", "hedgectl.connectors.grvt.signing",
+    "sqlite3", "hedgectl.journal", "hedgectl.telemetry", "hedgectl.notify", "hedgectl.sim", "hedgectl.strategies",
+    "hedgectl.rehearsal", "hedgectl.execution.flatten", "hedgectl.cli.hedge", "hedgectl.cli.order",
+)
+
+
+def modules_loaded_by(config: Path, cwd: Path, *args: str, watched: tuple[str, ...]) -> tuple[str, set[str]]:
+    """Run ``hedgectl --config CONFIG ARGS`` in a fresh interpreter; its stdout and which ``watched`` packages it loaded
+    (a package counts when it or any module under it was imported)."""
     probe = (
         "import sys\n"
         "from hedgectl.cli import main\n"
-        f"code = main(['--config', {str(config)!r}, 'positions', '--all', '--json'])\n"
-        "heavy = sorted(m for m in ('pydantic', 'rich', 'typer._adapters') if m in sys.modules)\n"
-        "print('HEAVY=' + ','.join(heavy), file=sys.stderr)\n"
+        f"code = main(['--config', {str(config)!r}, *{list(args)!r}])\n"
+        f"watched = {watched!r}\n"
+        "loaded = sorted(w for w in watched if any(m == w or m.startswith(w + '.') for m in sys.modules))\n"
+        "print('LOADED=' + ','.join(loaded), file=sys.stderr)\n"
         "sys.exit(code)\n"
     )
-    completed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120,
-                               cwd=tmp_path)
+    completed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, cwd=cwd)
     assert completed.returncode == 0, completed.stderr
-    assert '"positions"' in completed.stdout
-    assert "HEAVY=\n" in completed.stderr, completed.stderr
+    marker = [line for line in completed.stderr.splitlines() if line.startswith("LOADED=")]
+    assert marker, completed.stderr
+    return completed.stdout, {name for name in marker[-1].removeprefix("LOADED=").split(",") if name}
+
+
+def test_positions_as_json_loads_no_module_a_read_does_not_need(paper_venues, tmp_path):
+    config = write_paper_config(paper_venues, tmp_path)
+    stdout, loaded = modules_loaded_by(config, tmp_path, "positions", "--all", "--json", watched=NOT_FOR_A_READ)
+    assert '"positions"' in stdout
+    assert loaded == set()
+
+
+def test_positions_of_one_connector_loads_no_other_venues_connector(paper_venues, tmp_path):
+    config = write_paper_config(paper_venues, tmp_path)
+    venues = ("hedgectl.connectors.backpack", "hedgectl.connectors.lighter", "hedgectl.connectors.grvt")
+    stdout, loaded = modules_loaded_by(config, tmp_path, "positions", "backpack", "--json", watched=venues)
+    assert '"backpack"' in stdout
+    assert loaded == {"hedgectl.connectors.backpack"}

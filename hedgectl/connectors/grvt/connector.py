@@ -92,6 +92,8 @@ TRADES_PATH = "/full/v1/"
 
 @dataclass
 class _Session:
+    """The session cookie a login gave, the account it belongs to and when it expires."""
+
     token: Secret
     account_id: str | None
     expires_at: float

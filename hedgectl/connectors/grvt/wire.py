@@ -41,6 +41,8 @@ DONE_STATUSES = frozenset({"FILLED", "CANCELLED", "REJECTED"})
 
 @dataclass(frozen=True)
 class Environment:
+    """One GRVT environment: its name, chain id and the hosts of its three services."""
+
     name: str
     chain_id: int
     edge: str

@@ -26,6 +26,8 @@ class NonceStatus:
 
 @dataclass(frozen=True)
 class NonceRefresh:
+    """An API key's nonce before and after it was asked of the venue again."""
+
     api_key_index: int
     before: int | None
     after: int
