@@ -127,7 +127,10 @@ class HedgeNet:
 
 
 def hedge_net(config: Config, readings: dict[str, Reading]) -> HedgeNet | None:
-    """The hedge group's net from the readings by connector name; None unless every role's connector was read."""
+    """The hedge group's net from the readings by connector name; None unless every role's connector was read, and
+    None for a config with ``[groups]`` read without choosing one (its ``[hedge]`` table is no group of its own)."""
+    if config.groups and config.group is None:
+        return None
     legs = []
     for role in ROLES:
         name = config.hedge.roles.get(role)

@@ -184,7 +184,12 @@ def test_group_option_scopes_run_status_history_stats_and_positions(groups_world
 
     positions = json.loads(world.run("positions", "--group", "paper2", "--json").stdout)
     assert {row["connector"] for row in positions["positions"]} <= set(PAPER_GROUPS["paper2"].values())
-    assert positions["net"] is not None
+    assert positions["net"]["group"] == "paper2"
+    assert [leg["connector"] for leg in positions["net"]["legs"]] == list(PAPER_GROUPS["paper2"].values())
+    # without a group, a config of groups has no net of its own to show: the [hedge] table is no group
+    everything = json.loads(world.run("positions", "--all", "--json").stdout)
+    assert everything["net"] is None
+    assert {row["connector"] for row in everything["positions"]} >= set(PAPER_GROUPS["paper2"].values())
 
 
 def test_hedge_stop_with_a_group_stops_only_that_groups_loop(groups_world):
