@@ -417,3 +417,30 @@ def test_order_history_answered_oldest_first_is_scanned_to_its_page_limit() -> N
 
     asked = run(scenario)
     assert len(asked) == backpack_connector.HISTORY_PAGES  # the direction was not honoured: no early stop
+
+
+def test_an_unreadable_history_row_of_another_order_does_not_hide_the_order_looked_for() -> None:
+    from hedgectl.connectors.backpack import order_reads as backpack_connector
+
+    now_ms = int(time.time() * 1000)
+    size = backpack_connector.HISTORY_PAGE
+    first = [_order(9000 + n, createdAt=now_ms - n) for n in range(size)]
+    first[3] = {"clientId": 9003, "side": "Sideways", "symbol": ETH}  # another order's row, unreadable
+    first[4] = {"clientId": "\u00b2", "side": "Bid"}  # a Unicode digit is no clientId
+    second = [_order(4242, createdAt=now_ms - size - 1, status="Filled", executedQuantity="0.2",
+                     executedQuoteQuantity="600")]
+
+    def history(params: dict[str, Any]) -> web.Response:
+        return web.json_response(first if int(params["offset"]) == 0 else second)
+
+    async def scenario(venue: ScriptedVenue, connector: BackpackConnector):
+        venue.on("GET", "/api/v1/order", _not_found)
+        venue.on("GET", "/wapi/v1/history/orders", history)
+        venue.on("GET", "/wapi/v1/history/fills", lambda params: web.json_response([]))
+        await connector.prepare(ETH)
+        return await connector._lookup(ETH, 4242, since_ms=now_ms - 3_600_000)
+
+    found = run(scenario)
+    assert found is not None
+    report, _ = found
+    assert report.client_order_index == 4242 and report.filled_size == Decimal("0.2")

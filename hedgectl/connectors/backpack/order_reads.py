@@ -9,7 +9,7 @@ from typing import Any
 from hedgectl.connectors.backpack import wire
 from hedgectl.connectors.base import OrderReport
 from hedgectl.decimals import ZERO
-from hedgectl.errors import OrderNotFound
+from hedgectl.errors import OrderNotFound, VenueProtocolError
 from hedgectl.model.orders import OrderIntent, OrderType
 
 logger = logging.getLogger(__name__)
@@ -118,7 +118,10 @@ class BackpackOrderReads:
 def _older_newest_first(rows: list[Any], since_ms: int) -> bool:
     """Whether a page of order history is entirely older than ``since_ms`` (less a clock margin) AND really newest
     first: only then can no later page hold an order sent since. A page in any other order ends nothing early."""
-    created = [wire.order_report(row).created_at if isinstance(row, dict) else None for row in rows]
+    try:
+        created = [wire.order_report(row).created_at if isinstance(row, dict) else None for row in rows]
+    except VenueProtocolError:  # another order's row the connector cannot read: no proof of the page's order
+        return False
     if not created or any(at is None for at in created):
         return False
     newest_first = all(a >= b for a, b in zip(created, created[1:]))

@@ -123,7 +123,8 @@ def client_id(value: Any) -> int | None:
     if value is None or isinstance(value, bool):
         return None
     text = str(value)
-    return int(text) if text.isdigit() else None
+    # ASCII digits only, and no longer than a u32 can be: int() refuses other Unicode digits and very long texts
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 20 else None
 
 
 def _timestamp_seconds(value: Any) -> float | None:
