@@ -156,6 +156,19 @@ class HedgeSession:
         self.journal.close()
 
 
+async def _watched(session: HedgeSession, cycle: HedgeCycle, display: CycleDisplay, signals: StopSignals,
+                   loop_cycle: int | None) -> HedgeResult:
+    """Run one cycle under the signals while the display watches it; an error that leaves it unresolved says so."""
+    try:
+        with display.watching(cycle.status):
+            result = await run_strategy(cycle, signals=signals)
+    except Exception as exc:
+        raise_if_unresolved(session.journal, cycle.cycle_id, exc)
+        raise
+    display.finished(result, loop_cycle)
+    return result
+
+
 async def run_cycle(config: Config, params: HedgeConfig, data_dir: Path, display: CycleDisplay, *,
                     signals: StopSignals, dry_run: bool = False) -> HedgeResult:
     """One hedge cycle as ``hedge run`` runs it, under the command's ``signals``; a dry run only plans (its result
@@ -171,14 +184,7 @@ async def run_cycle(config: Config, params: HedgeConfig, data_dir: Path, display
         if dry_run:
             return await run_strategy(cycle)
         heartbeat = start_heartbeats(config, params, cycle.status)
-        try:
-            with display.watching(cycle.status):
-                result = await run_strategy(cycle, signals=signals)
-        except Exception as exc:
-            raise_if_unresolved(session.journal, cycle.cycle_id, exc)
-            raise
-        display.finished(result, None)
-        return result
+        return await _watched(session, cycle, display, signals, None)
     except asyncio.CancelledError:
         raise aborted(session.journal, cycle) from None
     finally:
@@ -218,14 +224,7 @@ async def run_loop(config: Config, params: HedgeConfig, data_dir: Path, settings
             current["cycle"] = cycle
             if heartbeat is None:
                 heartbeat = _loop_heartbeats(config, params, current)
-            try:
-                with display.watching(cycle.status):
-                    result = await run_strategy(cycle, signals=signals)
-            except Exception as exc:
-                raise_if_unresolved(session.journal, cycle.cycle_id, exc)
-                raise
-            display.finished(result, number)
-            return result
+            return await _watched(session, cycle, display, signals, number)
 
         summaries = _daily_summaries(config, session.notifier, data_dir, settings.group)
         report = await HedgeLoop(settings, one_cycle, signals=signals, on_event=display.loop_event).run()
