@@ -213,3 +213,40 @@ def test_hedge_stop_with_a_group_stops_only_that_groups_loop(groups_world):
     assert process.returncode == 0, err[-2000:]
     assert loop["stop_reason"] == "stop_requested" and loop["group"] == "paper1"
     assert world.flat()
+
+
+def test_two_groups_loops_space_their_orders_that_may_wait_on_each_shared_venue(groups_world):
+    world = groups_world
+    runs = [world.start("hedge", "run", "--group", name, "--repeat", "2", "--pause", "2..2", "--json")
+            for name in ("paper1", "paper2")]
+    for process in runs:
+        out, err = process.communicate(timeout=300)
+        assert process.returncode == 0, err[-2000:]
+    assert world.flat() and world.open_orders() == 0
+    venue_of = {"BP": "backpack", "L1": "lighter", "L2": "lighter"}
+    # the orders that may wait: BP's entry (a cycle's start), L2's entry, and the close of a cycle that ended as
+    # planned; the L1 hedge, rebalances and emergency exits never wait
+    spaced: dict[str, list[tuple[float, str]]] = {}
+    for group in ("paper1", "paper2"):
+        cycles = world.cycles(group)
+        assert len(cycles) == 2 and all(cycle.outcome == "completed" for cycle in cycles)
+        for cycle in cycles:
+            firsts: dict[tuple[str, str], float] = {}
+            for order in cycle.orders:
+                if order.purpose == "entry" or order.purpose == "flatten":
+                    key = (order.role, order.purpose)
+                    firsts[key] = min(firsts.get(key, order.created_at), order.created_at)
+            closes = [at for (role, purpose), at in firsts.items() if purpose == "flatten"]
+            for (role, purpose), at in firsts.items():
+                if purpose == "entry":
+                    spaced.setdefault(venue_of[role], []).append((at, group))
+            if closes:
+                for venue in set(venue_of.values()):
+                    spaced.setdefault(venue, []).append((min(closes), group))
+    for venue, moments in spaced.items():
+        moments.sort()
+        for (first, a), (second, b) in zip(moments, moments[1:]):
+            if a != b:
+                # each took the venue's slot before sending, a second after the other's at the least (less the
+                # moment between taking the slot and journaling the order)
+                assert second - first >= 0.9, (venue, moments)

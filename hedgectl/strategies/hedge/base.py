@@ -3,7 +3,7 @@ signal that sends it to the emergency exit."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Protocol
@@ -33,6 +33,8 @@ class HedgeNotifier(Protocol):
 
 
 EventSink = Callable[[str, dict[str, Any], str], None]
+#: Waits until the given roles' venues may take an order that can wait (spacing between the loops of one machine).
+VenueSpacing = Callable[[tuple[str, ...]], Awaitable[None]]
 
 
 @dataclass

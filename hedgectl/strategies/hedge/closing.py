@@ -53,6 +53,9 @@ class Closing(LegOrders):
         return await self._result(outcome, reason, flat, unknown)
 
     async def _close(self, reason: str, *, emergency: bool) -> HedgeResult:
+        if self.spacing is not None and not emergency:
+            # the legs hold each other at a planned end: the close may wait; an emergency exit never does
+            await self.spacing(ROLES)
         flat = await self._flatten_all()
         unknown = await self._settle_orders()
         open_ = [r.describe() for r in flat.values() if not r.flat] + unknown

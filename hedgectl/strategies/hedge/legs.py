@@ -217,6 +217,9 @@ class LegOrders(CycleState):
     async def _l2_entry(self, plan: HedgePlan, bp_filled: Decimal) -> None:
         rules = plan.rules["L2"]
         size = plan.l2_size if plan.l2_size is not None else quantize_down(bp_filled, rules.step_size)
+        if self.spacing is not None:
+            # BP and L1 hold each other: L2's entry may wait for another loop's order on its venue
+            await self.spacing(("L2",))
         filled = await self._work("L2", "entry", plan.l2_side, size)
         if filled == 0:
             raise EmergencyExit("L2 entry filled nothing")

@@ -25,7 +25,7 @@ from hedgectl.strategies.hedge.cycle import HedgeCycle, HedgeResult, legs_from_c
 from hedgectl.strategies.hedge.loop import HedgeLoop, LoopReport, LoopSettings, loop_lock_key
 from hedgectl.strategies.hedge.recovery import AbandonReport, RecoveryReport, abandon_cycle, recover_all
 from hedgectl.strategies.hedge.status import CycleStatus
-from hedgectl.strategies.hedge.venue_slots import take_venue_slots
+from hedgectl.strategies.hedge.venue_slots import take_venue_slots, venue_key
 
 if TYPE_CHECKING:
     from hedgectl.config.model import Config, HedgeConfig
@@ -143,11 +143,19 @@ class HedgeSession:
         names = sorted(set(self.params.roles.values()))
         self._built = {name: await self.connectors.get(name) for name in names}
 
-    def cycle(self, *, on_event=None, dry_run: bool = False) -> HedgeCycle:
+    def cycle(self, *, on_event=None, dry_run: bool = False, spaced: bool = False) -> HedgeCycle:
+        """A new cycle over the started connectors; ``spaced``: its orders that may wait take venue slots (a loop's
+        cycles, which other loops of this machine may meet on a venue)."""
         if self._built is None:
             raise RuntimeError("start_connectors() first")
-        return HedgeCycle(legs_from_config(self._built, self.params), self.params, journal=self.journal,
-                          data_dir=self.data_dir, notifier=self.notifier, on_event=on_event, dry_run=dry_run)
+        legs = legs_from_config(self._built, self.params)
+        spacing = None
+        if spaced:
+            async def spacing(roles: tuple[str, ...]) -> None:
+                await take_venue_slots(self.data_dir, [venue_key(legs[role].connector.config) for role in roles])
+
+        return HedgeCycle(legs, self.params, journal=self.journal, data_dir=self.data_dir, notifier=self.notifier,
+                          on_event=on_event, dry_run=dry_run, spacing=spacing)
 
     async def close(self) -> None:
         if self.notifier is not None:
@@ -214,13 +222,13 @@ async def run_loop(config: Config, params: HedgeConfig, data_dir: Path, settings
         await session.start_connectors()
         signals.detach()
         names = sorted(set(params.roles.values()))
-        venues = sorted({f"{config.connector(name).venue} {config.connector(name).base_url}" for name in names})
+        venues = sorted({venue_key(config.connector(name)) for name in names})
 
         async def one_cycle(number: int) -> HedgeResult:
             nonlocal heartbeat
             # another loop of this machine (a fleet's other group) may be opening a cycle on the same venue
             await take_venue_slots(data_dir, venues)
-            cycle = session.cycle(on_event=display.cycle_event)
+            cycle = session.cycle(on_event=display.cycle_event, spaced=True)
             current["cycle"] = cycle
             if heartbeat is None:
                 heartbeat = _loop_heartbeats(config, params, current)

@@ -18,7 +18,7 @@ from hedgectl.errors import PreflightFailed, VenueError
 from hedgectl.model.orders import OrderIntent
 from hedgectl.journal import Journal
 from hedgectl.registry import ROLES
-from hedgectl.strategies.hedge.base import EmergencyExit, EventSink, HedgeLeg, HedgeNotifier
+from hedgectl.strategies.hedge.base import EmergencyExit, EventSink, HedgeLeg, HedgeNotifier, VenueSpacing
 from hedgectl.strategies.hedge.phases import Phase, check_move
 from hedgectl.strategies.hedge.plan import HedgePlan
 from hedgectl.strategies.hedge.status import CycleStatus, LegStatus
@@ -45,6 +45,7 @@ class CycleState:
         rng: random.Random | None = None,
         dry_run: bool = False,
         clock: Clock = SYSTEM_CLOCK,
+        spacing: VenueSpacing | None = None,
     ):
         missing = [role for role in ROLES if role not in legs]
         if missing:
@@ -59,6 +60,9 @@ class CycleState:
         self.rng = rng or random.Random()
         self.dry_run = dry_run
         self.clock = clock
+        #: waits, before an order that may wait (L2's entry, the close at the end), until no other loop of this
+        #: machine opened or ended a cycle on the roles' venues within a second; None: orders never wait
+        self.spacing = spacing
         self.status = CycleStatus(
             direction=params.direction,
             legs={

@@ -1,9 +1,11 @@
-"""Cycle starts spaced per venue across every process of one data directory: two loops (two groups of a fleet)
-never open cycles on the same venue within ``VENUE_SPACING_SECS`` of each other.
+"""Orders that may wait, spaced per venue across every process of one data directory: two loops (two groups of a
+fleet) never send a cycle's opening orders, L2's entry or a planned close on the same venue within
+``VENUE_SPACING_SECS`` of each other. Orders that must not wait (the L1 hedge, a rebalance, an emergency exit) take
+no slot.
 
-Each venue (kind and base URL) has a small file under ``locks/``: under its ``flock`` a starting cycle reads when
-the last cycle started there, waits out the rest of the spacing, and writes its own start. The kernel drops the
-lock with a dead process, so a crash never blocks the others.
+Each venue (kind and base URL) has a small file under ``locks/``: under its ``flock`` an order that may wait reads
+when the last such order there was due, waits out the rest of the spacing, and writes its own moment. The kernel
+drops the lock with a dead process, so a crash never blocks the others.
 """
 
 from __future__ import annotations
@@ -16,12 +18,18 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+from hedgectl.config.model import ConnectorConfig
 from hedgectl.files import open_private
 
 #: The least time between two cycle starts on one venue (its opening orders go out right after the start).
 VENUE_SPACING_SECS = 1.0
 #: How often a waiting cycle tries a venue's lock again.
 POLL_SECS = 0.05
+
+
+def venue_key(connector: ConnectorConfig) -> str:
+    """One venue as the slots know it: its kind and base URL (two accounts on one venue share it)."""
+    return f"{connector.venue} {connector.base_url}"
 
 
 def _slot_file(data_dir: Path, venue: str) -> Path:
