@@ -94,7 +94,7 @@ class BackpackAccountStream(AccountStream):
             return
         if data.get("O") == "LIQUIDATION_AUTOCLOSE":
             self.liquidations.append(data)
-            self.changed.set()
+            self._count_liquidation(data["s"])
         # the REST shape, so the report comes from the same reader as a REST answer
         document = {"id": data.get("i"), "clientId": data.get("c"), "symbol": data["s"], "side": data.get("S"),
                     "quantity": data.get("q"), "executedQuantity": data.get("z"),
@@ -112,6 +112,9 @@ class BackpackAccountStream(AccountStream):
         reason = data.get("R") if isinstance(data.get("R"), str) else None
         if self.connector.pushed_report(report, reason, info={"status": report.status}):
             self.changed.set()
+
+    def position_of(self, symbol: str) -> Decimal | None:
+        return self.positions.get(symbol)
 
     def _position(self, data: dict[str, Any]) -> None:
         symbol, quantity = data.get("s"), data.get("q")
