@@ -14,21 +14,22 @@ ACCOUNT_PATH = "/api/v1/account"
 
 
 class Liquidation:
-    """Liquidates L2 after the monitor's first reading, and records what reached the venues from then on until the
+    """Liquidates a leg (L2 by default) after the monitor's first reading, and records what reached the venues from then on until the
     cycle announced its emergency exit."""
-
-    def __init__(self) -> None:
-        self.arrivals: dict[str, Any] = {}
-        self.at: float | None = None
-        self.before_exit: list[tuple[str, str, str]] | None = None
 
     def record(self, venues: Any) -> None:
         self.arrivals = {kind: venues.call_sync(venues.venues.venue(kind).record_arrivals) for kind in KINDS}
 
+    def __init__(self, venue: str = "lighter", account: str = "lighter2") -> None:
+        self.venue, self.account = venue, account
+        self.arrivals: dict[str, Any] = {}
+        self.at: float | None = None
+        self.before_exit: list[tuple[str, str, str]] | None = None
+
     def liquidate(self, venues: Any) -> None:
         if self.at is None:
             self.at = time.perf_counter()
-            venues.arm("lighter", "liquidate", account="lighter2")
+            venues.arm(self.venue, "liquidate", account=self.account)
 
     def exit_started(self, venues: Any) -> None:
         if self.before_exit is None and self.at is not None:
@@ -48,6 +49,18 @@ def test_a_pushed_liquidation_starts_the_exit_before_any_request_confirms_it(hed
     assert liquidation.before_exit == []  # no position or trades read between the liquidation and the exit
     assert run.all_flat()
     assert run.venues.exchange_audit() == []
+
+
+def test_a_pushed_backpack_liquidation_starts_the_exit_before_any_request_confirms_it(hedge_run):
+    liquidation = Liquidation("backpack", "backpack")
+    # L2 on the side opposite BP leaves BP open through the monitor (BP = -(L1 + L2) = twice the size)
+    run = hedge_run(before=liquidation.record, poll_interval_secs=600, monitor_timeout_secs=900, l2_side="opposite",
+                    at_event={"positions": liquidation.liquidate, "emergency": liquidation.exit_started})
+
+    assert run.result.outcome is Outcome.EMERGENCY_EXIT, run.result.reason
+    assert "BP" in run.result.reason and "pushed by its account stream" in run.result.reason
+    assert liquidation.before_exit == []
+    assert run.all_flat()
 
 
 def test_the_exit_sends_the_first_close_from_the_pushed_position_without_reading_it_first(hedge_run):
