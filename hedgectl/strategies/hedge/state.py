@@ -153,7 +153,7 @@ class CycleState:
         (EmergencyExit) then starts at once instead of after the step's round trips."""
         streams = self._streams()
         task = asyncio.ensure_future(step)
-        waiters: list[asyncio.Future[None]] = []
+        waiters: dict[int, asyncio.Future[None]] = {}
         try:
             while True:
                 role = self._pushed_liquidation()
@@ -161,12 +161,12 @@ class CycleState:
                     raise EmergencyExit(self._pushed_liquidation_reason(role))
                 if task.done():
                     return task.result()
-                waiters = [waiter for waiter in waiters if not waiter.done()]
-                if not waiters:
-                    waiters = [stream.liquidation_pushed() for stream in streams]
-                await asyncio.wait([task, *waiters], return_when=asyncio.FIRST_COMPLETED)
+                for index, stream in enumerate(streams):
+                    if index not in waiters or waiters[index].done():
+                        waiters[index] = stream.liquidation_pushed()  # a liquidation of another market re-arms
+                await asyncio.wait([task, *waiters.values()], return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for waiter in waiters:
+            for waiter in waiters.values():
                 waiter.cancel()
             if not task.done():
                 task.cancel()
