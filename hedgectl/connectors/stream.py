@@ -15,6 +15,7 @@ import json
 import logging
 import random
 from collections.abc import Awaitable, Callable
+from decimal import Decimal
 from typing import Any
 
 from hedgectl.clock import SYSTEM_CLOCK, Clock
@@ -87,6 +88,10 @@ class AccountStream:
         self._gap = asyncio.Event()
         self.connects = 0
         self.reconciliations = 0
+        #: how many liquidations (or deleveragings) of the account the stream pushed so far, by symbol: a consumer
+        #: keeps the count it last saw and acts when it grows (the venue's own fact, whatever the stream's state)
+        self.liquidation_counts: dict[str, int] = {}
+        self._liquidation_waiters: set[asyncio.Future[None]] = set()
 
     # ----- what subclasses provide -------------------------------------------------------------------------------
 
@@ -98,6 +103,25 @@ class AccountStream:
 
     def keepalive_frame(self) -> dict[str, Any] | None:
         return None
+
+    def position_of(self, symbol: str) -> Decimal | None:
+        """The signed position of ``symbol`` the stream last pushed (or reconciled), None when it never said."""
+        return None
+
+    def liquidation_pushed(self) -> asyncio.Future[None]:
+        """A future the next pushed liquidation resolves (cancel it when no longer waiting); unlike ``changed``,
+        nobody clears it for another consumer."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._liquidation_waiters.add(future)
+        future.add_done_callback(self._liquidation_waiters.discard)
+        return future
+
+    def _count_liquidation(self, symbol: str) -> None:
+        self.liquidation_counts[symbol] = self.liquidation_counts.get(symbol, 0) + 1
+        self.changed.set()
+        for waiter in list(self._liquidation_waiters):
+            if not waiter.done():
+                waiter.set_result(None)
 
     # ----- state ---------------------------------------------------------------------------------------------
 
@@ -290,6 +314,19 @@ class StreamingConnector:
     def streaming(self) -> bool:
         """The stream is up and trusted (reconciled since its last connect, heard from within its window)."""
         return self.stream is not None and self.stream.up
+
+    def pushed_position(self, symbol: str) -> Decimal | None:
+        """The position the stream last pushed, only while the stream is trusted (None otherwise). It may size a
+        reduce-only close order at once; it is never proof that a position is flat."""
+        if not self.streaming:
+            return None
+        assert self.stream is not None
+        return self.stream.position_of(symbol)
+
+    def pushed_liquidations(self, symbol: str) -> int:
+        """How many liquidations of ``symbol`` the stream has pushed so far (0 without a stream): a consumer acts when
+        the count grows past the one it saw, which may start an emergency exit and proves nothing else."""
+        return self.stream.liquidation_counts.get(symbol, 0) if self.stream is not None else 0
 
     def pushed_report(self, report: OrderReport, reason: str | None = None,
                       info: dict[str, Any] | None = None) -> bool:

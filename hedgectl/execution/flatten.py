@@ -29,7 +29,7 @@ IntentHook = Callable[[OrderIntent], list[TransitionListener]]
 class FlattenResult:
     connector: str
     symbol: str
-    before: Decimal | None = None  # signed size read before the first order (None: could not be read)
+    before: Decimal | None = None  # signed size read (or pushed) before the first order (None: could not be read)
     after: Decimal | None = None  # signed size read at the end (None: unknown)
     orders: list[OrderSnapshot] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -94,30 +94,44 @@ async def flatten_position(
     on_intent: IntentHook | None = None,
     target: Decimal = ZERO,
     patience_secs: float = DEFAULT_PATIENCE_SECS,
+    pushed_size: Decimal | None = None,
 ) -> FlattenResult:
     """Close ``symbol`` on ``connector`` and verify it is flat; never raises for venue errors (see ``errors``).
 
     With a non-zero ``target`` the position is brought to that signed size instead; the orders are reduce-only
     unless reaching the target means crossing zero. ``attempts`` bounds the orders the venue works; while the venue
     cannot be reached at all, reads and sends are retried for ``patience_secs`` without using attempts up.
+
+    ``pushed_size`` is the position the venue's account stream last pushed: when closing (target zero) and it is not
+    flat, the first order is a reduce-only close sized from it, sent at once instead of after a read (in an
+    emergency, the read's round trip is time a leg stays naked). Reduce-only, it can never open or grow a position;
+    every later order and the final word come from reads, and a pushed flat position is never taken as flat.
     """
     result = FlattenResult(connector=connector.name, symbol=symbol, target=target)
     deadline = time.monotonic() + patience_secs
     worked = unreachable = 0
+    pushed = await _usable_push(connector, symbol, pushed_size) if target == 0 else None
     while True:
+        if pushed is None:
+            try:
+                position = await read_position(connector, symbol,
+                                               patience_secs=max(0.0, deadline - time.monotonic()))
+            except VenueError as exc:
+                result.errors.append(f"position read: {exc}")
+                result.after = None
+                return result
+            if result.before is None:
+                result.before = position.signed_size
+            result.after = position.signed_size
+            if position.signed_size == target or worked == attempts:
+                return result
         try:
-            position = await read_position(connector, symbol, patience_secs=max(0.0, deadline - time.monotonic()))
-        except VenueError as exc:
-            result.errors.append(f"position read: {exc}")
-            result.after = None
-            return result
-        if result.before is None:
-            result.before = position.signed_size
-        result.after = position.signed_size
-        if position.signed_size == target or worked == attempts:
-            return result
-        try:
-            intent = await _next_intent(connector, symbol, position.signed_size, target)
+            if pushed is not None:
+                size, pushed = pushed, None
+                result.before = size
+                intent = await connector.build_intent(symbol, Side.closing(size), abs(size), reduce_only=True)
+            else:
+                intent = await _next_intent(connector, symbol, position.signed_size, target)
             listeners = on_intent(intent) if on_intent else []
             handle = await connector.submit_order(intent, max_slippage=max_slippage, listeners=listeners)
             worked += 1
@@ -138,6 +152,18 @@ async def flatten_position(
             result.errors.append(f"close order: {exc}")
             logger.warning("%s: closing %s failed: %s", connector.name, symbol, exc)
             await asyncio.sleep(0.2 * worked)
+
+
+async def _usable_push(connector: Connector, symbol: str, pushed_size: Decimal | None) -> Decimal | None:
+    """The pushed size a first reduce-only close may be sized from: not flat, and at least the market's minimum
+    (a smaller remainder needs the non-reduce-only order of ``_next_intent``, which only a read may size)."""
+    if pushed_size is None or pushed_size == 0:
+        return None
+    try:
+        rules = await connector.market_rules(symbol)
+    except VenueError:
+        return None
+    return pushed_size if abs(pushed_size) >= rules.min_size else None
 
 
 async def _next_intent(connector: Connector, symbol: str, signed_size: Decimal, target: Decimal) -> OrderIntent:

@@ -259,16 +259,23 @@ async def watch_positions(
     stop: asyncio.Event | None = None,
 ) -> None:
     """Read each connector again every ``interval`` seconds, each on its own schedule, until ``stop`` is set (or
-    the watch is cancelled).
+    the watch is cancelled). A connector with an account stream opens it, and a change the stream pushes brings its
+    next read forward (at most one every ``PUSHED_READ_GAP_SECS``): the rows show a fill or a liquidation one push
+    and one read after it, and what they show is still read by REST, the fallback whenever the stream is down.
 
     A slow or failing venue delays only its own row. A stop cancels reads in flight: their rows keep the last
     reading.
     """
 
     async def loop(name: str) -> None:
+        stream = None
         while True:
+            if stream is not None:
+                stream.changed.clear()  # what changes from here on is in this read or wakes the next
             on_reading(await read_connector(connectors, name, timeout=timeout))
-            await asyncio.sleep(interval)
+            if stream is None:
+                stream = await _account_stream(connectors, name)
+            await _until_next_read(stream, interval)
 
     watchers = asyncio.gather(*(loop(name) for name in names))
     if stop is None:
@@ -283,6 +290,35 @@ async def watch_positions(
         await asyncio.gather(watchers, stopped, return_exceptions=True)
     if watchers in done:  # a watcher failed on its own (not stopped): its error is not hidden
         watchers.result()
+
+
+#: The shortest time between two reads of one connector that its stream's pushes brought forward.
+PUSHED_READ_GAP_SECS = 0.25
+
+
+async def _account_stream(connectors: ConnectorSet, name: str) -> Any:
+    """The connector's account stream, opened now (None: the venue has none, or ``streams = false``)."""
+    try:
+        connector = await connectors.get(name)
+    except VenueError:
+        return None
+    opener = getattr(connector, "open_stream", None)
+    if opener is None:
+        return None
+    opener()
+    return getattr(connector, "stream", None)
+
+
+async def _until_next_read(stream: Any, interval: float) -> None:
+    if stream is None:
+        await asyncio.sleep(interval)
+        return
+    try:
+        async with asyncio.timeout(interval):
+            await stream.changed.wait()
+    except TimeoutError:
+        return
+    await asyncio.sleep(PUSHED_READ_GAP_SECS)  # a burst of frames (order, trade, position) makes one read
 
 
 class PositionsWatch:

@@ -214,3 +214,29 @@ def test_a_positions_read_loads_neither_the_lighter_sdk_nor_aiohttp(desk):
 
     assert result.stderr.splitlines()[-1] == "0 []", result.stderr[-2000:]
     assert {"backpack", "lighter1", "lighter2"} <= {row["connector"] for row in json.loads(result.stdout)["positions"]}
+
+
+def test_watch_reads_again_when_the_account_stream_pushes_a_change_not_at_the_next_interval(desk):
+    # the interval (600 s) is beyond the test timeout: only the push can bring the reading with the new position
+    env = {**os.environ, "HEDGECTL_CONFIG": str(desk.config_path)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "hedgectl", "positions", "--watch", "--interval", "600", "--json", "lighter1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+    sizes: list[str] = []
+    try:
+        while len(sizes) < 10 and "0.04" not in sizes:
+            reading = json.loads(process.stdout.readline())
+            sizes.append(reading["positions"][0]["signed_size"] if reading["positions"] else "0")
+            if len(sizes) == 1:
+                desk.trade("lighter1", "buy", "0.04")
+                venue = desk.venues.venues.venue("lighter")
+                desk.venues.call_sync(venue.streams.publish)  # the venue pushes its account's fill
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+    assert sizes[0] == "0" and sizes[-1] == "0.04", sizes
+    assert process.returncode == 0, stderr[-2000:]

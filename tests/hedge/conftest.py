@@ -15,6 +15,7 @@ from hedgectl.clock import SYSTEM_CLOCK, Clock
 from hedgectl.config.starter import paper_config
 from hedgectl.journal import Journal, journal_path
 from hedgectl.connectors.factory import ConnectorSet
+from hedgectl.connectors.stream import without_streams
 from hedgectl.strategies.hedge.cycle import HedgeCycle, HedgeResult, legs_from_config, override
 
 FAST = dict(
@@ -55,6 +56,7 @@ class HedgeRun:
 def hedge_run(paper_venues_factory, tmp_path: Path):
     """Run one cycle: ``hedge_run(at_phase={"monitor": lambda venues: venues.arm(...)}, **param_overrides)``;
     ``at_phase_status={"wait": lambda status: ...}`` looks at the cycle's live status as each phase begins;
+    ``at_event={"positions": lambda venues: ...}`` runs at every event of that name (in the cycle's own loop);
     ``clock=SimulatedClock()`` runs venues, connectors and cycle on simulated time (windows pass without waiting)."""
     journals: list[Journal] = []
 
@@ -66,11 +68,15 @@ def hedge_run(paper_venues_factory, tmp_path: Path):
         stop_at_phase: str | None = None,
         notifier: Any = None,
         at_phase_status: dict[str, Callable[[Any], Any]] | None = None,
+        at_event: dict[str, Callable[[Any], Any]] | None = None,
         clock: Clock = SYSTEM_CLOCK,
+        streams: bool = True,
         **overrides: Any,
     ) -> HedgeRun:
         venues = venues or paper_venues_factory(clock=clock)
         config = paper_config(venues.accounts_document(), data_dir=tmp_path)
+        if not streams:
+            config = without_streams(config)
         params = override(config.hedge, **{**FAST, **overrides})
         journal = Journal(journal_path(tmp_path))
         journals.append(journal)
@@ -86,6 +92,9 @@ def hedge_run(paper_venues_factory, tmp_path: Path):
 
                 def on_event(name: str, data: dict, text: str) -> None:
                     events.append((name, data))
+                    event_hook = (at_event or {}).get(name)
+                    if event_hook is not None:
+                        event_hook(venues)
                     if name == "phase":
                         hook = (at_phase or {}).get(data["phase"])
                         if hook is not None:

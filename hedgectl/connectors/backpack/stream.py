@@ -44,6 +44,8 @@ SUBSCRIBE_WINDOW_MS = 5000
 #: the stream's statuses in the REST vocabulary (the same words)
 STATUSES = frozenset({"New", "PartiallyFilled", "Filled", "Cancelled", "Expired", "TriggerPending", "TriggerFailed"})
 MAX_NUMBER_TEXT = 40
+#: the origins of an order the venue placed to close the account's position: a liquidation or an auto-deleveraging
+LIQUIDATION_ORIGINS = frozenset({"LIQUIDATION_AUTOCLOSE", "ADL_AUTOCLOSE"})
 
 
 class BackpackAccountStream(AccountStream):
@@ -60,7 +62,7 @@ class BackpackAccountStream(AccountStream):
         self.connector = connector
         #: signed position size by symbol, as the stream last told it (rebased on every reconciliation)
         self.positions: dict[str, Decimal] = {}
-        #: order events of the account's liquidations (origin LIQUIDATION_AUTOCLOSE), newest last (bounded)
+        #: order events of the account's liquidations and deleveragings (``LIQUIDATION_ORIGINS``), newest last (bounded)
         self.liquidations: deque[dict[str, Any]] = deque(maxlen=100)
 
     async def subscribe(self, ws: Any) -> None:
@@ -92,9 +94,9 @@ class BackpackAccountStream(AccountStream):
         status = data.get("X")
         if status not in STATUSES or not isinstance(data.get("s"), str):
             return
-        if data.get("O") == "LIQUIDATION_AUTOCLOSE":
+        if data.get("O") in LIQUIDATION_ORIGINS:
             self.liquidations.append(data)
-            self.changed.set()
+            self._count_liquidation(data["s"])
         # the REST shape, so the report comes from the same reader as a REST answer
         document = {"id": data.get("i"), "clientId": data.get("c"), "symbol": data["s"], "side": data.get("S"),
                     "quantity": data.get("q"), "executedQuantity": data.get("z"),
@@ -112,6 +114,9 @@ class BackpackAccountStream(AccountStream):
         reason = data.get("R") if isinstance(data.get("R"), str) else None
         if self.connector.pushed_report(report, reason, info={"status": report.status}):
             self.changed.set()
+
+    def position_of(self, symbol: str) -> Decimal | None:
+        return self.positions.get(symbol)
 
     def _position(self, data: dict[str, Any]) -> None:
         symbol, quantity = data.get("s"), data.get("q")

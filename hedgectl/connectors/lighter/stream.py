@@ -129,12 +129,29 @@ class LighterAccountStream(AccountStream):
                 if trade.get("type") in LIQUIDATION_TYPES and self._own_trade(trade):
                     self.liquidations.append(trade)
                     self.changed.set()
+                    symbol = self._symbol_of(trade)
+                    if symbol is not None:
+                        self._count_liquidation(symbol)
         elif channel == "account_all_positions":
             positions = frame.get("positions")
             if isinstance(positions, dict):
                 for position in list(positions.values())[:MAX_MARKETS_PER_FRAME]:
                     if isinstance(position, dict) and self._position(position):
                         self.changed.set()
+
+    def position_of(self, symbol: str) -> Decimal | None:
+        market = self.connector.known_markets().get(symbol)
+        return None if market is None else self.positions.get(market.market_id)
+
+    def _symbol_of(self, trade: dict[str, Any]) -> str | None:
+        try:
+            market_id = int_field(trade, "market_id")
+        except (VenueProtocolError, ValueError, TypeError):
+            return None
+        for symbol, market in self.connector.known_markets().items():
+            if market.market_id == market_id:
+                return symbol
+        return None
 
     def _own_trade(self, trade: dict[str, Any]) -> bool:
         account = self.connector.account_index

@@ -192,6 +192,9 @@ class BackpackStreams:
                 events.append(_order_event(kind, order, now_us, status="Cancelled" if kind == "orderCancelled"
                                            else "Expired", executed=order.executed_quantity,
                                            executed_quote=order.executed_quote))
+        # the venue closes a liquidated position with an order of its own, pushed like the account's orders
+        events.extend(_liquidation_event(fill, now_us) for fill in fills
+                      if fill.account == account and fill.order_id is None and fill.kind is TradeKind.LIQUIDATION)
         return events
 
     def _positions(self, account: str, cursor: _Cursor, *, everything: bool) -> list[dict[str, Any]]:
@@ -320,6 +323,16 @@ def _order_event(kind: str, order: Order, now_us: int, *, status: str, executed:
     if fill is not None:
         data.update(l=_text(fill.quantity), L=_text(fill.price), m=fill.is_maker, n=_text(fill.fee), N="USDC")
     return data
+
+
+def _liquidation_event(fill: Fill, now_us: int) -> dict[str, Any]:
+    quantity = _text(fill.quantity)
+    return {
+        "e": "orderFill", "E": now_us, "s": fill.symbol, "S": "Bid" if fill.side is Side.BUY else "Ask",
+        "o": "MARKET", "f": "IOC", "X": "Filled", "i": str(fill.trade_id), "q": quantity, "z": quantity,
+        "Z": _text(fill.quantity * fill.price), "t": fill.trade_id, "T": now_us, "O": "LIQUIDATION_AUTOCLOSE",
+        "r": True, "l": quantity, "L": _text(fill.price), "m": False, "n": _text(fill.fee), "N": "USDC",
+    }
 
 
 def _text(value: Decimal) -> str:

@@ -56,7 +56,7 @@ class Closing(LegOrders):
         if self.spacing is not None and not emergency:
             # the legs hold each other at a planned end: the close may wait; an emergency exit never does
             await self.spacing(ROLES)
-        flat = await self._flatten_all()
+        flat = await self._flatten_all(from_push=emergency)
         unknown = await self._settle_orders()
         open_ = [r.describe() for r in flat.values() if not r.flat] + unknown
         if open_ and not emergency:
@@ -69,7 +69,10 @@ class Closing(LegOrders):
             outcome = Outcome.EMERGENCY_EXIT if emergency else Outcome.COMPLETED
         return await self._result(outcome, reason, flat, unknown)
 
-    async def _flatten_all(self) -> dict[str, FlattenResult]:
+    async def _flatten_all(self, *, from_push: bool = False) -> dict[str, FlattenResult]:
+        """Flatten every leg; with ``from_push`` (an emergency) a leg whose stream is up sends its first reduce-only
+        close sized from the pushed position, without waiting for a read."""
+
         async def one(role: str) -> tuple[str, FlattenResult]:
             leg = self.legs[role]
             result = await flatten_position(
@@ -79,6 +82,7 @@ class Closing(LegOrders):
                 attempts=flatten_attempts(leg.retries),
                 order_timeout=self.params.order_timeout_secs,
                 on_intent=self._journal_hook(role, "flatten"),
+                pushed_size=self._pushed_size(role) if from_push else None,
             )
             if result.after is None:
                 self.status.legs[role].position_error = "unknown after the flatten"

@@ -88,6 +88,7 @@ class HedgeCycle(Preflight, ExposureWatch, Closing):
         self.status.cycle_id = self.cycle_id
         self.status.size = plan.size
         self._started_at = self.clock.now()
+        self._liquidations_seen = self._liquidation_counts()
         self.status.started_at = self._started_at
         self._emit("cycle", f"cycle {self.cycle_id}: {plan.direction} {plain(plan.size)}", cycle_id=self.cycle_id)
         await self._notify("hedge_started", self.status)

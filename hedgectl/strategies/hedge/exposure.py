@@ -83,16 +83,22 @@ class ExposureWatch(LegOrders):
             while True:
                 if self._stop.is_set():
                     raise EmergencyExit("interrupted by the operator")
+                # a liquidation a stream pushes starts the exit at once, also in the middle of a REST step: waiting
+                # for its confirmation would leave the other legs naked for round trips, and the exit flattens from
+                # the venues' own answers anyway
+                liquidated = self._pushed_liquidation()
+                if liquidated is not None:
+                    raise EmergencyExit(self._pushed_liquidation_reason(liquidated))
                 if self.clock.now() >= deadline:
                     return
-                results = await self._read_all()
+                results = await self._unless_liquidation_pushed(self._read_all())
                 known = {r: v.signed_size for r, v in results.items() if not isinstance(v, VenueError)}
                 for role, value in results.items():
                     if isinstance(value, VenueError):
                         self._emit("unknown", f"{role} position unknown ({value}); retrying", role=role)
                 for role in list(known):
                     if role in self._expected_nonzero and known[role] == 0:
-                        if await self._liquidated(role):
+                        if await self._unless_liquidation_pushed(self._liquidated(role)):
                             raise EmergencyExit(f"{role} ({self.legs[role].connector.name}) was liquidated")
                         zero_without_evidence[role] = zero_without_evidence.get(role, 0) + 1
                         if zero_without_evidence[role] >= 2:

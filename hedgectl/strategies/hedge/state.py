@@ -4,12 +4,13 @@ status) and the plumbing every part uses: reporting events and phases, reading e
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from hedgectl.clock import SYSTEM_CLOCK, Clock
 from hedgectl.config.model import HedgeConfig
@@ -24,6 +25,8 @@ from hedgectl.strategies.hedge.plan import HedgePlan
 from hedgectl.strategies.hedge.status import CycleStatus, LegStatus
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 #: How long the end of a cycle waits for its notifications to be delivered.
 NOTIFY_DRAIN_SECS = 20.0
@@ -79,6 +82,8 @@ class CycleState:
         self._expected: dict[str, Decimal] = {}
         self._expected_nonzero: set[str] = set()
         self._warned_liquidation: set[str] = set()
+        #: each leg's count of liquidations its account stream had pushed when the cycle started trading
+        self._liquidations_seen: dict[str, int] = {}
         self._started_at = self.clock.now()
         self._stop = asyncio.Event()
         self._l1_client_order_index: int | None = None
@@ -122,15 +127,17 @@ class CycleState:
         return await self.clock.wait(self._stop, seconds)
 
     async def _stopped_or_pushed_within(self, seconds: float) -> bool:
-        """Wait up to ``seconds`` for the operator's stop, or less when a leg's account stream pushes a change: a
-        liquidation is then read (by REST) at once, and the poll stays the watchdog. True when the stop came."""
-        streams = [stream for stream in (getattr(leg.connector, "stream", None) for leg in self.legs.values())
-                   if stream is not None]
+        """Wait up to ``seconds`` for the operator's stop, or less when a leg's account stream pushes a change (or
+        has pushed a liquidation not acted on yet): the monitor then looks at once, and the poll stays the
+        watchdog. True when the stop came."""
+        streams = self._streams()
         if not streams:
             return await self._stopped_within(seconds)
         woken = asyncio.Event()
         for stream in streams:
             stream.changed.clear()
+        if self._pushed_liquidation() is not None:  # pushed while the legs were being read
+            return self._stop.is_set()
         waiters = [asyncio.ensure_future(event.wait()) for event in [self._stop, *(s.changed for s in streams)]]
         for waiter in waiters:
             waiter.add_done_callback(lambda _: woken.set())
@@ -140,6 +147,59 @@ class CycleState:
             for waiter in waiters:
                 waiter.cancel()
         return self._stop.is_set()
+
+    def _streams(self) -> list[Any]:
+        return [stream for stream in (getattr(leg.connector, "stream", None) for leg in self.legs.values())
+                if stream is not None]
+
+    async def _unless_liquidation_pushed(self, step: Awaitable[T]) -> T:
+        """Run one of the monitor's REST steps, cut short by a liquidation a leg's stream pushes meanwhile: the exit
+        (EmergencyExit) then starts at once instead of after the step's round trips."""
+        streams = self._streams()
+        task = asyncio.ensure_future(step)
+        waiters: dict[int, asyncio.Future[None]] = {}
+        try:
+            while True:
+                role = self._pushed_liquidation()
+                if role is not None:
+                    raise EmergencyExit(self._pushed_liquidation_reason(role))
+                if task.done():
+                    return task.result()
+                for index, stream in enumerate(streams):
+                    if index not in waiters or waiters[index].done():
+                        waiters[index] = stream.liquidation_pushed()  # a liquidation of another market re-arms
+                await asyncio.wait([task, *waiters.values()], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters.values():
+                waiter.cancel()
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+    def _pushed_liquidation_reason(self, role: str) -> str:
+        return f"{role} ({self.legs[role].connector.name}) was liquidated (pushed by its account stream)"
+
+    def _liquidation_counts(self) -> dict[str, int]:
+        counts = {}
+        for role, leg in self.legs.items():
+            pushed = getattr(leg.connector, "pushed_liquidations", None)
+            counts[role] = pushed(leg.symbol) if pushed is not None else 0
+        return counts
+
+    def _pushed_liquidation(self) -> str | None:
+        """The first leg whose account stream pushed a liquidation since the cycle started trading, if any."""
+        for role, count in self._liquidation_counts().items():
+            if count > self._liquidations_seen.get(role, 0):
+                return role
+        return None
+
+    def _pushed_size(self, role: str) -> Decimal | None:
+        """The leg's position as its account stream (while trusted) last pushed it: may size a first reduce-only
+        close, never proves a position flat."""
+        leg = self.legs[role]
+        pushed = getattr(leg.connector, "pushed_position", None)
+        return pushed(leg.symbol) if pushed is not None else None
 
     async def _read_all(self) -> dict[str, Position | VenueError]:
         """One concurrent read of every leg; a failure is kept as the error (unknown), never as zero."""
