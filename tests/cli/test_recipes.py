@@ -213,8 +213,14 @@ def test_hedge_run_in_tmux_outlives_its_launcher_and_leaves_its_summary_to_reatt
     cycle = wait_for_resolved_cycle(desk)  # the launcher is gone; the run goes on in the tmux server
     assert cycle["outcome"] == "completed"
     assert desk.position("backpack") == desk.position("lighter1") == desk.position("lighter2") == 0
-    pane = subprocess.run(["tmux", "capture-pane", "-p", "-t", "hedge-t"], env={**os.environ, **tmux},
-                          capture_output=True, text=True)
+    # the journal resolves the cycle before the command prints its summary: wait for the summary, not a moment
+    deadline = time.monotonic() + 60
+    while True:
+        pane = subprocess.run(["tmux", "capture-pane", "-p", "-t", "hedge-t"], env={**os.environ, **tmux},
+                              capture_output=True, text=True)
+        if "hedge completed" in pane.stdout or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     assert "hedge completed" in pane.stdout  # the pane stays for whoever reattaches
 
 
