@@ -99,6 +99,10 @@ class AccountStream:
     def keepalive_frame(self) -> dict[str, Any] | None:
         return None
 
+    async def connect_headers(self) -> dict[str, str]:
+        """Headers of the WebSocket upgrade (a venue that authenticates the connection itself); none by default."""
+        return {}
+
     # ----- state ---------------------------------------------------------------------------------------------
 
     @property
@@ -175,7 +179,7 @@ class AccountStream:
         import aiohttp
 
         async with session.ws_connect(self.url, heartbeat=self.heartbeat_secs, autoping=True,
-                                      max_msg_size=MAX_FRAME_BYTES) as ws:
+                                      max_msg_size=MAX_FRAME_BYTES, headers=await self.connect_headers()) as ws:
             self._ws = ws
             self.connects += 1
             self._last_frame_at = self.clock.monotonic()
