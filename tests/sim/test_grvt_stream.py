@@ -174,3 +174,30 @@ def test_stream_disconnect_closes_the_session_with_going_away(venues: ThreadedPa
 
     kind, code = asyncio.run(scenario())
     assert kind in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED) and code == 1001
+
+
+def test_state_stream_pushes_the_order_state_alone_and_unsubscribe_stops_it(venues: ThreadedPaperVenues):
+    section = venues.accounts_document()["grvt"]
+    sub = str(section["accounts"][0]["sub_account_id"])
+
+    async def scenario() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        async with aiohttp.ClientSession() as session, \
+                session.ws_connect(section["ws_url"], headers=login(section)) as ws:
+            await ws.send_json(subscribe("v1.state", f"{sub}-{ETH}"))
+            await ws.send_json(subscribe("v1.fill", sub, 2))
+            await receive(ws), await receive(ws)
+            await trade(section, Side.SELL, "0.2")
+            state = (await frames_until(ws, lambda seen: seen[-1].get("stream") == "v1.state"))[-1]
+            await ws.send_json({"jsonrpc": "2.0", "method": "unsubscribe", "id": 3,
+                                "params": {"stream": "v1.state", "selectors": [f"{sub}-{ETH}"]}})
+            unsubscribed = await frames_until(ws, lambda seen: seen[-1].get("id") == 3)
+            await trade(section, Side.BUY, "0.2")
+            after = await frames_until(ws, lambda seen: seen[-1].get("stream") == "v1.fill")
+            return state, unsubscribed[-1], after
+
+    state, unsubscribed, after = asyncio.run(scenario())
+    assert state["selector"] == f"{sub}-{ETH}" and state["sequence_number"] == "1"
+    assert set(state["feed"]) == {"order_id", "client_order_id", "order_state"}
+    assert state["feed"]["order_state"]["status"] == "FILLED"
+    assert unsubscribed["result"] == {"stream": "v1.state", "unsubs": [f"{sub}-{ETH}"]}
+    assert [frame for frame in after if frame.get("stream") == "v1.state"] == []
