@@ -239,3 +239,21 @@ def test_hostile_frames_change_nothing_and_never_end_the_stream(paper_grvt: Pape
     assert all(size == 0 for size in positions.values())
     assert liquidations == []
     assert up
+
+
+def test_a_liquidation_is_pushed_as_the_venues_liquidation_fill_and_the_flat_position(paper_grvt: PaperGrvt):
+    async def scenario(connector):
+        await connector.prepare(ETH)
+        await stream_up(connector)
+        handle = await connector.submit_market_order(ETH, Side.BUY, Decimal("0.5"))
+        await handle.wait_final(5)
+        paper_grvt.arm("liquidate", account="grvt")
+        while not connector.stream.liquidations or connector.stream.position_of(ETH) != 0:
+            connector.stream.changed.clear()
+            await connector.stream.changed.wait()
+        return list(connector.stream.liquidations)
+
+    [liquidation] = paper_grvt.run(scenario)
+    assert liquidation["instrument"] == ETH and Decimal(liquidation["size"]) == Decimal("0.5")
+    assert liquidation["is_buyer"] is False  # the long was closed by a sale
+    assert paper_grvt.signed_size() == 0

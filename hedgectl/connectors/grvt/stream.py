@@ -175,6 +175,10 @@ class GrvtAccountStream(AccountStream):
         if self.connector.pushed_report(report, reason, info={"status": report.status}):
             self.changed.set()
 
+    def position_of(self, symbol: str) -> Decimal | None:
+        """The signed position of ``symbol`` the stream last pushed (or reconciled), None when it never said."""
+        return self.positions.get(symbol)
+
     def _position(self, feed: dict[str, Any]) -> None:
         if not _text(feed.get("instrument")) or not all(
                 _number_text(feed.get(key)) for key in ("size", "entry_price", "mark_price", "unrealized_pnl",
