@@ -118,6 +118,8 @@ VENUES: dict[str, VenueSpec] = {
             OptionSpec("market_data_url", "url", None, help="market data host; default from environment or base_url"),
             OptionSpec("ioc_expiry_secs", "int", 15, minimum=1, maximum=3600,
                        help="signature lifetime of immediate-or-cancel orders"),
+            OptionSpec("ws_url", "ws_url", None, help="account stream URL; default: the trading host's /ws/full"),
+            OptionSpec("streams", "bool", True, help="confirm fills by the account stream as well as by REST"),
         ),
         secrets=(
             SecretSpec("api_key", "API_KEY", "GRVT trading API key"),

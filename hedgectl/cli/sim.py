@@ -140,7 +140,7 @@ def fault(
         None,
         help="latency, error, rate_limit, reject, drop_after_execute, partial_fill, nonce_skew, liquidate, "
         "price_move, down, lag, or a stream fault: stream_disconnect, stream_stall, stream_miss, stream_duplicate, "
-        "stream_delay (Backpack and Lighter).",
+        "stream_delay.",
     ),
     account: str | None = typer.Option(None, "--account", help="Only requests of this account (e.g. lighter2)."),
     count: int | None = typer.Option(None, "--count", help=f"Fire this many times, then disarm; {bounds_help('count')}."),

@@ -206,6 +206,7 @@ def paper_document(accounts: dict[str, Any]) -> tuple[dict[str, Any], dict[str, 
             document["connectors"][name] = {
                 "venue": "grvt",
                 "base_url": grvt["url"],
+                **({"ws_url": grvt["ws_url"]} if grvt.get("ws_url") else {}),
                 "sub_account_id": account["sub_account_id"],
                 "chain_id": account["chain_id"],
             }

@@ -123,6 +123,10 @@ class AccountStream:
             if not waiter.done():
                 waiter.set_result(None)
 
+    async def connect_headers(self) -> dict[str, str]:
+        """Headers of the WebSocket upgrade (a venue that authenticates the connection itself); none by default."""
+        return {}
+
     # ----- state ---------------------------------------------------------------------------------------------
 
     @property
@@ -199,7 +203,7 @@ class AccountStream:
         import aiohttp
 
         async with session.ws_connect(self.url, heartbeat=self.heartbeat_secs, autoping=True,
-                                      max_msg_size=MAX_FRAME_BYTES) as ws:
+                                      max_msg_size=MAX_FRAME_BYTES, headers=await self.connect_headers()) as ws:
             self._ws = ws
             self.connects += 1
             self._last_frame_at = self.clock.monotonic()

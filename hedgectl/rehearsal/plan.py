@@ -25,7 +25,7 @@ DRAWN_KINDS = tuple(kind for kind in FaultKind if kind is not FaultKind.LAG and 
 #: The account stream faults ``--streams`` draws, in a fixed order (a seed's plan depends on it).
 STREAM_DRAWN_KINDS = tuple(kind for kind in FaultKind if kind.value.startswith("stream_"))
 #: The venues that serve account streams (the others refuse stream faults).
-STREAM_VENUES = ("backpack", "lighter")
+STREAM_VENUES = ("backpack", "lighter", "grvt")
 #: The venues that can play the bridge (BP) role; ``--bridge mixed`` draws one of them per cycle.
 BRIDGE_VENUES = ROLE_VENUES["BP"]
 BRIDGE_CHOICES = BRIDGE_VENUES + ("mixed",)

@@ -174,8 +174,35 @@ def test_streams_add_stream_faults_from_a_stream_of_their_own_on_the_venues_that
         plain = plan_cycle(seed, bridge="mixed")
         assert plan.faults[:len(plain.faults)] == plain.faults  # the rest of the plan is the seed's own
         added = plan.faults[len(plain.faults):]
-        assert all(f.kind in STREAM_DRAWN_KINDS and f.venue in ("backpack", "lighter") and f.role for f in added)
+        assert all(f.kind in STREAM_DRAWN_KINDS and f.venue in ("backpack", "lighter", "grvt") and f.role
+                   for f in added)
     assert CycleReport(index=0, plan=streamed[0], kill=False).replay_hint().endswith(" --streams")
+
+
+def test_streams_also_draw_stream_faults_for_a_grvt_bridge_leg_and_leave_the_plan_alone_without_the_flag():
+    from hedgectl.rehearsal.plan import STREAM_DRAWN_KINDS
+
+    seeds = [cycle_seed(7, index) for index in range(60)]
+    added = []
+    for seed in seeds:
+        plain = plan_cycle(seed, bridge="grvt")
+        assert not [f for f in plain.faults if f.kind in STREAM_DRAWN_KINDS]
+        assert plan_cycle(seed, bridge="grvt") == plain
+        with_streams = plan_cycle(seed, bridge="grvt", streams=True)
+        assert with_streams.faults[:len(plain.faults)] == plain.faults
+        added += with_streams.faults[len(plain.faults):]
+    on_grvt = {f.kind for f in added if f.venue == "grvt"}
+    assert all(f.role == "BP" for f in added if f.venue == "grvt")
+    assert on_grvt and on_grvt <= set(STREAM_DRAWN_KINDS)
+
+
+def test_a_rehearsal_with_stream_faults_on_a_grvt_bridge_ends_safe(cli):
+    result = cli("sim", "chaos", "--streams", "--bridge", "grvt", "--cycles", "3", "--seed", "4", "--json")
+    assert result.exit_code == 0, result.output[-3000:]
+    report = json.loads(result.stdout)
+    assert report["bridges"] == {"grvt": 3}
+    assert report["counts"]["unsafe"] == 0 and report["counts"]["duplicates"] == 0
+    assert report["failing"] == []
 
 
 def test_a_rehearsal_with_stream_faults_ends_safe(cli):

@@ -89,7 +89,8 @@ def test_paper_config_names_the_grvt_connector_and_it_trades(paper_grvt: PaperGr
     document, secrets = paper_document(paper_grvt.venues.accounts_document())
     table = document["connectors"]["grvt"]
     assert table == {"venue": "grvt", "base_url": paper_grvt.url, "chain_id": 326,
-                     "sub_account_id": paper_grvt.account()["sub_account_id"]}
+                     "sub_account_id": paper_grvt.account()["sub_account_id"],
+                     "ws_url": paper_grvt.url.replace("http://", "ws://") + "/ws/full"}
     assert sorted(secrets) == ["HEDGECTL_GRVT_API_KEY", "HEDGECTL_GRVT_PRIVATE_KEY"]
     parsed = parse_config({"connectors": {"grvt": table}}, path=None, env=secrets)
     assert parsed.ok, parsed.problems + parsed.missing_secrets

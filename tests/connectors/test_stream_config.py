@@ -11,7 +11,7 @@ from hedgectl.config.starter import paper_config, paper_document
 from hedgectl.connectors.stream import without_streams
 from hedgectl.connectors.factory import build_connector
 
-SYMBOLS = {"backpack": "ETH_USDC_PERP", "lighter1": "ETH"}
+SYMBOLS = {"backpack": "ETH_USDC_PERP", "lighter1": "ETH", "grvt": "ETH_USDT_Perp"}
 
 
 def prepared_streams(config: Any) -> dict[str, tuple[str, bool]]:
@@ -27,19 +27,30 @@ def prepared_streams(config: Any) -> dict[str, tuple[str, bool]]:
 
 
 def test_written_config_names_each_stream_and_the_connectors_open_it(paper_venues_factory):
-    venues = paper_venues_factory(kinds=["backpack", "lighter"])
+    venues = paper_venues_factory(kinds=["backpack", "lighter", "grvt"])
     accounts = venues.accounts_document()
     document, _ = paper_document(accounts)
     assert document["connectors"]["backpack"]["ws_url"] == accounts["backpack"]["ws_url"]
     assert document["connectors"]["lighter1"]["ws_url"] == accounts["lighter"]["ws_url"]
+    assert document["connectors"]["grvt"]["ws_url"] == accounts["grvt"]["ws_url"]
+    assert accounts["grvt"]["ws_url"] == accounts["grvt"]["url"].replace("http://", "ws://") + "/ws/full"
     assert prepared_streams(paper_config(accounts)) == {
         "backpack": (accounts["backpack"]["ws_url"], True),
         "lighter1": (accounts["lighter"]["ws_url"], True),
+        "grvt": (accounts["grvt"]["ws_url"], True),
     }
 
 
+def test_grvt_streams_default_to_the_trading_host_at_ws_full():
+    from hedgectl.connectors.grvt.wire import stream_url
+
+    assert stream_url("https://trades.grvt.io") == "wss://trades.grvt.io/ws/full"
+    assert stream_url("https://trades.testnet.grvt.io/") == "wss://trades.testnet.grvt.io/ws/full"
+    assert stream_url("http://127.0.0.1:8080") == "ws://127.0.0.1:8080/ws/full"
+
+
 def test_no_streams_opens_no_stream(paper_venues_factory):
-    venues = paper_venues_factory(kinds=["backpack", "lighter"])
+    venues = paper_venues_factory(kinds=["backpack", "lighter", "grvt"])
     config = without_streams(paper_config(venues.accounts_document()))
     assert all(opened is False for _, opened in prepared_streams(config).values())
 

@@ -1,5 +1,6 @@
-"""Stream faults during a hedge cycle (the account streams on, as by default): every one ends the cycle safe and flat
-with the answers the REST path gives (the L1 hedge filled for exactly what BP filled, nothing executed twice)."""
+"""Stream faults during a hedge cycle (the account streams on, as by default), on Lighter, Backpack or a GRVT bridge
+leg: every one ends the cycle safe and flat with the answers the REST path gives (the L1 hedge filled for exactly
+what BP filled, nothing executed twice)."""
 
 from __future__ import annotations
 
@@ -20,15 +21,20 @@ STREAM_FAULTS: dict[str, dict[str, Any]] = {
 }
 
 
-@pytest.mark.parametrize("venue", ["lighter", "backpack"])
+#: the bridge leg's venue is GRVT in the cycles whose faulted stream is GRVT's
+GRVT_BRIDGE = {"roles": {"BP": "grvt", "L1": "lighter1", "L2": "lighter2"},
+               "symbols": {"backpack": "ETH_USDC_PERP", "lighter": "ETH", "grvt": "ETH_USDT_Perp"}}
+
+
+@pytest.mark.parametrize("venue", ["lighter", "backpack", "grvt"])
 @pytest.mark.parametrize("kind", sorted(STREAM_FAULTS))
 def test_a_stream_fault_at_the_hedge_ends_safe_with_the_rest_answers(hedge_run, kind: str, venue: str):
-    account = "lighter1" if venue == "lighter" else "backpack"
+    account = {"lighter": "lighter1", "backpack": "backpack", "grvt": "grvt"}[venue]
 
     def arm(venues: Any) -> None:
         venues.arm(venue, kind, account=account, **STREAM_FAULTS[kind])
 
-    run = hedge_run(at_phase={"bp_entry": arm})
+    run = hedge_run(at_phase={"bp_entry": arm}, **(GRVT_BRIDGE if venue == "grvt" else {}))
     assert run.result.outcome is Outcome.COMPLETED, run.result.reason
     assert run.all_flat()
     assert run.venues.exchange_audit() == []

@@ -147,13 +147,15 @@ def test_missed_and_duplicated_pushes(venues: ThreadedPaperVenues):
     assert frames[0] == frames[1] and frames[2] == frames[3]
 
 
-def test_sim_fault_arms_the_stream_faults_and_a_venue_without_streams_refuses_them(paper_venues_factory, cli):
+def test_sim_fault_arms_the_stream_faults_on_every_venue_that_serves_streams(paper_venues_factory, cli):
     venues = paper_venues_factory(kinds=["backpack", "lighter", "grvt"])
     stall = cli("sim", "fault", "lighter", "stream_stall", "--seconds", "2", "--account", "lighter1",
                 "--url", venues.url("lighter"))
     miss = cli("sim", "fault", "backpack", "stream_miss", "--url", venues.url("backpack"))
-    refused = cli("sim", "fault", "grvt", "stream_miss", "--url", venues.url("grvt"))
-    assert stall.exit_code == 0 and miss.exit_code == 0, (stall.output, miss.output)
+    grvt = cli("sim", "fault", "grvt", "stream_duplicate", "--count", "3", "--url", venues.url("grvt"))
+    assert stall.exit_code == 0 and miss.exit_code == 0 and grvt.exit_code == 0, (stall.output, miss.output,
+                                                                                  grvt.output)
     [armed] = venues.state("backpack")["faults"]
     assert (armed["kind"], armed["count"]) == ("stream_miss", 1)
-    assert refused.exit_code != 0 and "does not support fault kind stream_miss" in refused.output
+    [armed] = venues.state("grvt")["faults"]
+    assert (armed["kind"], armed["count"]) == ("stream_duplicate", 3)

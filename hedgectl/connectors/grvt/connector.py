@@ -5,6 +5,8 @@ signer is loaded the first time an order is signed. An order's outcome always co
 answer only says "accepted" (usually PENDING), so the confirmation core polls the order by client order id until it
 is final. A lost answer follows ``LOST_ANSWER_TABLE``; GRVT's proof of absence: an order that never shows up is fenced
 with a client-order-id cancel and counts as absent only once the venue can no longer accept it.
+
+The account stream (``stream``), when up, pushes the same order documents, which confirm whichever comes first.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from hedgectl.connectors.base import (
 from hedgectl.connectors.confirmation import Confirmations, Watch
 from hedgectl.connectors.grvt import wire
 from hedgectl.connectors.lost_answer import LostAnswerEvent
+from hedgectl.connectors.stream import StreamingConnector
 from hedgectl.decimals import ROUND_CEILING, ROUND_FLOOR, plain
 from hedgectl.errors import (
     AmbiguousOutcome,
@@ -69,6 +72,7 @@ from hedgectl.transport import map_transport_errors, possibly_sent, retry_after_
 
 if TYPE_CHECKING:
     from hedgectl.connectors.grvt.signing import LegScale, OrderSigner
+    from hedgectl.connectors.stream import AccountStream
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +103,7 @@ class _Session:
     expires_at: float
 
 
-class GrvtConnector(Connector):
+class GrvtConnector(StreamingConnector, Connector):
     """One GRVT trading sub-account, reached with an API key and the private key of the key's signing wallet."""
 
     venue = wire.VENUE
@@ -142,6 +146,7 @@ class GrvtConnector(Connector):
         self.confirm_patience_secs = max(30.0, 2.0 * self.ioc_expiry_secs)
         #: how long cancel_all waits for the venue to show no open order
         self.cancel_confirm_secs = 5.0
+        self._stream_options(options, wire.stream_url(self.hosts.trades))
 
     def __repr__(self) -> str:
         return f"GrvtConnector(name={self.name!r}, trades={self.hosts.trades!r}, chain_id={self.chain_id})"
@@ -159,6 +164,7 @@ class GrvtConnector(Connector):
         return self.confirmations.tasks
 
     async def close(self) -> None:
+        await self.close_stream()
         await self.confirmations.close()
         if self._http is not None:
             client, self._http = self._http, None
@@ -179,7 +185,25 @@ class GrvtConnector(Connector):
         rules = await self.market_rules(symbol)
         self._order_signer()
         await self._ensure_session()
+        self.open_stream()
         return rules
+
+    # --- account stream: an accelerator beside the REST reads, never the only truth -----------------------------
+
+    def _new_stream(self) -> AccountStream:
+        from hedgectl.connectors.grvt.stream import GrvtAccountStream
+
+        return GrvtAccountStream(self, self.ws_url, clock=self.clock)
+
+    async def stream_headers(self) -> dict[str, str]:
+        return await self._auth_headers()
+
+    async def stream_sub_account(self) -> int:
+        return await self._sub_account()
+
+    def forget_session(self) -> None:
+        """The venue refused the session cookie (on the stream): the next request logs in again."""
+        self._session = None
 
     # --- transport ---------------------------------------------------------------------------------------------
 
@@ -443,7 +467,8 @@ class GrvtConnector(Connector):
                                                "signature_expires_at": expires_ns / wire.NANOS_PER_SECOND})
         logger.info("%s: create %s %s %s %s (client order %d)", self.name, order["time_in_force"], intent.side.value,
                     plain(intent.size), intent.symbol, index)
-        watch = self.confirmations.watch(tracker, listeners=listeners or ())
+        # a report the stream pushes before the create answer is read is held until it is
+        watch = self.confirmations.watch(tracker, listeners=listeners or (), verdict_read=False)
         try:
             document = await self._trades("create_order", {"order": order}, "create order", order_index=index)
         except AmbiguousOutcome as exc:
@@ -466,6 +491,7 @@ class GrvtConnector(Connector):
             if tracker.state is OrderState.FAILED:
                 self.confirmations.forget(watch)
                 raise tracker.snapshot().error
+        self.confirmations.verdict_read(watch)
         task = self.confirmations.spawn(self._follow(watch, expires_ns, time_in_force=order["time_in_force"]),
                                         name=f"grvt-confirm-{index}", watch=watch)
         return self.confirmations.handle(tracker, task, canceller=lambda: self._cancel_tracked(intent.symbol, index))

@@ -89,6 +89,13 @@ def resolve_hosts(base_url: str, environment: str, *, edge_url: str | None = Non
     return Hosts(edge_url or base_url, base_url, market_data_url or base_url)
 
 
+def stream_url(trades_url: str) -> str:
+    """The account streams beside the trading host: ``https://host`` serves ``wss://host/ws/full``."""
+    parts = urllib.parse.urlsplit(trades_url)
+    scheme = "wss" if parts.scheme == "https" else "ws"
+    return f"{scheme}://{parts.netloc}{parts.path.rstrip('/')}/ws/full"
+
+
 def _same_origin(left: str, right: str) -> bool:
     a, b = urllib.parse.urlparse(left), urllib.parse.urlparse(right)
     return (a.scheme, a.hostname, a.port) == (b.scheme, b.hostname, b.port)

@@ -54,6 +54,8 @@ PAPER_CHAIN_ID = 326
 DEFAULT_COLLATERAL = Decimal("10000")
 DEFAULT_LEVERAGE = Decimal("10")
 SESSION_SECS = 24 * 3600
+#: The account streams' path (JSON-RPC with full field names), beside the REST routes as on the trades host.
+STREAM_PATH = "/ws/full"
 DEFAULT_CANCEL_TTL_MS = 1000
 MAX_CANCEL_TTL_MS = 5000
 BOOK_DEPTHS = (10, 50, 100, 500)
@@ -89,6 +91,9 @@ class PaperGrvt(PaperVenue):
         self.fence_log: list[dict[str, Any]] = []
         self.arm_engine_faults(self.exchange)
         self.faults.handles(FaultKind.LAG)
+        from hedgectl.sim.grvt.stream import GrvtStreams
+
+        self.streams = GrvtStreams(self)
 
     # ----- accounts ---------------------------------------------------------------------------------------------
 
@@ -124,6 +129,7 @@ class PaperGrvt(PaperVenue):
     def accounts_section(self) -> dict[str, Any]:
         return {
             "url": self.url,
+            "ws_url": "ws" + self.url.removeprefix("http") + STREAM_PATH,
             "accounts": [
                 {"name": key.account, "api_key": key.api_key, "private_key": key.private_key,
                  "sub_account_id": key.sub_account_id, "chain_id": self.chain_id}
@@ -219,13 +225,17 @@ class PaperGrvt(PaperVenue):
         }
         for name, handler in private.items():
             router.add_post(f"/full/v1/{name}", self._route(handler, private=True))
+        router.add_get(STREAM_PATH, self.streams.serve)
 
     def _route(self, handler: Callable[..., Awaitable[web.StreamResponse]], *, private: bool = False) -> Any:
         async def wrapped(request: web.Request) -> web.StreamResponse:
             try:
                 body = await self._body(request)
                 if private:
-                    return await handler(request, self._authenticate(request), body)
+                    try:
+                        return await handler(request, self._authenticate(request), body)
+                    finally:
+                        self.streams.publish()  # what the request changed goes out on the account streams
                 return await handler(request, body)
             except GrvtError as error:
                 return error.response()
