@@ -193,13 +193,23 @@ class SmokeTest:
     async def _close(self, connector: Connector, filled: Decimal) -> tuple[None, str, dict[str, Any]]:
         slippage = self.connectors.config.hedge.slippage.get(connector.venue)
         side = self.report.side.opposite
-        intent = await connector.build_intent(self.symbol, side, filled, reduce_only=True)
-        outcome = await send_and_wait(connector, intent, timeout=self.order_timeout, max_slippage=slippage)
+        retried: list[str] = []
+        while True:
+            intent = await connector.build_intent(self.symbol, side, filled, reduce_only=True)
+            outcome = await send_and_wait(connector, intent, timeout=self.order_timeout, max_slippage=slippage)
+            if retried or outcome.state != OrderState.CANCELLED.value or outcome.filled_size != 0:
+                break
+            # cancelled with nothing filled (the price left the order's bound while the chase ran): nothing moved,
+            # and the connector reads the book afresh for the next market order, so one more is safe and fair
+            retried.append(f"{intent.client_order_index} ({outcome.reason or 'cancelled'})")
+            logger.info("%s: close %s cancelled unfilled, sending it once more", self.name, retried[0])
         data = {
             "client_order_index": intent.client_order_index,
             "state": outcome.state,
             "filled_size": plain(outcome.filled_size),
         }
+        if retried:
+            data["retried_after"] = retried[0]
         if outcome.state != OrderState.FILLED.value:
             raise StepFailed(
                 f"market order {intent.client_order_index} ended {outcome.state} with {plain(outcome.filled_size)} "

@@ -127,3 +127,30 @@ def test_ctrl_c_while_the_limit_order_rests_cancels_it_before_exiting(desk):
     assert process.returncode == 130, stderr[-2000:]
     assert desk.open_orders("backpack") == []
     assert desk.position("backpack") == 0
+
+
+def test_a_close_cancelled_unfilled_by_a_price_move_is_sent_once_more_and_the_test_passes(desk_factory, tmp_path):
+    import asyncio
+
+    from hedgectl.config.loader import load_config
+    from hedgectl.connectors.factory import ConnectorSet
+    from hedgectl.strategies.smoke_test import SmokeTest
+
+    desk = desk_factory(**MOVING)
+    config = load_config(desk.config_path)
+
+    def on_step(step) -> None:
+        if step.name == "tracking limit" and step.ok:
+            # the mid jumps far beyond the close's bound, which the connector takes from the book the chase read
+            desk.venues.arm("lighter", "price_move", percent=-8, symbol="ETH")
+
+    async def main():
+        async with ConnectorSet(config, data_dir=tmp_path / "data") as connectors:
+            return await SmokeTest(connectors, "lighter1", "ETH", on_step=on_step, chase_timeout=60).run()
+
+    report = asyncio.run(main())
+
+    assert report.ok, [step.detail for step in report.steps]
+    close = next(step for step in report.steps if step.name == "reduce-only market")
+    assert "retried_after" in close.data and "slippage" in close.data["retried_after"]
+    assert desk.position("lighter1") == 0 and desk.open_orders("lighter1") == []
