@@ -287,14 +287,19 @@ class Journal:
         filled_size: Decimal,
         average_price: Decimal | None,
         reason: str,
-    ) -> None:
+    ) -> bool:
         """Record what recovery learnt from the venue about an order whose outcome was unknown, through the order
         state table: an order the journal holds as sent (or only as an intent, the send may have gone out before a
-        crash) moves by the event that leads to ``state``; a transition the table forbids raises OrderStateError."""
+        crash) moves by the event that leads to ``state``; a transition the table forbids raises OrderStateError.
+
+        Returns False, writing nothing, when the order has become final meanwhile (its own confirmation, still
+        running in this process, settled it from the venue while recovery asked)."""
         now = time.time()
         with self._transaction():
             previous = OrderState(self._db.execute("SELECT state FROM orders WHERE id = ?",
                                                    (order_id,)).fetchone()["state"])
+            if previous in TERMINAL_STATES:
+                return False
             steps = reconcile_steps(previous, state)
             self._db.execute(
                 "UPDATE orders SET state = ?, filled_size = ?, average_price = ?, reason = ?, updated_at = ?"
@@ -315,6 +320,7 @@ class Journal:
                     (order_id, now, event.value, from_state.value, to_state.value, plain(filled_size),
                      f"reconcile: {reason}"),
                 )
+        return True
 
     # --- queries ---------------------------------------------------------------------------------------------
 

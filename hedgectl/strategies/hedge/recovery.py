@@ -211,7 +211,9 @@ async def reconcile_orders(
             else:
                 state, reason = OrderState.CANCELLED, f"venue: {venue_order.status}"
         try:
-            journal.resolve_order(order.id, state=state, filled_size=filled, average_price=price, reason=reason)
+            if not journal.resolve_order(order.id, state=state, filled_size=filled, average_price=price,
+                                         reason=reason):
+                continue  # its own confirmation settled it from the venue meanwhile
         except OrderStateError as exc:
             # the venue's answer contradicts what the journal knows (fills of an order it now has no trace of):
             # the order stays as journaled and the cycle unresolved, for the operator to look at
