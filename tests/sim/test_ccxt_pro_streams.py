@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
 import ccxt.pro
+import lighter
 import pytest
 
 from hedgectl.config.model import ConnectorConfig
@@ -21,6 +23,9 @@ from hedgectl.config.secrets import Secret
 from hedgectl.connectors.backpack import BackpackConnector
 from hedgectl.model.orders import Side
 from hedgectl.sim.runner import ThreadedPaperVenues
+
+from .lighter.support import ETH as LT_ETH
+from .lighter.support import PaperLighterAccount, assert_accepted, best_prices, lighter_accounts, signer
 
 BP_ETH = "ETH_USDC_PERP"
 #: every wait of these tests is bounded by this; a healthy run needs a fraction of a second
@@ -123,3 +128,93 @@ def test_ccxt_backpack_watch_positions_reads_the_position_a_fill_opens(bp_venues
     (position,) = asyncio.run(scenario())
     assert (position["symbol"], position["side"]) == ("ETH/USDC:USDC", "short")
     assert position["info"]["e"] == "positionOpened" and Decimal(position["info"]["q"]) == Decimal("-0.2")
+
+
+@pytest.fixture
+def lt_venues(paper_venues_factory: Any) -> ThreadedPaperVenues:
+    return paper_venues_factory(kinds=["lighter"])
+
+
+def lighter_client(venues: ThreadedPaperVenues, account: PaperLighterAccount) -> ccxt.pro.lighter:
+    section = venues.accounts_document()["lighter"]
+    return ccxt.pro.lighter({
+        # paper Lighter does not serve GET assetDetails (live Lighter's asset list), which ccxt reads while loading
+        # markets; the markets themselves come from orderBookDetails, which it does serve
+        "has": {"fetchCurrencies": False},
+        "urls": {"api": {"root": section["url"], "public": section["url"], "private": section["url"],
+                         "ws": section["ws_url"]}},
+        "options": {"accountIndex": account.account_index},
+    })
+
+
+def lighter_subscribed(venues: ThreadedPaperVenues, channel: str) -> Callable[[], bool]:
+    streams = venues.venues.venue("lighter").streams
+    return lambda: any(channel in session.channels for session in streams.sessions)
+
+
+def test_ccxt_lighter_watch_my_trades_reads_the_fill_of_a_market_order(lt_venues: ThreadedPaperVenues) -> None:
+    account = lighter_accounts(lt_venues)["lighter1"]
+
+    async def scenario() -> list[dict[str, Any]]:
+        exchange = lighter_client(lt_venues, account)
+        try:
+            await exchange.load_markets()
+            first = asyncio.create_task(exchange.watch_my_trades())
+            await until(lt_venues, lighter_subscribed(lt_venues, f"account_all_trades:{account.account_index}"))
+            async with signer(account) as client:
+                _, ask = await best_prices(client)
+                assert_accepted(await client.create_market_order(LT_ETH, 31, 1000, ask + 1000, False))
+            return await asyncio.wait_for(first, BOUND)
+        finally:
+            with contextlib.suppress(Exception):
+                await exchange.close()
+
+    (trade,) = asyncio.run(scenario())
+    assert (trade["symbol"], trade["side"], trade["takerOrMaker"]) == ("ETH/USDC:USDC", "buy", "taker")
+    assert Decimal(str(trade["amount"])) == Decimal("0.1")
+    assert trade["info"]["bid_account_id"] == account.account_index and trade["info"]["bid_client_id"] == 31
+
+
+def lighter_account_for_ccxt(venues: ThreadedPaperVenues) -> PaperLighterAccount:
+    """A funded paper account whose API key has index 4: ccxt uses API key indexes 4 to 254 only (it replaces any
+    lower index with 254), and the paper venue's default accounts use index 3."""
+    venue = venues.venues.venue("lighter")
+    created = venues.call_sync(lambda: venue.create_account("ccxt", api_key_index=4))
+    return PaperLighterAccount(venue.url, created.name, created.account_index, created.api_key_index,
+                               created.api_private_key)
+
+
+def test_ccxt_lighter_watch_orders_authenticates_and_reads_the_filled_order(lt_venues: ThreadedPaperVenues) -> None:
+    account = lighter_account_for_ccxt(lt_venues)
+    section = lt_venues.accounts_document()["lighter"]
+    # ccxt mints the auth token with Lighter's own signing library, which lighter-sdk ships
+    library = os.path.join(os.path.dirname(lighter.__file__), "signers", "lighter-signer-linux-amd64.so")
+
+    async def scenario() -> list[dict[str, Any]]:
+        exchange = ccxt.pro.lighter({
+            "has": {"fetchCurrencies": False},
+            "urls": {"api": {"root": section["url"], "public": section["url"], "private": section["url"],
+                             "ws": section["ws_url"]}},
+            "options": {"accountIndex": account.account_index, "apiKeyIndex": account.api_key_index,
+                        "libraryPath": library,
+                        "auths": {str(account.account_index): {str(account.api_key_index): {
+                            "lighterPrivateKey": account.api_private_key}}}},
+        })
+        try:
+            await exchange.load_markets()
+            first = asyncio.create_task(exchange.watch_orders())
+            await until(lt_venues, lighter_subscribed(lt_venues, f"account_all_orders:{account.account_index}"))
+            async with signer(account) as client:
+                _, ask = await best_prices(client)
+                assert_accepted(await client.create_market_order(LT_ETH, 41, 1000, ask + 1000, False))
+            orders = await asyncio.wait_for(first, BOUND)
+            return orders if orders[-1]["status"] == "closed" else await watch_until(
+                exchange.watch_orders, lambda orders: orders[-1]["status"] == "closed")
+        finally:
+            with contextlib.suppress(Exception):
+                await exchange.close()
+
+    orders = asyncio.run(scenario())
+    order = orders[-1]
+    assert (order["symbol"], order["side"], order["status"]) == ("ETH/USDC:USDC", "buy", "closed")
+    assert order["clientOrderId"] == "41" and Decimal(str(order["filled"])) == Decimal("0.1")
