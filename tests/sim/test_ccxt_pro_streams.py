@@ -10,17 +10,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import time
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
 import ccxt.pro
+import httpx
 import lighter
 import pytest
 
 from hedgectl.config.model import ConnectorConfig
 from hedgectl.config.secrets import Secret
 from hedgectl.connectors.backpack import BackpackConnector
+from hedgectl.connectors.grvt import GrvtConnector
 from hedgectl.model.orders import Side
 from hedgectl.sim.runner import ThreadedPaperVenues
 
@@ -28,6 +31,7 @@ from .lighter.support import ETH as LT_ETH
 from .lighter.support import PaperLighterAccount, assert_accepted, best_prices, lighter_accounts, signer
 
 BP_ETH = "ETH_USDC_PERP"
+GR_ETH = "ETH_USDT_Perp"
 #: every wait of these tests is bounded by this; a healthy run needs a fraction of a second
 BOUND = 20.0
 
@@ -218,3 +222,86 @@ def test_ccxt_lighter_watch_orders_authenticates_and_reads_the_filled_order(lt_v
     order = orders[-1]
     assert (order["symbol"], order["side"], order["status"]) == ("ETH/USDC:USDC", "buy", "closed")
     assert order["clientOrderId"] == "41" and Decimal(str(order["filled"])) == Decimal("0.1")
+
+
+@pytest.fixture
+def gr_venues(paper_venues_factory: Any) -> ThreadedPaperVenues:
+    return paper_venues_factory(kinds=["grvt"])
+
+
+def grvt_client(venues: ThreadedPaperVenues) -> ccxt.pro.grvt:
+    """ccxt's GRVT class holding a session of paper GRVT.
+
+    ccxt signs in only by wallet (an EIP-712 signed ``auth/wallet/login``), then authorises its builder fee and reads
+    the aggregated account summary; paper GRVT serves the API-key login alone (docs/venue-streams.md, section 5). So
+    the session comes from the API-key login, handed to ccxt in the options where its sign-in keeps it, with the
+    sign-in marked current and the builder fee and main account known, which makes ccxt skip those three calls.
+    """
+    section = venues.accounts_document()["grvt"]
+    account = section["accounts"][0]
+    login = httpx.post(section["url"] + "/auth/api_key/login", json={"api_key": account["api_key"]}, timeout=BOUND)
+    assert login.status_code == 200
+    main_account = login.headers["X-Grvt-Account-Id"]
+    base = section["url"] + "/"
+    return ccxt.pro.grvt({
+        # paper GRVT does not serve full/v1/currency, which ccxt reads while loading markets
+        "has": {"fetchCurrencies": False},
+        "apiKey": account["api_key"],
+        "privateKey": account["private_key"],
+        "urls": {"api": {"privateEdge": base, "privateTrading": base, "publicMarket": base,
+                         "ws": {"publicMarket": section["ws_url"], "privateTrading": section["ws_url"]}}},
+        "options": {"accountId": account["sub_account_id"],
+                    "AuthCookieValue": f"gravity={login.cookies['gravity']}", "AuthAccountId": main_account,
+                    "signInExpiration": int(time.time() * 1000) + 3_600_000,
+                    "approvedBuilderFee": True, "userMainAccountId": main_account},
+    })
+
+
+async def grvt_trade(venues: ThreadedPaperVenues, side: Side, size: str) -> str:
+    """Trade through hedgectl's own connector (REST only); the venue's id of the order."""
+    section = venues.accounts_document()["grvt"]
+    account = section["accounts"][0]
+    config = ConnectorConfig(name="grvt", venue="grvt", base_url=section["url"],
+                             options={"chain_id": account["chain_id"], "sub_account_id": account["sub_account_id"],
+                                      "streams": False},
+                             secrets={"api_key": Secret(account["api_key"], source="paper"),
+                                      "private_key": Secret(account["private_key"], source="paper")})
+    async with GrvtConnector(config) as connector:
+        handle = await connector.submit_market_order(GR_ETH, side, Decimal(size))
+        snapshot = await handle.wait_final(5)
+        assert snapshot.venue_order_id is not None
+        return snapshot.venue_order_id
+
+
+def grvt_subscribed(venues: ThreadedPaperVenues, stream: str) -> Callable[[], bool]:
+    streams = venues.venues.venue("grvt").streams
+    return lambda: any(name == stream for session in streams.sessions for (name, _) in session.subscriptions)
+
+
+def test_ccxt_grvt_watch_orders_and_my_trades_read_the_fill_of_an_order_placed_by_hedgectl(
+        gr_venues: ThreadedPaperVenues) -> None:
+    async def scenario() -> tuple[list[dict[str, Any]], list[dict[str, Any]], str]:
+        exchange = grvt_client(gr_venues)
+        try:
+            await exchange.load_markets()
+            orders_task = asyncio.create_task(exchange.watch_orders())
+            trades_task = asyncio.create_task(exchange.watch_my_trades())
+            await until(gr_venues, grvt_subscribed(gr_venues, "v1.order"))
+            await until(gr_venues, grvt_subscribed(gr_venues, "v1.fill"))
+            order_id = await grvt_trade(gr_venues, Side.SELL, "0.4")
+            orders = await asyncio.wait_for(orders_task, BOUND)
+            if orders[-1]["status"] != "closed":
+                orders = await watch_until(exchange.watch_orders, lambda orders: orders[-1]["status"] == "closed")
+            return orders, await asyncio.wait_for(trades_task, BOUND), order_id
+        finally:
+            with contextlib.suppress(Exception):
+                await exchange.close()
+
+    orders, trades, order_id = asyncio.run(scenario())
+    order = orders[-1]
+    assert (order["id"], order["symbol"], order["side"], order["status"]) == \
+        (order_id, "ETH/USDT:USDT", "sell", "closed")
+    assert Decimal(str(order["filled"])) == Decimal("0.4")
+    (trade,) = trades
+    assert (trade["order"], trade["side"], trade["symbol"]) == (order_id, "sell", "ETH/USDT:USDT")
+    assert Decimal(str(trade["amount"])) == Decimal("0.4")
