@@ -1,8 +1,10 @@
 """ccxt's own pro (WebSocket) classes, unmodified, read the paper venues' account streams over loopback.
 
-Only what a user pointing ccxt at another host would change is changed: the URLs in ``urls`` and the credentials.
-ccxt sends no acknowledgement-bearing subscribe for Backpack, so the tests wait until the paper venue holds the
-subscription before they trade (otherwise the first push could race the SUBSCRIBE frame).
+ccxt is pointed at the paper venues as a user would point it at another host: its ``urls`` and credentials. The few
+other settings Lighter and GRVT need (a REST list the paper venues do not serve, ccxt's range of API key indexes,
+GRVT's wallet-only sign-in) are explained where they are set and in docs/venue-streams.md. ccxt does not surface
+subscribe acknowledgements, so each test waits until the paper venue holds the subscription before it trades
+(otherwise the first push could race the subscribe frame).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import platform
 import time
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
@@ -98,10 +101,10 @@ def test_ccxt_backpack_watch_orders_reads_the_fill_of_an_order_placed_by_hedgect
             first = asyncio.create_task(exchange.watch_orders(symbol))
             await until(bp_venues, backpack_subscribed(bp_venues, f"account.orderUpdate.{BP_ETH}"))
             order_id = await backpack_trade(bp_venues, Side.BUY, "0.3")
-            await asyncio.wait_for(first, BOUND)
-            orders = await watch_until(lambda: exchange.watch_orders(symbol),
-                                       lambda orders: orders[-1]["status"] == "closed") \
-                if first.result()[-1]["status"] != "closed" else first.result()
+            orders = await asyncio.wait_for(first, BOUND)
+            if orders[-1]["status"] != "closed":
+                orders = await watch_until(lambda: exchange.watch_orders(symbol),
+                                           lambda orders: orders[-1]["status"] == "closed")
             return orders, order_id
         finally:
             with contextlib.suppress(Exception):
@@ -188,11 +191,19 @@ def lighter_account_for_ccxt(venues: ThreadedPaperVenues) -> PaperLighterAccount
                                created.api_private_key)
 
 
+def lighter_signing_library() -> str:
+    """The path of Lighter's signing library that lighter-sdk ships for this machine: ccxt mints Lighter's auth
+    token with it and takes its path as an option."""
+    machine = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}[platform.machine().lower()]
+    name = {"Linux": f"lighter-signer-linux-{machine}.so", "Darwin": f"lighter-signer-darwin-{machine}.dylib",
+            "Windows": f"lighter-signer-windows-{machine}.dll"}[platform.system()]
+    return os.path.join(os.path.dirname(lighter.__file__), "signers", name)
+
+
 def test_ccxt_lighter_watch_orders_authenticates_and_reads_the_filled_order(lt_venues: ThreadedPaperVenues) -> None:
     account = lighter_account_for_ccxt(lt_venues)
     section = lt_venues.accounts_document()["lighter"]
-    # ccxt mints the auth token with Lighter's own signing library, which lighter-sdk ships
-    library = os.path.join(os.path.dirname(lighter.__file__), "signers", "lighter-signer-linux-amd64.so")
+    library = lighter_signing_library()
 
     async def scenario() -> list[dict[str, Any]]:
         exchange = ccxt.pro.lighter({
@@ -212,8 +223,9 @@ def test_ccxt_lighter_watch_orders_authenticates_and_reads_the_filled_order(lt_v
                 _, ask = await best_prices(client)
                 assert_accepted(await client.create_market_order(LT_ETH, 41, 1000, ask + 1000, False))
             orders = await asyncio.wait_for(first, BOUND)
-            return orders if orders[-1]["status"] == "closed" else await watch_until(
-                exchange.watch_orders, lambda orders: orders[-1]["status"] == "closed")
+            if orders[-1]["status"] != "closed":
+                orders = await watch_until(exchange.watch_orders, lambda orders: orders[-1]["status"] == "closed")
+            return orders
         finally:
             with contextlib.suppress(Exception):
                 await exchange.close()
