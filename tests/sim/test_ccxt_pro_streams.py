@@ -142,7 +142,7 @@ def lt_venues(paper_venues_factory: Any) -> ThreadedPaperVenues:
     return paper_venues_factory(kinds=["lighter"])
 
 
-def lighter_client(venues: ThreadedPaperVenues, account: PaperLighterAccount) -> ccxt.pro.lighter:
+def lighter_client(venues: ThreadedPaperVenues, account: PaperLighterAccount, **options: Any) -> ccxt.pro.lighter:
     section = venues.accounts_document()["lighter"]
     return ccxt.pro.lighter({
         # paper Lighter does not serve GET assetDetails (live Lighter's asset list), which ccxt reads while loading
@@ -150,7 +150,7 @@ def lighter_client(venues: ThreadedPaperVenues, account: PaperLighterAccount) ->
         "has": {"fetchCurrencies": False},
         "urls": {"api": {"root": section["url"], "public": section["url"], "private": section["url"],
                          "ws": section["ws_url"]}},
-        "options": {"accountIndex": account.account_index},
+        "options": {"accountIndex": account.account_index, **options},
     })
 
 
@@ -202,19 +202,13 @@ def lighter_signing_library() -> str:
 
 def test_ccxt_lighter_watch_orders_authenticates_and_reads_the_filled_order(lt_venues: ThreadedPaperVenues) -> None:
     account = lighter_account_for_ccxt(lt_venues)
-    section = lt_venues.accounts_document()["lighter"]
-    library = lighter_signing_library()
 
     async def scenario() -> list[dict[str, Any]]:
-        exchange = ccxt.pro.lighter({
-            "has": {"fetchCurrencies": False},
-            "urls": {"api": {"root": section["url"], "public": section["url"], "private": section["url"],
-                             "ws": section["ws_url"]}},
-            "options": {"accountIndex": account.account_index, "apiKeyIndex": account.api_key_index,
-                        "libraryPath": library,
-                        "auths": {str(account.account_index): {str(account.api_key_index): {
-                            "lighterPrivateKey": account.api_private_key}}}},
-        })
+        # the API key's index and private key go where ccxt keeps them
+        exchange = lighter_client(lt_venues, account, apiKeyIndex=account.api_key_index,
+                                  libraryPath=lighter_signing_library(),
+                                  auths={str(account.account_index): {str(account.api_key_index): {
+                                      "lighterPrivateKey": account.api_private_key}}})
         try:
             await exchange.load_markets()
             first = asyncio.create_task(exchange.watch_orders())
