@@ -15,7 +15,10 @@ from hedgectl.connectors.factory import ConnectorSet
 from hedgectl.connectors.stream import without_streams
 from hedgectl.journal import Journal, journal_path
 from hedgectl.model.orders import Side
+from hedgectl.cli.hedge_view import position_cell
+from hedgectl.config.model import HedgeConfig
 from hedgectl.strategies.hedge.cycle import HedgeCycle, legs_from_config, override
+from hedgectl.strategies.hedge.status import CycleStatus, LegStatus
 from hedgectl.telemetry.heartbeat import run_heartbeat_loop
 from hedgectl.telemetry.readings import readings_from_status
 from hedgectl.telemetry.settings import TelemetrySettings
@@ -176,3 +179,22 @@ def test_without_streams_the_status_shows_only_what_was_read(paper_venues_factor
     assert source == "venue" and position != after
     assert all(entry[1] != "stream" for entry in outcome["log"] if entry[0] == "status")
     assert not [entry for entry in _after_trade(outcome["log"]) if entry[0] == "heartbeat"]
+
+
+def test_a_pushed_position_is_shown_as_pushed_with_its_age_until_a_read_replaces_it():
+    status = CycleStatus("long", {role: LegStatus(role, "c", "v", "ETH") for role in ("BP", "L1", "L2")})
+    leg = status.legs["L1"]
+    leg.set_position(Decimal("-0.5"), source="venue", at=1000.0)
+
+    assert not status.show_pushed("L1", Decimal("-0.5"), at=1001.0)  # nothing new: the read stays shown
+    assert leg.position_source == "venue" and not status.pushed.is_set()
+    assert status.show_pushed("L1", Decimal("-0.4"), at=1002.0)
+    assert status.pushed.is_set()
+    assert (leg.position, leg.position_source) == (Decimal("-0.4"), "stream")
+    assert position_cell(leg, now=1005.0).plain == "-0.4 (pushed 3s ago)"
+    assert leg.as_dict()["position_source"] == "stream"
+    readings = readings_from_status(status, HedgeConfig())
+    assert readings["L1"].position_base == Decimal("-0.4")
+
+    leg.set_position(Decimal("-0.4"), source="venue", at=1006.0)
+    assert position_cell(leg, now=1006.0).plain == "-0.4"
