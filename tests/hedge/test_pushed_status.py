@@ -198,3 +198,6 @@ def test_a_pushed_position_is_shown_as_pushed_with_its_age_until_a_read_replaces
 
     leg.set_position(Decimal("-0.4"), source="venue", at=1006.0)
     assert position_cell(leg, now=1006.0).plain == "-0.4"
+    leg.position_error = "lighter: 503"
+    assert not status.show_pushed("L1", Decimal("0"), at=1007.0)  # a push never clears a failed read
+    assert position_cell(leg, now=1008.0).plain == "-0.4 stale 2s (read failed)"

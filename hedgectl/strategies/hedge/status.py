@@ -89,9 +89,10 @@ class CycleStatus:
     pushed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def show_pushed(self, role: str, signed_size: Decimal, *, at: float | None = None) -> bool:
-        """Show the position a leg's stream pushed (display only); whether the shown position changed."""
+        """Show the position a leg's stream pushed (display only); whether the shown position changed. A leg whose last
+        read failed keeps showing that failure (and posts no heartbeat) until a read succeeds: only REST clears it."""
         leg = self.legs[role]
-        if leg.position == signed_size and leg.position_error is None:
+        if leg.position == signed_size or leg.position_error is not None:
             return False
         leg.set_position(signed_size, source="stream", at=at)
         self.pushed.set()
