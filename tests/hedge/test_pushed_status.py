@@ -45,8 +45,8 @@ class Receiver:
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)
         await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # the ephemeral port the site was given
-        self.url = f"http://127.0.0.1:{port}"
+        host, port = self.runner.addresses[0][:2]
+        self.url = f"http://{host}:{port}"
 
     async def _ingest(self, request: web.Request) -> web.Response:
         body = await request.json()
