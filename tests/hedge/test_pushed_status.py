@@ -4,6 +4,7 @@ streams push, before any REST read; the REST reads stay the truth, and without s
 from __future__ import annotations
 
 import asyncio
+import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -100,11 +101,23 @@ def run_cycle(venues: Any, tmp_path: Path, *, streams: bool, until=None) -> dict
                 log.append(("status", leg.position_source, leg.position))
                 check()
 
+            monitoring = asyncio.Event()
+
             def on_event(name: str, data: dict, text: str) -> None:
-                if name == "positions" and not traded.is_set():
-                    outcome["after"] = venues.call_sync(trade_outside)
-                    log.append(("traded", None, outcome["after"]))
-                    traded.set()
+                if name == "positions":
+                    monitoring.set()
+
+            async def trade_when_monitoring() -> None:
+                await monitoring.wait()
+                if streams:  # the trade must come while L1's stream is trusted (reconciled since it connected)
+                    give_up = time.monotonic() + GUARD_SECS
+                    while not built["lighter1"].streaming:
+                        assert time.monotonic() < give_up, "L1's stream never came up"
+                        await asyncio.sleep(0.02)
+                log.append(("traded", None, None))  # before the trade: its push may come before the call returns
+                outcome["after"] = await asyncio.to_thread(venues.call_sync, trade_outside)
+                traded.set()
+                check()
 
             cycle = HedgeCycle(legs, params, journal=journal, data_dir=tmp_path, on_event=on_event,
                                on_readings=on_readings)
@@ -124,12 +137,16 @@ def run_cycle(venues: Any, tmp_path: Path, *, streams: bool, until=None) -> dict
                 stop.set()
 
             stopper = asyncio.ensure_future(stop_later())
+            trader = asyncio.ensure_future(trade_when_monitoring())
             try:
                 outcome["result"] = await cycle.run(stop)
             finally:
-                for task in (heartbeats, stopper):
+                for task in (heartbeats, stopper, trader):
                     task.cancel()
-                await asyncio.gather(heartbeats, stopper, return_exceptions=True)
+                results = await asyncio.gather(heartbeats, stopper, trader, return_exceptions=True)
+            failed = [r for r in results if isinstance(r, AssertionError)]
+            if failed:
+                raise failed[0]
                 await receiver.stop()
         journal.close()
 
