@@ -45,6 +45,8 @@ def position_cell(leg: LegStatus, now: float | None = None) -> Text:
         return Text(f"{value} (fills)")
     if leg.position_source == "journal":
         return Text(f"{value} (journal)")
+    if leg.position_source == "stream":
+        return Text(f"{value} (pushed {age or 0:.0f}s ago)", style="cyan")
     if age is not None and age > STALE_AFTER_SECS:
         return Text(f"{value} ({age:.0f}s old)", style="yellow")
     return Text(value)

@@ -56,6 +56,33 @@ class StreamClosed(Exception):
     """The venue ended the subscription (an error frame, a shutdown notice): reconnect."""
 
 
+class ChangeSignal(asyncio.Event):
+    """The stream's ``changed`` event, which also calls its listeners (synchronously) each time it is set: a waiter
+    may miss a set another consumer cleared, a listener sees every one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._listeners: list[Callable[[], None]] = []
+
+    def listen(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call ``listener`` at every set from now on; returns the function that stops it."""
+        self._listeners.append(listener)
+
+        def stop() -> None:
+            with contextlib.suppress(ValueError):
+                self._listeners.remove(listener)
+
+        return stop
+
+    def set(self) -> None:
+        super().set()
+        for listener in list(self._listeners):
+            try:
+                listener()
+            except Exception:  # a listener only shows what was pushed; it never breaks the stream
+                logger.exception("stream change listener failed")
+
+
 class AccountStream:
     """One account's stream. ``reconcile`` runs (by REST) after every connect, reconnect and gap before the stream
     counts as up; ``silence_secs`` without any frame makes it count as down at once, and closes it to reconnect.
@@ -80,7 +107,7 @@ class AccountStream:
         self._rng = rng or random.Random()
         self.state = StreamState.STARTING
         #: set whenever a frame changed what the connector knows (a report applied, a position moved)
-        self.changed = asyncio.Event()
+        self.changed = ChangeSignal()
         self._last_frame_at = 0.0
         self._task: asyncio.Task[None] | None = None
         self._ws: Any = None

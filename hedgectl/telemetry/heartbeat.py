@@ -27,6 +27,11 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_SECS = 5.0
 MAX_BACKOFF_SECS = 60.0
+#: The shortest time between two heartbeats when a pushed change brings the next one forward.
+PUSHED_HEARTBEAT_GAP_SECS = 1.0
+
+# The event a source sets when what it reports changed by push (None: nothing to wait for right now).
+WakeSource = Callable[[], "asyncio.Event | None"]
 
 
 @dataclass(frozen=True)
@@ -265,8 +270,11 @@ async def run_heartbeat_loop(
     timeout_secs: float = DEFAULT_TIMEOUT_SECS,
     max_backoff_secs: float = MAX_BACKOFF_SECS,
     on_report: Callable[[PushReport], None] | None = None,
+    wake: WakeSource | None = None,
 ) -> None:
-    """Post heartbeats every `settings.interval_secs` until cancelled.
+    """Post heartbeats every `settings.interval_secs` until cancelled; when ``wake`` gives an event that gets set (a
+    stream pushed a change of what the source reports), the next heartbeat goes out sooner, at most one every
+    ``PUSHED_HEARTBEAT_GAP_SECS``, except while the collector fails.
 
     Never raises (except CancelledError): venue read failures and collector outages are logged at WARNING, and while
     the collector fails the pause doubles up to `max_backoff_secs`. Cancelling stops it at once, even mid-request.
@@ -278,6 +286,9 @@ async def run_heartbeat_loop(
     async with HeartbeatSender(settings, client=client, timeout_secs=timeout_secs) as sender:
         while True:
             started = time.monotonic()
+            woken = wake() if wake is not None else None
+            if woken is not None:
+                woken.clear()  # what is pushed from here on is in this round or brings the next one forward
             try:
                 report = await sender.push(await _read(source, max(interval, timeout_secs)))
                 venues_failing = _log_venue_failures(report, venues_failing)
@@ -291,7 +302,21 @@ async def run_heartbeat_loop(
             # while the collector fails the pause doubles (2, 4, 8... intervals), up to max_backoff_secs
             backoff = RetryPolicy(first_delay_secs=2 * interval, max_delay_secs=max_backoff_secs, jitter=False)
             pause = max(interval, backoff.backoff_secs(failures)) if failures else interval
-            await asyncio.sleep(max(0.0, pause - (time.monotonic() - started)))
+            if woken is None or failures:
+                await asyncio.sleep(max(0.0, pause - (time.monotonic() - started)))
+            else:
+                await _pause_unless_pushed(woken, started, pause)
+
+
+async def _pause_unless_pushed(woken: asyncio.Event, started: float, pause: float) -> None:
+    """Wait until ``pause`` after ``started``, or only until ``PUSHED_HEARTBEAT_GAP_SECS`` after it once ``woken``
+    is set."""
+    try:
+        async with asyncio.timeout(max(0.0, pause - (time.monotonic() - started))):
+            await woken.wait()
+    except TimeoutError:
+        return
+    await asyncio.sleep(max(0.0, min(pause, PUSHED_HEARTBEAT_GAP_SECS) - (time.monotonic() - started)))
 
 
 def start_heartbeat_task(settings: TelemetrySettings, source: ReadingsSource, **options: Any) -> asyncio.Task[None]:

@@ -369,3 +369,32 @@ def test_a_leg_whose_read_failed_is_still_a_venue_failure():
     assert isinstance(readings["BP"], RoleReading)
     assert isinstance(readings["L1"], UnknownPosition) and str(readings["L1"]) == "HTTP 503"
     assert isinstance(readings["L2"], NotReadYet)
+
+
+def test_a_pushed_change_sends_the_next_heartbeat_before_the_interval_and_a_burst_sends_one():
+    reports = []
+    pushed = asyncio.Event()
+    order = []
+
+    async def source():
+        order.append("read")
+        return READINGS
+
+    async def scenario():
+        async with CollectorServer(port=0, token=TOKEN) as server:
+            settings = settings_for(server.url, interval=3600)  # only a push can bring a second round
+            task = asyncio.get_running_loop().create_task(
+                run_heartbeat_loop(settings, source, on_report=reports.append, wake=lambda: pushed))
+            await wait_until(lambda: len(reports) == 1)
+            order.append("pushed")
+            for _ in range(5):  # a burst of pushes makes one round, not five
+                pushed.set()
+            await wait_until(lambda: len(reports) == 2, deadline_secs=30)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    asyncio.run(scenario())
+
+    assert len(reports) == 2 and all(report.ok for report in reports)
+    assert order == ["read", "pushed", "read"]
+    assert not pushed.is_set()  # the round that answered the push cleared it for the next one

@@ -54,7 +54,11 @@ class HedgeCycle(Preflight, ExposureWatch, Closing):
             if self._stop.is_set():
                 self._enter(Phase.DONE)
                 return HedgeResult(Outcome.ABORTED, "interrupted before trading", plan=self.plan, interrupted=True)
-            return await self._trade()
+            stop_showing = self._show_pushed_positions()
+            try:
+                return await self._trade()
+            finally:
+                stop_showing()
         finally:
             for lock in held:
                 lock.release()

@@ -116,7 +116,7 @@ def start_heartbeats(config: Config, params: HedgeConfig, status: CycleStatus) -
     async def source():
         return readings_from_status(status, params)
 
-    return start_heartbeat_task(settings_from_config(config.telemetry), source)
+    return start_heartbeat_task(settings_from_config(config.telemetry), source, wake=lambda: status.pushed)
 
 
 async def _cancel_task(heartbeat: asyncio.Task | None) -> None:
@@ -264,7 +264,11 @@ def _loop_heartbeats(config: Config, params: HedgeConfig, current: dict[str, Hed
         assert cycle is not None  # the task starts with the first cycle
         return readings_from_status(cycle.status, params)
 
-    return start_heartbeat_task(settings_from_config(config.telemetry), source)
+    def wake():
+        cycle = current["cycle"]
+        return None if cycle is None else cycle.status.pushed
+
+    return start_heartbeat_task(settings_from_config(config.telemetry), source, wake=wake)
 
 
 def _daily_summaries(config: Config, notifier: HedgeTelegramNotifier | None, data_dir: Path,

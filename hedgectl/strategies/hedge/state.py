@@ -201,6 +201,36 @@ class CycleState:
         pushed = getattr(leg.connector, "pushed_position", None)
         return pushed(leg.symbol) if pushed is not None else None
 
+    def _show_pushed_positions(self) -> Callable[[], None]:
+        """Show in the status every position a leg's trusted account stream pushes, at once; returns the function
+        that stops it. Display only: the cycle decides from REST reads, and the next read replaces what is shown."""
+        stops = []
+        for role, leg in self.legs.items():
+            stream = getattr(leg.connector, "stream", None)
+            pushed = getattr(leg.connector, "pushed_position", None)
+            if stream is None or pushed is None or not hasattr(stream.changed, "listen"):
+                continue
+            last = {"size": pushed(leg.symbol)}
+
+            def on_change(role: str = role, symbol: str = leg.symbol, pushed: Any = pushed,
+                          last: dict = last) -> None:
+                # ``changed`` is also set by order reports: only a position that moved since the last push is news
+                size = pushed(symbol)
+                if size is None or size == last["size"]:
+                    last["size"] = size
+                    return
+                last["size"] = size
+                if self.status.show_pushed(role, size) and self.on_readings is not None:
+                    self.on_readings(self.status)
+
+            stops.append(stream.changed.listen(on_change))
+
+        def stop() -> None:
+            for one in stops:
+                one()
+
+        return stop
+
     async def _read_all(self) -> dict[str, Position | VenueError]:
         """One concurrent read of every leg; a failure is kept as the error (unknown), never as zero."""
 

@@ -1,10 +1,13 @@
 """What a hedge cycle looks like from outside, while it runs: legs, net exposure, countdown, recent events.
 
-The cycle updates one ``CycleStatus``; the live view, JSON events and heartbeats read it.
+The cycle updates one ``CycleStatus``; the live view, JSON events and heartbeats read it. A position a leg's account
+stream pushes is shown at once (source "stream") until the next REST read replaces it; the cycle's decisions never
+read the status, so a pushed position is display only.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -27,7 +30,7 @@ class LegStatus:
     latency_ms: float | None = None
     position: Decimal | None = None  # last signed size known; None = unknown
     position_error: str | None = None  # why the last read failed (the position shown is then stale)
-    position_source: str | None = None  # "venue" (read) or "fills" (this cycle's confirmed fills)
+    position_source: str | None = None  # "venue" (read), "fills" (this cycle's confirmed fills) or "stream" (pushed)
     position_at: float | None = None  # when ``position`` was read or computed
     mark_price: Decimal | None = None
     liquidation_price: Decimal | None = None
@@ -82,6 +85,18 @@ class CycleStatus:
     countdown_label: str | None = None
     outcome: str | None = None
     events: deque = field(default_factory=lambda: deque(maxlen=12))
+    #: set whenever a leg's account stream pushed a position into the status (heartbeats then go out sooner)
+    pushed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def show_pushed(self, role: str, signed_size: Decimal, *, at: float | None = None) -> bool:
+        """Show the position a leg's stream pushed (display only); whether the shown position changed. A leg whose last
+        read failed keeps showing that failure (and posts no heartbeat) until a read succeeds: only REST clears it."""
+        leg = self.legs[role]
+        if leg.position == signed_size or leg.position_error is not None:
+            return False
+        leg.set_position(signed_size, source="stream", at=at)
+        self.pushed.set()
+        return True
 
     def net_exposure(self) -> Decimal | None:
         """Sum of the legs' signed positions; None while any leg is unknown."""
