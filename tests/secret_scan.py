@@ -15,7 +15,9 @@ import pytest
 
 from hedgectl.config.secrets import known_secret_forms
 
-_lock = threading.Lock()
+#: Re-entrant: a log record can be emitted from inside ``record_output`` on the same thread (the garbage collector
+#: finalizes a task while the list grows, and asyncio logs that task's error), which would deadlock a plain Lock.
+_lock = threading.RLock()
 _texts: list[tuple[str, str]] = []  # (where it came from, text)
 
 
