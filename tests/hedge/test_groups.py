@@ -247,6 +247,6 @@ def test_two_groups_loops_space_their_orders_that_may_wait_on_each_shared_venue(
         moments.sort()
         for (first, a), (second, b) in zip(moments, moments[1:]):
             if a != b:
-                # each took the venue's slot before sending, a second after the other's at the least (less the
-                # moment between taking the slot and journaling the order)
-                assert second - first >= 0.9, (venue, moments)
+                # each took the venue's slot right before sending, a second after the other's at the least (less
+                # the moment between taking the slot and journaling the order)
+                assert second - first >= 0.8, (venue, moments)

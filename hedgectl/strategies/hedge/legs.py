@@ -13,6 +13,7 @@ from decimal import Decimal
 from hedgectl.decimals import ZERO, plain, quantize_down, significant
 from hedgectl.errors import BelowMinimumSize, VenueError
 from hedgectl.model.orders import OrderIntent, OrderSnapshot, OrderState, Side, TransitionListener
+from hedgectl.registry import ROLES
 from hedgectl.strategies.hedge.base import FINAL_REFUSALS, EmergencyExit
 from hedgectl.strategies.hedge.phases import Phase
 from hedgectl.strategies.hedge.plan import HedgePlan
@@ -165,6 +166,9 @@ class LegOrders(CycleState):
     # --- phases ----------------------------------------------------------------------------------------------
 
     async def _bp_entry(self, plan: HedgePlan) -> Decimal:
+        if self.spacing is not None:
+            # nothing is open yet: the cycle's opening orders (BP's entry, then L1's hedge) may wait
+            await self.spacing(ROLES)
         await self._prepare_l1_hedge(plan)
         # a partial entry is hedged as it is: chasing the rest would keep the filled part naked for longer
         filled = await self._work("BP", "entry", plan.bp_side, plan.size, chase_remainder=False)

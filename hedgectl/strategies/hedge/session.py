@@ -221,13 +221,11 @@ async def run_loop(config: Config, params: HedgeConfig, data_dir: Path, settings
             raise LockHeld(f"a hedge loop already runs{which} on {data_dir} ({exc}); {stop} ends it") from None
         await session.start_connectors()
         signals.detach()
-        names = sorted(set(params.roles.values()))
-        venues = sorted({venue_key(config.connector(name)) for name in names})
 
         async def one_cycle(number: int) -> HedgeResult:
             nonlocal heartbeat
-            # another loop of this machine (a fleet's other group) may be opening a cycle on the same venue
-            await take_venue_slots(data_dir, venues)
+            # another loop of this machine (a fleet's other group) may trade the same venues: the cycle's orders
+            # that may wait take the venues' slots
             cycle = session.cycle(on_event=display.cycle_event, spaced=True)
             current["cycle"] = cycle
             if heartbeat is None:

@@ -1,5 +1,6 @@
 """Orders that may wait, spaced per venue across every process of one data directory: two loops (two groups of a
-fleet) never send a cycle's opening orders, L2's entry or a planned close on the same venue within
+fleet) never send a cycle's opening orders (after its preflight), L2's entry or a planned close on the same venue
+within
 ``VENUE_SPACING_SECS`` of each other. Orders that must not wait (the L1 hedge, a rebalance, an emergency exit) take
 no slot.
 
