@@ -1,8 +1,7 @@
 """Orders that may wait, spaced per venue across every process of one data directory: two loops (two groups of a
 fleet) never send a cycle's opening orders (after its preflight), L2's entry or a planned close on the same venue
-within
-``VENUE_SPACING_SECS`` of each other. Orders that must not wait (the L1 hedge, a rebalance, an emergency exit) take
-no slot.
+within ``VENUE_SPACING_SECS`` of each other. Orders that must not wait (the L1 hedge, a rebalance, an emergency
+exit) take no slot.
 
 Each venue (kind and base URL) has a small file under ``locks/``: under its ``flock`` an order that may wait reads
 when the last such order there was due, waits out the rest of the spacing, and writes its own moment. The kernel
