@@ -45,7 +45,9 @@ SUBSCRIBE_WINDOW_MS = 5000
 STATUSES = frozenset({"New", "PartiallyFilled", "Filled", "Cancelled", "Expired", "TriggerPending", "TriggerFailed"})
 MAX_NUMBER_TEXT = 40
 #: the origins of an order the venue placed to close the account's position: a liquidation or an auto-deleveraging
-LIQUIDATION_ORIGINS = frozenset({"LIQUIDATION_AUTOCLOSE", "ADL_AUTOCLOSE"})
+#: Origins of an order the venue makes on the account when it liquidates it (Backpack changelog 2025-02-11); a
+#: backstop liquidity provider takes over a liquidated position, so it counts too (it can only start an exit early)
+LIQUIDATION_ORIGINS = frozenset({"LIQUIDATION_AUTOCLOSE", "ADL_AUTOCLOSE", "BACKSTOP_LIQUIDITY_PROVIDER"})
 
 
 class BackpackAccountStream(AccountStream):
